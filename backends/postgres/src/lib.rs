@@ -1,0 +1,1 @@
+//! placeholder: PostgresStore lands with the PostgreSQL issue.

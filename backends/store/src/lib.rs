@@ -1,0 +1,32 @@
+//! The storage seam of queuectl: the [`JobStore`] trait and the types every store shares.
+//!
+//! This crate is what the stores (`queuectl-store-memory`, `-sqlite`, `-postgres`) depend
+//! on, and nothing else: it knows no SQL and no driver. The scheduler in the `queuectl`
+//! crate drives a `JobStore` and owns every policy decision (backoff, dead-lettering,
+//! lease loss); a store only applies atomic, guarded changes.
+//!
+//! ```
+//! use queuectl_store::{JobState, NewJob, Timestamp};
+//!
+//! let job = NewJob::shell("echo hello", Timestamp::from_millis(0));
+//! assert_eq!(job.queue, "default");
+//! assert_eq!("dead".parse::<JobState>(), Ok(JobState::Dead));
+//! ```
+#![deny(missing_docs)]
+
+mod error;
+mod job;
+mod request;
+mod store;
+mod time;
+mod transition;
+
+pub use crate::error::{BoxError, StoreError, StoreResult};
+pub use crate::job::{
+    AttemptRecord, ClaimToken, Job, JobFilter, JobId, JobOutput, JobRecord, JobState, NewJob,
+    StateCounts, UnknownState,
+};
+pub use crate::request::{Capabilities, ClaimRequest, LeaseRef, WorkerInfo};
+pub use crate::store::JobStore;
+pub use crate::time::Timestamp;
+pub use crate::transition::{Execution, Guarded, Transition, TransitionKind};

@@ -1,0 +1,311 @@
+//! The `JobStore` trait.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use crate::{
+    Capabilities, ClaimRequest, Guarded, Job, JobFilter, JobId, JobRecord, LeaseRef, NewJob,
+    StateCounts, StoreResult, Timestamp, Transition, WorkerInfo,
+};
+
+/// Durable storage for jobs: atomic, policy-free operations.
+///
+/// Each method is one statement or one transaction. A store holds the *mechanism* (what a
+/// transition writes, how a claim is made exclusive); the *policy* (when a job is dead,
+/// how long a backoff is, when a lease counts as lost) lives in `queuectl::Scheduler`.
+/// The store never reads the clock: every time-dependent call takes `now`.
+///
+/// The trait is synchronous and dyn-compatible; `Arc<S>`, `Box<S>` and `&S` implement it
+/// too, so the CLI can hold an `Arc<dyn JobStore>` while tests use concrete types.
+///
+/// Methods are grouped by role (producer, worker, maintenance, operator, settings,
+/// registry) and sorted within each group.
+pub trait JobStore: Debug + Send + Sync + 'static {
+    // ----- producer -----
+
+    /// Inserts one job as `pending` with `attempts = 0`, `created_at = updated_at = now`,
+    /// `next_run_at = run_at`.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::Conflict`] if the id exists; the stored job is untouched.
+    fn enqueue(&self, job: &NewJob, now: Timestamp) -> StoreResult<()> {
+        self.enqueue_many(std::slice::from_ref(job), now)
+    }
+
+    /// Inserts jobs as [`JobStore::enqueue`] does, in order, all or nothing: if any id
+    /// exists (or repeats within `jobs`), nothing is stored.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::Conflict`] naming a duplicate id.
+    fn enqueue_many(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<()>;
+
+    // ----- worker -----
+
+    /// Atomically moves up to `req.limit` due jobs to `processing` and returns them.
+    ///
+    /// Due means state `pending` or `failed` with `next_run_at <= req.now`, in one of
+    /// `req.queues` (all queues when empty). Order: `priority` descending, then
+    /// `next_run_at`, then insertion order. Each claimed job gets `worker_id`, one fresh
+    /// [`crate::ClaimToken`] for this call, `lease_until = req.lease_until`,
+    /// `started_at = updated_at = req.now`; `next_run_at` is cleared and `attempts` is
+    /// unchanged. Concurrent claims, from threads or (where
+    /// [`Capabilities::multi_process`]) processes, never return the same job.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn claim(&self, req: &ClaimRequest) -> StoreResult<Vec<Job>>;
+
+    /// Applies each transition if, and only if, its job is still `processing` under its
+    /// token; returns one [`Guarded`] per transition, in order. See
+    /// [`crate::TransitionKind`] for exactly what each kind writes. A missing job is
+    /// `Stale`, not an error. All transitions of one call commit together.
+    ///
+    /// # Errors
+    /// Only driver failures; then nothing was applied.
+    fn finish(&self, transitions: &[Transition], now: Timestamp) -> StoreResult<Vec<Guarded>>;
+
+    /// Sets `lease_until` (and `updated_at = now`) on each job still `processing` under its
+    /// token; one [`Guarded`] per lease, in order.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn renew_leases(
+        &self,
+        leases: &[LeaseRef],
+        lease_until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Guarded>>;
+
+    // ----- maintenance -----
+
+    /// Read-only: up to `limit` `processing` jobs whose `lease_until < now`, oldest lease
+    /// first. The scheduler decides what to do with them and applies it with a guarded
+    /// [`JobStore::finish`].
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Job>>;
+
+    /// Deletes up to `limit` jobs in a terminal state (`completed`, `dead`, `cancelled`)
+    /// whose `updated_at < before`, with their output and history; returns how many.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn prune(&self, before: Timestamp, limit: u32) -> StoreResult<u64>;
+
+    // ----- operator -----
+
+    /// `pending` or `failed` → `cancelled` (`next_run_at` cleared, `updated_at = now`);
+    /// returns the job as stored after the change.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::NotFound`]; [`crate::StoreError::WrongState`] naming the
+    /// current state, with nothing changed.
+    fn cancel(&self, id: &JobId, now: Timestamp) -> StoreResult<Job>;
+
+    /// The number of jobs in each state.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn counts(&self) -> StoreResult<StateCounts>;
+
+    /// One job.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::NotFound`].
+    fn get(&self, id: &JobId) -> StoreResult<Job>;
+
+    /// One job with its last output and its history.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::NotFound`].
+    fn get_record(&self, id: &JobId) -> StoreResult<JobRecord>;
+
+    /// Inserts complete records verbatim (any state, output, history), in order, all or
+    /// nothing; they sort after existing jobs in insertion order. Used to copy a queue
+    /// between stores and by test fixtures.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::Conflict`] naming a duplicate id; nothing is stored.
+    fn import(&self, records: &[JobRecord]) -> StoreResult<()>;
+
+    /// Jobs matching `filter`, in insertion order, at most `filter.limit`.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn list(&self, filter: &JobFilter) -> StoreResult<Vec<Job>>;
+
+    /// `dead` → `pending` for every dead job, as [`JobStore::requeue_dead`] does, in one
+    /// transaction; returns how many.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn requeue_all_dead(&self, now: Timestamp) -> StoreResult<u64>;
+
+    /// `dead` → `pending`: `attempts = 0`, `interrupts = 0`, `last_error` cleared,
+    /// `run_at = next_run_at = updated_at = now`; command, `max_retries` and history kept.
+    /// Returns the job as stored after the change.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::NotFound`]; [`crate::StoreError::WrongState`] naming the
+    /// current state, with nothing changed.
+    fn requeue_dead(&self, id: &JobId, now: Timestamp) -> StoreResult<Job>;
+
+    // ----- settings -----
+
+    /// A persisted setting's raw value, `None` if never set. Keys and values are
+    /// validated by the caller.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn setting(&self, key: &str) -> StoreResult<Option<String>>;
+
+    /// Stores a setting, replacing any previous value.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn set_setting(&self, key: &str, value: &str, now: Timestamp) -> StoreResult<()>;
+
+    /// Every persisted setting, sorted by key.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn settings(&self) -> StoreResult<Vec<(String, String)>>;
+
+    // ----- worker registry -----
+
+    /// Removes a worker's entry (on clean exit, or when found dead). Missing is fine.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn deregister_worker(&self, worker_id: &str) -> StoreResult<()>;
+
+    /// Records a heartbeat; returns whether a stop was requested for this worker, or
+    /// `None` if it is not registered (it was deregistered as dead).
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn heartbeat_worker(&self, worker_id: &str, now: Timestamp) -> StoreResult<Option<bool>>;
+
+    /// Every registered worker, in registration order. Liveness is the caller's call.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn list_workers(&self) -> StoreResult<Vec<WorkerInfo>>;
+
+    /// Registers (or re-registers, replacing) a worker.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn register_worker(&self, worker: &WorkerInfo) -> StoreResult<()>;
+
+    /// Sets `stop_requested` on every registered worker; returns how many.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn request_stop(&self) -> StoreResult<u64>;
+
+    // ----- introspection -----
+
+    /// What this store supports.
+    fn capabilities(&self) -> Capabilities;
+
+    /// A value that changes whenever any connection or process commits a job write, if the
+    /// store can tell cheaply; idle workers compare it instead of running a claim query.
+    /// `None` means "unknown, poll with a claim".
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn change_marker(&self) -> StoreResult<Option<u64>> {
+        Ok(None)
+    }
+}
+
+macro_rules! forward_job_store {
+    ($($ptr:ty),*) => {$(
+        impl<S: JobStore + ?Sized> JobStore for $ptr {
+            fn enqueue(&self, job: &NewJob, now: Timestamp) -> StoreResult<()> {
+                (**self).enqueue(job, now)
+            }
+            fn enqueue_many(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<()> {
+                (**self).enqueue_many(jobs, now)
+            }
+            fn claim(&self, req: &ClaimRequest) -> StoreResult<Vec<Job>> {
+                (**self).claim(req)
+            }
+            fn finish(&self, t: &[Transition], now: Timestamp) -> StoreResult<Vec<Guarded>> {
+                (**self).finish(t, now)
+            }
+            fn renew_leases(
+                &self,
+                leases: &[LeaseRef],
+                lease_until: Timestamp,
+                now: Timestamp,
+            ) -> StoreResult<Vec<Guarded>> {
+                (**self).renew_leases(leases, lease_until, now)
+            }
+            fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Job>> {
+                (**self).expired_leases(now, limit)
+            }
+            fn prune(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+                (**self).prune(before, limit)
+            }
+            fn cancel(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
+                (**self).cancel(id, now)
+            }
+            fn counts(&self) -> StoreResult<StateCounts> {
+                (**self).counts()
+            }
+            fn get(&self, id: &JobId) -> StoreResult<Job> {
+                (**self).get(id)
+            }
+            fn get_record(&self, id: &JobId) -> StoreResult<JobRecord> {
+                (**self).get_record(id)
+            }
+            fn import(&self, records: &[JobRecord]) -> StoreResult<()> {
+                (**self).import(records)
+            }
+            fn list(&self, filter: &JobFilter) -> StoreResult<Vec<Job>> {
+                (**self).list(filter)
+            }
+            fn requeue_all_dead(&self, now: Timestamp) -> StoreResult<u64> {
+                (**self).requeue_all_dead(now)
+            }
+            fn requeue_dead(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
+                (**self).requeue_dead(id, now)
+            }
+            fn setting(&self, key: &str) -> StoreResult<Option<String>> {
+                (**self).setting(key)
+            }
+            fn set_setting(&self, key: &str, value: &str, now: Timestamp) -> StoreResult<()> {
+                (**self).set_setting(key, value, now)
+            }
+            fn settings(&self) -> StoreResult<Vec<(String, String)>> {
+                (**self).settings()
+            }
+            fn deregister_worker(&self, worker_id: &str) -> StoreResult<()> {
+                (**self).deregister_worker(worker_id)
+            }
+            fn heartbeat_worker(&self, worker_id: &str, now: Timestamp) -> StoreResult<Option<bool>> {
+                (**self).heartbeat_worker(worker_id, now)
+            }
+            fn list_workers(&self) -> StoreResult<Vec<WorkerInfo>> {
+                (**self).list_workers()
+            }
+            fn register_worker(&self, worker: &WorkerInfo) -> StoreResult<()> {
+                (**self).register_worker(worker)
+            }
+            fn request_stop(&self) -> StoreResult<u64> {
+                (**self).request_stop()
+            }
+            fn capabilities(&self) -> Capabilities {
+                (**self).capabilities()
+            }
+            fn change_marker(&self) -> StoreResult<Option<u64>> {
+                (**self).change_marker()
+            }
+        }
+    )*};
+}
+
+forward_job_store!(Arc<S>, Box<S>);

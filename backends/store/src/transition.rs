@@ -1,0 +1,92 @@
+//! Guarded state changes of a claimed job: the only way a `processing` job leaves that state.
+//!
+//! The scheduler decides *which* transition applies (policy); the store applies it
+//! atomically with the bookkeeping fixed here (mechanism). Each kind documents exactly
+//! what it writes, and every store must write the same.
+
+use crate::{ClaimToken, JobId, JobOutput, Timestamp};
+
+/// A change to one `processing` job, applied only while the job is still `processing`
+/// under `token` (see [`crate::JobStore::finish`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    /// The job.
+    pub id: JobId,
+    /// The claim this change belongs to.
+    pub token: ClaimToken,
+    /// What happens.
+    pub kind: TransitionKind,
+}
+
+/// The outcome of an execution, as recorded on the job and in its history.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Execution {
+    /// Exit code, if the process exited (124 for a timeout, 127 for not found).
+    pub exit_code: Option<i32>,
+    /// Captured output.
+    pub output: JobOutput,
+}
+
+/// What a [`Transition`] does.
+///
+/// Bookkeeping common to all kinds: `updated_at = now`; `lease_until` and `claim_token`
+/// are cleared. The kinds that finish an execution (`Completed`, `Failed`, `Dead`) also
+/// set `attempts += 1`, `finished_at = now`, `exit_code`, replace the stored output and
+/// append one history entry (`attempt` = the new `attempts`, `started_at` = the job's
+/// `started_at`, `finished_at = now`, `exit_code`, `error`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransitionKind {
+    /// It succeeded: state `completed`, `last_error` cleared, `next_run_at` cleared.
+    Completed {
+        /// The execution.
+        execution: Execution,
+    },
+    /// It failed with attempts left: state `failed`, `last_error = error`,
+    /// `next_run_at = retry_at`.
+    Failed {
+        /// The execution.
+        execution: Execution,
+        /// What went wrong, for people.
+        error: String,
+        /// When it may run again (the scheduler's backoff).
+        retry_at: Timestamp,
+    },
+    /// It failed and the budget is spent: state `dead`, `last_error = error`,
+    /// `next_run_at` cleared.
+    Dead {
+        /// The execution.
+        execution: Execution,
+        /// What went wrong, for people.
+        error: String,
+    },
+    /// Its worker died or its lease expired: state `pending`, `interrupts += 1`,
+    /// `next_run_at = now`, `attempts` unchanged, no history entry.
+    Recovered,
+    /// Interrupted too often: state `dead`, `interrupts += 1`, `last_error = error`,
+    /// `next_run_at` cleared, `attempts` unchanged, no history entry.
+    Abandoned {
+        /// Why, for people.
+        error: String,
+    },
+    /// Its worker stopped at once and gave it back: state `pending`, `next_run_at = now`,
+    /// `attempts` and `interrupts` unchanged, no history entry.
+    Released,
+}
+
+/// Whether a guarded write was applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Guarded {
+    /// The job was `processing` under the token; the write happened.
+    Applied,
+    /// The job is missing, not `processing`, or held under another token; nothing changed.
+    Stale,
+}
+
+impl Guarded {
+    /// Whether the write happened.
+    #[must_use]
+    pub fn is_applied(self) -> bool {
+        self == Guarded::Applied
+    }
+}
