@@ -115,7 +115,7 @@ impl SettingKey {
         let min = match self {
             SettingKey::BackoffBase => {
                 let x: f64 = v.parse().map_err(|_| bad())?;
-                if !x.is_finite() || x < 1.0 || x > 1e6 {
+                if !x.is_finite() || !(1.0..=1e6).contains(&x) {
                     return Err(bad());
                 }
                 return Ok(format!("{x}"));
