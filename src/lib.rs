@@ -6,7 +6,7 @@
 //! dead-letter, crash recovery) over any [`JobStore`].
 //!
 //! ```
-//! use queuectl::{EnqueueRequest, Outcome, Scheduler};
+//! use queuectl::{EnqueueRequest, JobStore, Outcome, Scheduler};
 //! use queuectl_store_memory::MemoryStore;
 //! use std::time::Duration;
 //!
