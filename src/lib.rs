@@ -28,6 +28,8 @@ pub mod config;
 mod error;
 mod scheduler;
 mod target;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 #[cfg(any(test, feature = "testing"))]
 pub use crate::clock::ManualClock;
