@@ -39,14 +39,16 @@
 //! the SQLite store, so they round-trip exactly at the precision the contract prints.
 //!
 //! # Deviations and tuning
-//! - **Change marker.** [`JobStore::change_marker`] counts `NOTIFY`s received by this
-//!   handle's listening connection (see [`PostgresStore::wait_for_notification`]). Only
-//!   writes that make a job claimable notify (enqueue, import, `dlq retry`, a finish to
-//!   `failed`, a recovered or released job); completions, deaths, cancels and prunes do not
-//!   move it, because they never give an idle worker something to claim. A dropped
-//!   listening connection also moves it, since notifications may have been missed. Like
-//!   every marker it says nothing about time passing: a job delayed into the future needs
-//!   the scheduler's own poll.
+//! - **Change marker.** [`JobStore::change_marker`] is the sum of two counters: job writes
+//!   committed through this handle (any write, seen at once), and `NOTIFY`s received by
+//!   this handle's listening connection (see [`PostgresStore::wait_for_notification`]),
+//!   which report other handles' and processes' writes a few milliseconds after they
+//!   commit. Only writes that make a job claimable notify (enqueue, import, `dlq retry`, a
+//!   finish to `failed`, a recovered or released job): another process's completions,
+//!   claims, cancels and prunes do not move this handle's marker, because they never give
+//!   an idle worker something to claim. A dropped listening connection also moves it,
+//!   since notifications may have been missed. Like every marker it says nothing about
+//!   time passing: a job delayed into the future needs the scheduler's own poll.
 //! - **Wake-up latency.** Diesel offers no blocking wait on the socket, so the listener
 //!   polls its non-blocking read every 1–8 ms: wake-ups take a few milliseconds, an idle
 //!   wait issues no query.
@@ -86,6 +88,7 @@ mod schema;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use diesel::dsl::count_star;
@@ -145,6 +148,8 @@ pub struct PostgresStore {
     target: String,
     /// The schema the tables live in, as PostgreSQL resolved it.
     schema: String,
+    /// Job writes committed through this handle; half of the change marker.
+    local_writes: AtomicU64,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -156,6 +161,7 @@ impl fmt::Debug for PostgresStore {
             .field("connections", &state.connections)
             .field("idle_connections", &state.idle_connections)
             .field("listener", &self.listener)
+            .field("local_writes", &self.local_writes.load(Ordering::Relaxed))
             .finish()
     }
 }
@@ -270,6 +276,7 @@ impl PostgresStore {
             listener: Listener::new(url, target.clone(), schema.clone()),
             target,
             schema,
+            local_writes: AtomicU64::new(0),
         })
     }
 
@@ -294,6 +301,11 @@ impl PostgresStore {
         self.listener.wait(timeout)
     }
 
+    /// Records a committed job write for [`JobStore::change_marker`].
+    fn wrote(&self) {
+        self.local_writes.fetch_add(1, Ordering::AcqRel);
+    }
+
     fn conn(&self) -> StoreResult<PooledConnection<ConnectionManager<PgConnection>>> {
         self.pool.get().map_err(|e| pool_error(&e, &self.target))
     }
@@ -304,7 +316,7 @@ impl PostgresStore {
         let mut conn = self.conn()?;
         let mut attempt = 0;
         loop {
-            let err = match f(&mut *conn) {
+            let err = match f(&mut conn) {
                 Ok(v) => return Ok(v),
                 Err(TxError::Store(e)) => return Err(e),
                 Err(TxError::Db(e)) => to_store_error(e),
@@ -528,7 +540,9 @@ impl JobStore for PostgresStore {
             insert_jobs(conn, &rows)?;
             notify(conn)?;
             Ok(())
-        })
+        })?;
+        self.wrote();
+        Ok(())
     }
 
     // ----- worker -----
@@ -539,6 +553,9 @@ impl JobStore for PostgresStore {
         }
         let token = ClaimToken::random();
         let rows = self.run(|conn| Ok(claim::claim(conn, req, token)?))?;
+        if !rows.is_empty() {
+            self.wrote();
+        }
         decode_jobs(rows)
     }
 
@@ -550,7 +567,7 @@ impl JobStore for PostgresStore {
         // concurrent finishes and renewals then never wait on each other in a cycle.
         let mut order: Vec<usize> = (0..transitions.len()).collect();
         order.sort_by(|&a, &b| transitions[a].id.cmp(&transitions[b].id));
-        self.transaction(|conn| {
+        let out = self.transaction(|conn| {
             let mut out = vec![Guarded::Stale; transitions.len()];
             let mut wake = false;
             for &i in &order {
@@ -564,7 +581,11 @@ impl JobStore for PostgresStore {
                 notify(conn)?;
             }
             Ok(out)
-        })
+        })?;
+        if out.iter().any(|g| g.is_applied()) {
+            self.wrote();
+        }
+        Ok(out)
     }
 
     fn renew_leases(
@@ -604,6 +625,9 @@ impl JobStore for PostgresStore {
             .bind::<Array<BigInt>, _>(&tokens)
             .load(conn)?)
         })?;
+        if !renewed.is_empty() {
+            self.wrote();
+        }
         let applied: HashSet<(String, i64)> =
             renewed.into_iter().map(|r| (r.id, r.claim_token)).collect();
         Ok(leases
@@ -652,6 +676,9 @@ impl JobStore for PostgresStore {
             .bind::<BigInt, _>(i64::from(limit))
             .execute(conn)?)
         })?;
+        if n > 0 {
+            self.wrote();
+        }
         Ok(u64::try_from(n).unwrap_or(u64::MAX))
     }
 
@@ -673,6 +700,7 @@ impl JobStore for PostgresStore {
                 .optional()?;
             row.ok_or_else(|| wrong_state(conn, id))
         })?;
+        self.wrote();
         row.into_job()
     }
 
@@ -771,7 +799,9 @@ impl JobStore for PostgresStore {
             }
             notify(conn)?;
             Ok(())
-        })
+        })?;
+        self.wrote();
+        Ok(())
     }
 
     fn list(&self, filter: &JobFilter) -> StoreResult<Vec<Job>> {
@@ -804,6 +834,9 @@ impl JobStore for PostgresStore {
             }
             Ok(n)
         })?;
+        if n > 0 {
+            self.wrote();
+        }
         Ok(u64::try_from(n).unwrap_or(u64::MAX))
     }
 
@@ -826,6 +859,7 @@ impl JobStore for PostgresStore {
                 None => Err(wrong_state(conn, id)),
             }
         })?;
+        self.wrote();
         row.into_job()
     }
 
@@ -932,7 +966,11 @@ impl JobStore for PostgresStore {
     }
 
     fn change_marker(&self) -> StoreResult<Option<u64>> {
-        self.listener.poll().map(Some)
+        // Both halves only grow, so the sum changes whenever either does.
+        let heard = self.listener.poll()?;
+        Ok(Some(
+            heard.wrapping_add(self.local_writes.load(Ordering::Acquire)),
+        ))
     }
 }
 
