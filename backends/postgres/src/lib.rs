@@ -393,7 +393,7 @@ macro_rules! guarded {
     };
 }
 
-/// Applies one transition; returns whether it applied and whether it made a job claimable.
+/// Applies one transition if its guard holds; returns whether it applied.
 fn apply_transition(conn: &mut PgConnection, t: &Transition, now: Timestamp) -> TxResult<bool> {
     let now_ms = now.as_millis();
     let id = t.id.as_str();
@@ -1057,6 +1057,39 @@ mod tests {
         )
         .expect_err("empty schema");
         assert!(err.to_string().contains("invalid schema name"), "{err}");
+    }
+
+    #[test]
+    fn enqueue_many_beyond_one_statement_is_still_all_or_nothing() {
+        let Some(schema) = testutil::TestSchema::new() else {
+            return;
+        };
+        let store = schema.open();
+        let now = Timestamp::from_millis(1_000);
+        // More rows than fit in one statement's 65535 bind parameters.
+        let rows = 2 * MAX_BIND_PARAMS / INSERT_JOB_PARAMS + 10;
+        let jobs: Vec<NewJob> = (0..rows)
+            .map(|i| {
+                let mut job = NewJob::shell("true", now);
+                job.id = JobId::new(format!("job-{i:05}"));
+                job
+            })
+            .collect();
+        store.enqueue(&jobs[rows - 1], now).unwrap();
+        // The last chunk collides: the chunks before it are rolled back too.
+        let err = store.enqueue_many(&jobs, now).unwrap_err();
+        assert!(
+            matches!(err, StoreError::Conflict(ref id) if *id == jobs[rows - 1].id),
+            "{err:?}"
+        );
+        assert_eq!(store.counts().unwrap().total(), 1);
+
+        store.enqueue_many(&jobs[..rows - 1], now).unwrap();
+        let listed = store.list(&JobFilter::default()).unwrap();
+        assert_eq!(listed.len(), rows);
+        // Insertion order follows the batch order across chunks.
+        assert_eq!(listed[0].id, jobs[rows - 1].id);
+        assert!(listed[1..].iter().zip(&jobs).all(|(a, b)| a.id == b.id));
     }
 
     #[test]

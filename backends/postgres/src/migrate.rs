@@ -8,7 +8,7 @@
 
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::sql_types::Text;
+use diesel::sql_types::{Bool, Text};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use queuectl_store::{StoreError, StoreResult};
 
@@ -30,10 +30,23 @@ pub(crate) fn quote_ident(name: &str) -> String {
 pub(crate) fn run(conn: &mut PgConnection, schema: Option<&str>) -> StoreResult<()> {
     with_lock(conn, schema, |conn| {
         if let Some(schema) = schema {
-            let ident = quote_ident(schema);
-            diesel::sql_query(format!("CREATE SCHEMA IF NOT EXISTS {ident}"))
+            // Look first: CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege on the
+            // database even when the schema exists, which a locked-down role lacks.
+            let exists: bool = diesel::select(
+                diesel::dsl::sql::<Bool>("EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = ")
+                    .bind::<Text, _>(schema)
+                    .sql(")"),
+            )
+            .get_result(conn)
+            .map_err(|e| migration_error("looking up the schema", e))?;
+            if !exists {
+                diesel::sql_query(format!(
+                    "CREATE SCHEMA IF NOT EXISTS {}",
+                    quote_ident(schema)
+                ))
                 .execute(conn)
                 .map_err(|e| migration_error("creating the schema", e))?;
+            }
             set_search_path(conn, schema)
                 .map_err(|e| migration_error("selecting the schema", e))?;
         }

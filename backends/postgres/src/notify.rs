@@ -51,7 +51,8 @@ impl fmt::Debug for Listener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Listener")
             .field("schema", &self.schema)
-            .field("listening", &self.conn.lock().is_some())
+            // try_lock: never wait on a poll in progress just to print.
+            .field("listening", &self.conn.try_lock().map(|c| c.is_some()))
             .field("received", &self.received.load(Ordering::Relaxed))
             .finish()
     }
