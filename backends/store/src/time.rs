@@ -48,6 +48,8 @@ impl Timestamp {
     }
 
     /// This instant plus `d`, saturating.
+    // A named method rather than `ops::Add`: it saturates, which `+` would hide.
+    #[allow(clippy::should_implement_trait)]
     #[must_use]
     pub fn add(self, d: Duration) -> Self {
         let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
@@ -55,6 +57,7 @@ impl Timestamp {
     }
 
     /// This instant minus `d`, saturating.
+    #[allow(clippy::should_implement_trait)]
     #[must_use]
     pub fn sub(self, d: Duration) -> Self {
         let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
