@@ -96,8 +96,8 @@ use diesel::sql_types::BigInt;
 use parking_lot::Mutex;
 use queuectl_store::{
     Capabilities, ClaimRequest, Guarded, Job, JobFilter, JobId, JobRecord, JobState, JobStore,
-    LeaseRef, NewJob, StateCounts, StoreError, StoreResult, Timestamp, Transition,
-    TransitionKind, WorkerInfo,
+    LeaseRef, NewJob, StateCounts, StoreError, StoreResult, Timestamp, Transition, TransitionKind,
+    WorkerInfo,
 };
 
 use crate::error::{pool_error, Failure};
@@ -307,9 +307,7 @@ impl SqliteStore {
         self.run(|conn| conn.transaction(&mut op))
     }
 
-    fn connection(
-        &self,
-    ) -> Result<PooledConnection<ConnectionManager<SqliteConnection>>, Failure> {
+    fn connection(&self) -> Result<PooledConnection<ConnectionManager<SqliteConnection>>, Failure> {
         self.pool.get().map_err(|e| Failure::Store(pool_error(e)))
     }
 }
@@ -874,11 +872,11 @@ impl JobStore for SqliteStore {
 
     fn requeue_all_dead(&self, now: Timestamp) -> StoreResult<u64> {
         let n = self.write(|conn| {
-            Ok(diesel::update(
-                jobs::table.filter(jobs::state.eq(state_to_db(JobState::Dead))),
+            Ok(
+                diesel::update(jobs::table.filter(jobs::state.eq(state_to_db(JobState::Dead))))
+                    .set(requeued(now))
+                    .execute(conn)?,
             )
-            .set(requeued(now))
-            .execute(conn)?)
         })?;
         Ok(count_of(n))
     }
@@ -1094,7 +1092,10 @@ mod tests {
             database_url(Path::new("file:x.db?mode=ro")).expect("url"),
             "./file:x.db?mode=ro"
         );
-        assert_eq!(database_url(Path::new("/tmp/q.db")).expect("url"), "/tmp/q.db");
+        assert_eq!(
+            database_url(Path::new("/tmp/q.db")).expect("url"),
+            "/tmp/q.db"
+        );
         assert!(database_url(Path::new("")).is_err());
     }
 }
