@@ -91,7 +91,6 @@ use std::time::{Duration, Instant};
 use diesel::connection::SimpleConnection;
 use diesel::dsl::{count_star, AsSelect, SqlTypeOf};
 use diesel::prelude::*;
-use diesel::query_builder::QueryFragment;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::sql_types::BigInt;
 use diesel::sqlite::Sqlite;
@@ -1185,7 +1184,10 @@ mod tests {
         detail: String,
     }
 
-    fn plan<Q: QueryFragment<Sqlite>>(store: &SqliteStore, query: &Q) -> Vec<String> {
+    fn plan<Q: diesel::query_builder::QueryFragment<Sqlite>>(
+        store: &SqliteStore,
+        query: &Q,
+    ) -> Vec<String> {
         let sql = diesel::debug_query::<Sqlite, _>(query).to_string();
         let text = sql
             .split(" -- binds:")
