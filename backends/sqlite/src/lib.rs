@@ -367,8 +367,8 @@ fn retry<T>(max_wait: Duration, mut op: impl FnMut() -> Result<T, Failure>) -> S
                 let now = Instant::now();
                 if now >= deadline {
                     return Err(StoreError::Busy(format!(
-                        "other connections kept the database file locked for over {} s",
-                        max_wait.as_secs()
+                        "other connections kept the database file locked for over {}",
+                        human(max_wait)
                     )));
                 }
                 let jittered = pause.mul_f64(0.5 + jitter());
@@ -377,6 +377,15 @@ fn retry<T>(max_wait: Duration, mut op: impl FnMut() -> Result<T, Failure>) -> S
             }
             Err(f) => return Err(f.into_store_error()),
         }
+    }
+}
+
+/// `30 s`, `250 ms`: a wait as people read it.
+fn human(d: Duration) -> String {
+    if d >= Duration::from_secs(1) {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
     }
 }
 
