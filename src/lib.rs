@@ -30,6 +30,7 @@ mod scheduler;
 mod target;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod typed;
 pub mod worker;
 
 #[cfg(any(test, feature = "testing"))]
