@@ -4,3 +4,7 @@
 // The scheduler end to end against every store: the model-based proptest and the
 // forked-process exclusivity proptest.
 mod scheduler;
+
+// The worker runtime: the shell executor against real processes, the pool against a
+// MemoryStore, typed jobs.
+mod worker;
