@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use queuectl_store::{
-    ClaimToken, Execution, Guarded, Job, JobFilter, JobId, JobState, JobStore, LeaseRef, WorkerInfo,
+    ClaimToken, Execution, Guarded, Job, JobFilter, JobId, JobState, JobStore, LeaseRef, Timestamp,
+    WorkerInfo,
 };
 
 use super::orphan::{pid_alive, GroupRegistry};
@@ -151,11 +152,7 @@ impl<S: JobStore + Clone> WorkerPoolBuilder<S> {
     /// The pool, with a fresh worker id (`host:pid:random`).
     #[must_use]
     pub fn build(self) -> WorkerPool<S> {
-        let host = self.host_id.unwrap_or_else(|| {
-            hostname::get()
-                .map(|h| h.to_string_lossy().into_owned())
-                .unwrap_or_else(|_| "localhost".to_owned())
-        });
+        let host = self.host_id.unwrap_or_else(default_host_id);
         let pid = std::process::id();
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         let id = format!("{host}:{pid}:{}", &suffix[..8]);
@@ -306,8 +303,8 @@ impl<S: JobStore + Clone> WorkerPool<S> {
             (lease, poll) => {
                 let settings = self.scheduler.settings()?;
                 (
-                    lease.unwrap_or(Duration::from_secs(settings.lease_secs)),
-                    poll.unwrap_or(Duration::from_millis(settings.poll_interval_ms)),
+                    lease.unwrap_or_else(|| settings.lease()),
+                    poll.unwrap_or_else(|| settings.poll_interval()),
                 )
             }
         };
@@ -722,18 +719,12 @@ impl<S: JobStore + Clone> WorkerPool<S> {
             }
         };
         let now = self.scheduler.now();
-        let stale_after = (run.lease * STALE_HEARTBEAT_LEASES).max(STALE_HEARTBEAT_MIN);
         for worker in workers.iter().filter(|w| w.id != self.id) {
-            let same_host = worker.host == self.host;
-            let reason = if same_host && !pid_alive(worker.pid) {
-                "its process is gone"
-            } else if now.since(worker.heartbeat_at) > stale_after {
-                "its heartbeat stopped"
-            } else {
+            let Some(reason) = death_reason(worker, &self.host, now, run.lease) else {
                 continue;
             };
             tracing::warn!(dead_worker = %worker.id, reason, "found a dead worker");
-            if same_host {
+            if worker.host == self.host {
                 let killed = self.groups.kill_orphans(&worker.id);
                 if !killed.is_empty() {
                     tracing::warn!(dead_worker = %worker.id, groups = ?killed,
@@ -755,6 +746,50 @@ impl<S: JobStore + Clone> WorkerPool<S> {
             }
         }
     }
+}
+
+/// The hostname, the default host id of a worker.
+#[must_use]
+pub fn default_host_id() -> String {
+    hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "localhost".to_owned())
+}
+
+/// Why a registered worker counts as dead, seen from `host` at `now`: its process is gone
+/// (same host only), or its heartbeat is older than three leases (at least 10 s).
+fn death_reason(
+    worker: &WorkerInfo,
+    host: &str,
+    now: Timestamp,
+    lease: Duration,
+) -> Option<&'static str> {
+    let stale_after = lease
+        .saturating_mul(STALE_HEARTBEAT_LEASES)
+        .max(STALE_HEARTBEAT_MIN);
+    if worker.host == host && !pid_alive(worker.pid) {
+        Some("its process is gone")
+    } else if now.since(worker.heartbeat_at) > stale_after {
+        Some("its heartbeat stopped")
+    } else {
+        None
+    }
+}
+
+/// The registered workers that are alive, by the same rules recovery uses to declare one
+/// dead (seen from this host, with the store's `lease-seconds`): what `status` counts and
+/// what `worker stop --wait` waits for. Dead entries stay in the registry until a running
+/// worker's recovery removes them.
+///
+/// # Errors
+/// Store failures, or unreadable settings.
+pub fn live_workers<S: JobStore>(scheduler: &Scheduler<S>) -> Result<Vec<WorkerInfo>> {
+    let lease = scheduler.settings()?.lease();
+    let host = default_host_id();
+    let now = scheduler.now();
+    let mut workers = scheduler.store().list_workers()?;
+    workers.retain(|w| death_reason(w, &host, now, lease).is_none());
+    Ok(workers)
 }
 
 fn log_recovery(r: &Recovery, why: &str) {

@@ -189,11 +189,21 @@ impl Shutdown {
     ///
     /// The signals no longer terminate the process once this is installed. A background
     /// thread named `queuectl-signals` handles them for the rest of the process's life.
+    /// Install once per process: two handlers would turn the first signal into an
+    /// immediate stop.
     ///
     /// # Errors
-    /// If the handlers cannot be registered or the thread cannot be spawned.
+    /// If handlers were already installed in this process, or they cannot be registered,
+    /// or the thread cannot be spawned.
     pub fn install_signal_handlers(&self) -> std::io::Result<()> {
         use signal_hook::consts::{SIGINT, SIGTERM};
+        static INSTALLED: AtomicBool = AtomicBool::new(false);
+        if INSTALLED.swap(true, Ordering::SeqCst) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "stop-signal handlers are already installed in this process",
+            ));
+        }
         let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
         let shutdown = self.clone();
         std::thread::Builder::new()

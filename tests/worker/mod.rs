@@ -3,6 +3,7 @@
 
 mod executor;
 mod pool;
+mod process;
 mod typed;
 
 use std::path::Path;
