@@ -241,19 +241,17 @@ impl Run<'_> {
                 }
             }
 
-            // Stop signals, whether or not the shell has exited: a timeout's grandchildren
-            // still get their SIGKILL.
-            // Once the shell has exited its status stands; only its output is still read.
-            if self.ended.is_none() && self.status.is_none() {
-                if self.ctx.is_cancelled() {
-                    self.ended = Some(Ended::Cancelled);
-                    self.signal_group(Signal::SIGKILL);
-                    self.kill_sent_at = Some(now);
-                } else if self.ctx.timed_out() {
-                    self.ended = Some(Ended::TimedOut);
-                    self.signal_group(Signal::SIGTERM);
-                    self.term_sent_at = Some(now);
-                }
+            // New stop decisions only while the shell runs: once it has exited its status
+            // stands. A cancellation also cuts a timeout's TERM grace short. The group's
+            // SIGKILL after TERM is due even after the shell exited, for grandchildren.
+            if self.status.is_none() && self.kill_sent_at.is_none() && self.ctx.is_cancelled() {
+                self.ended.get_or_insert(Ended::Cancelled);
+                self.signal_group(Signal::SIGKILL);
+                self.kill_sent_at = Some(now);
+            } else if self.ended.is_none() && self.status.is_none() && self.ctx.timed_out() {
+                self.ended = Some(Ended::TimedOut);
+                self.signal_group(Signal::SIGTERM);
+                self.term_sent_at = Some(now);
             }
             let kill_pending = match (self.term_sent_at, self.kill_sent_at) {
                 (Some(term), None) => {

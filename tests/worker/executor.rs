@@ -210,3 +210,28 @@ fn a_missing_shell_is_a_failed_outcome_not_a_panic() {
         "{error}"
     );
 }
+
+#[test]
+fn cancellation_cuts_a_timeouts_term_grace_short() {
+    let token = CancelToken::new();
+    let ctx = JobContext::new(1, Some(Duration::from_millis(100)), token.clone());
+    let watch = ctx.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    // Ignores TERM, so only the SIGKILL ends it; the grace alone would outlast HANG.
+    let command = format!(
+        "trap '' TERM; echo $$ > {}; while :; do sleep 0.05; done",
+        pidfile.display()
+    );
+    let handler = ShellHandler::new().kill_grace(HANG * 10);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(handler.run(&job(&command), &ctx));
+    });
+    let shell = super::read_pid(&pidfile);
+    wait_until("the timeout passed", || watch.timed_out());
+    token.cancel();
+    let (code, error, _, _) = failed(rx.recv_timeout(HANG).expect("the handler hung"));
+    assert_eq!((code, error.as_str()), (Some(124), "timeout after 100ms"));
+    wait_until("the shell is gone", || pid_gone(shell));
+}
