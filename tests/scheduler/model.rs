@@ -6,6 +6,7 @@ use proptest::prelude::*;
 use queuectl::testing::{run_ops, Op};
 use queuectl_store_conformance::{Fault, FaultyStore};
 use queuectl_store_memory::MemoryStore;
+use queuectl_store_sqlite::SqliteStore;
 
 pub(crate) fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
@@ -36,6 +37,20 @@ proptest! {
     #[test]
     fn memory_store_matches_the_model(ops in ops(), fault_at in 0u64..400) {
         let store = FaultyStore::new(MemoryStore::new());
+        store.fail_nth_call(fault_at, Fault::Busy);
+        let r = run_ops(store, &ops);
+        prop_assert!(r.is_ok(), "{}", r.err().unwrap_or_default());
+    }
+}
+
+proptest! {
+    // Each case opens a fresh SQLite file; fewer cases keep the suite fast.
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn sqlite_store_matches_the_model(ops in ops(), fault_at in 0u64..400) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FaultyStore::new(SqliteStore::open(dir.path().join("q.db")).unwrap());
         store.fail_nth_call(fault_at, Fault::Busy);
         let r = run_ops(store, &ops);
         prop_assert!(r.is_ok(), "{}", r.err().unwrap_or_default());
