@@ -4,3 +4,6 @@
 // The scheduler end to end against every store: the model-based proptest and the
 // forked-process exclusivity proptest.
 mod scheduler;
+
+// Shared helpers (a fresh PostgreSQL schema per test).
+mod support;

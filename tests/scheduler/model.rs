@@ -148,3 +148,17 @@ fn model_run_survives_an_injected_fault_without_divergence() {
         );
     }
 }
+
+proptest! {
+    // Each case creates (and drops) a PostgreSQL schema.
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    #[test]
+    fn postgres_store_matches_the_model(ops in ops(), fault_at in 0u64..400) {
+        let Some(schema) = crate::support::pg::PgSchema::new() else { return Ok(()); };
+        let store = FaultyStore::new(schema.store());
+        store.fail_nth_call(fault_at, Fault::Busy);
+        let r = run_ops(store, &ops);
+        prop_assert!(r.is_ok(), "{}", r.err().unwrap_or_default());
+    }
+}
