@@ -1,1 +1,3 @@
+//! The queuectl command-line tool (the CLI lands with its own issue).
+
 fn main() {}

@@ -5,6 +5,9 @@
 // forked-process exclusivity proptest.
 mod scheduler;
 
+// Shared helpers (a fresh PostgreSQL schema per test).
+mod support;
+
 // The worker runtime: the shell executor against real processes, the pool against a
-// MemoryStore, typed jobs.
+// MemoryStore and SQLite worker processes, typed jobs.
 mod worker;
