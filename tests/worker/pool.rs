@@ -564,3 +564,18 @@ impl JobStore for StaleRenewals {
         self.inner.change_marker()
     }
 }
+
+#[test]
+fn a_pool_runs_over_a_type_erased_store_as_the_cli_opens_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn JobStore> = Arc::new(MemoryStore::new());
+    let scheduler = Scheduler::new(store);
+    let id = scheduler.enqueue(shell("echo erased")).unwrap();
+    let report = builder(scheduler.clone(), dir.path())
+        .drain(true)
+        .build()
+        .run(&Shutdown::new())
+        .unwrap();
+    assert_eq!(report.succeeded, 1);
+    assert_eq!(state(&scheduler, &id), JobState::Completed);
+}
