@@ -25,6 +25,16 @@ pub enum Error {
         /// What is wrong, naming the key and the accepted values.
         message: String,
     },
+    /// The operating system refused something the runtime needs (a thread, a signal
+    /// handler, a pipe).
+    #[error("{context}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A `--db` target that names no store queuectl knows.
     #[error("invalid store target '{target}': {message}")]
     InvalidTarget {

@@ -817,10 +817,10 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 fn thread_error(e: std::io::Error) -> Error {
-    Error::Store(queuectl_store::StoreError::Backend {
-        message: "cannot start a worker thread".to_owned(),
-        source: Some(Box::new(e)),
-    })
+    Error::Io {
+        context: "cannot start a worker thread".to_owned(),
+        source: e,
+    }
 }
 
 #[cfg(test)]
