@@ -1,0 +1,136 @@
+//! `queuectl worker start | stop`, and the liveness rule `status` shares.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use queuectl::{JobStore as _, Timestamp, WorkerInfo};
+
+use crate::cli::args::{WorkerCommand, WorkerStartArgs, WorkerStopArgs};
+use crate::cli::open_store::{open, Sched};
+use crate::cli::output::print_lines;
+
+/// How often `worker stop --wait` looks at the registry.
+const WAIT_POLL: Duration = Duration::from_millis(100);
+
+pub(crate) fn run(db: Option<&str>, command: WorkerCommand) -> anyhow::Result<()> {
+    match command {
+        WorkerCommand::Start(a) => start(db, a),
+        WorkerCommand::Stop(a) => stop(db, &a),
+    }
+}
+
+fn start(db: Option<&str>, a: WorkerStartArgs) -> anyhow::Result<()> {
+    let (_sched, _) = open(db)?;
+    let _ = a;
+    bail!("worker start is not wired yet")
+}
+
+fn stop(db: Option<&str>, a: &WorkerStopArgs) -> anyhow::Result<()> {
+    let (sched, _) = open(db)?;
+    let live = live_workers(&sched)?;
+    if live.is_empty() {
+        return print_lines(["no workers running"]);
+    }
+    sched.store().request_stop()?;
+    // The registry flag reaches every worker at its next heartbeat, on any host; SIGTERM
+    // makes local ones react now. Workers already asked are not signalled again: a second
+    // signal means "stop at once" to a worker.
+    let here = host_id(None);
+    for w in live.iter().filter(|w| w.host == here && !w.stop_requested) {
+        signal_worker(w);
+    }
+    let slots: u32 = live.iter().map(|w| w.slots).sum();
+    let noun = if live.len() == 1 { "worker" } else { "workers" };
+    print_lines([format!(
+        "asked {} {noun} ({slots} slots) to stop",
+        live.len()
+    )])?;
+    if !a.wait {
+        return Ok(());
+    }
+    let deadline = a.timeout.map(|t| Instant::now() + t);
+    loop {
+        let ids: Vec<String> = live.iter().map(|w| w.id.clone()).collect();
+        let remaining = live_workers(&sched)?
+            .into_iter()
+            .filter(|w| ids.contains(&w.id))
+            .count();
+        if remaining == 0 {
+            return print_lines(["all workers stopped"]);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            bail!("{remaining} of {} workers still running", live.len());
+        }
+        thread::sleep(WAIT_POLL);
+    }
+}
+
+/// Registered workers that are alive: a recent heartbeat and, on this host, a running
+/// process.
+pub(crate) fn live_workers(sched: &Sched) -> anyhow::Result<Vec<WorkerInfo>> {
+    let lease = Duration::from_secs(sched.settings()?.lease_secs);
+    let now = sched.now();
+    let here = host_id(None);
+    Ok(sched
+        .store()
+        .list_workers()?
+        .into_iter()
+        .filter(|w| is_live(w, now, lease, &here))
+        .collect())
+}
+
+fn is_live(w: &WorkerInfo, now: Timestamp, lease: Duration, here: &str) -> bool {
+    let fresh = now.since(w.heartbeat_at) <= lease * 2;
+    fresh && (w.host != here || pid_alive(w.pid))
+}
+
+fn host_id(flag: Option<&str>) -> String {
+    flag.map(str::to_owned)
+        .or_else(|| {
+            std::env::var("QUEUECTL_HOST_ID")
+                .ok()
+                .filter(|s| !s.trim().is_empty())
+        })
+        .unwrap_or_else(|| {
+            hostname::get()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| "localhost".to_owned())
+        })
+}
+
+fn pid_alive(pid: u32) -> bool {
+    to_pid(pid).is_some_and(|p| kill(p, None).is_ok())
+}
+
+/// SIGTERM to a local worker, unless its pid now belongs to some other program.
+fn signal_worker(w: &WorkerInfo) {
+    let Some(pid) = to_pid(w.pid) else { return };
+    if !is_queuectl_process(w.pid) {
+        tracing::warn!(worker = %w.id, pid = w.pid, "pid is not a queuectl process; not signalled");
+        return;
+    }
+    if let Err(e) = kill(pid, Signal::SIGTERM) {
+        tracing::debug!(worker = %w.id, pid = w.pid, error = %e, "SIGTERM failed");
+    }
+}
+
+fn to_pid(pid: u32) -> Option<Pid> {
+    i32::try_from(pid)
+        .ok()
+        .filter(|p| *p > 0)
+        .map(Pid::from_raw)
+}
+
+/// Guards against pid reuse where `/proc` can tell; elsewhere trusts the registry.
+fn is_queuectl_process(pid: u32) -> bool {
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(cmdline) => {
+            let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+            String::from_utf8_lossy(argv0).contains("queuectl")
+        }
+        Err(_) => !std::path::Path::new("/proc/self").exists(),
+    }
+}
