@@ -1,1 +1,6 @@
-//! tests
+//! queuectl's integration tests: one binary (ripgrep's layout), one module per area.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+// The scheduler end to end against every store: the model-based proptest and the
+// forked-process exclusivity proptest.
+mod scheduler;

@@ -64,7 +64,17 @@ impl<S> Deref for TestStore<S> {
 macro_rules! store_conformance {
     ($make:path) => {
         $crate::store_conformance!(@cases $make;
+            // enqueue
             enqueue_then_get_round_trips,
+            // claim
+            claim_filters_by_queues_and_empty_means_all,
+            claim_gives_each_call_a_fresh_token,
+            claim_ignores_jobs_in_unclaimable_states,
+            claim_orders_by_priority_then_next_run_at_then_insertion,
+            claim_respects_limit,
+            claim_skips_jobs_due_in_the_future,
+            claim_stamps_worker_token_lease_and_start,
+            claim_takes_failed_jobs_only_after_retry_at,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
@@ -79,7 +89,9 @@ macro_rules! store_conformance {
 
 pub mod cases {
     //! Every case, re-exported flat for the macro.
+    pub use crate::claim::*;
     pub use crate::enqueue::*;
 }
 
+mod claim;
 mod enqueue;

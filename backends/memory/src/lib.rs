@@ -1,1 +1,626 @@
-//! placeholder
+//! `MemoryStore`: a [`JobStore`] that keeps everything in this process's memory.
+//!
+//! It is for tests, benches and programs that embed the queue engine and do not need jobs to
+//! survive a restart. It is **not** durable and **not** shared between processes:
+//! [`Capabilities::multi_process`] is `false`, and two `MemoryStore`s never see each other's
+//! jobs. Threads of one process share a store through an `Arc` (or a reference).
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use queuectl_store::{ClaimRequest, JobState, JobStore, NewJob, Timestamp};
+//! use queuectl_store_memory::MemoryStore;
+//!
+//! # fn main() -> Result<(), queuectl_store::StoreError> {
+//! let store = MemoryStore::new();
+//! let now = Timestamp::from_millis(1_000);
+//! let job = NewJob::shell("echo hello", now);
+//! store.enqueue(&job, now)?;
+//!
+//! let claimed = store.claim(&ClaimRequest {
+//!     limit: 1,
+//!     worker_id: "w1".to_owned(),
+//!     now,
+//!     lease_until: now.add(Duration::from_secs(15)),
+//!     queues: Vec::new(),
+//! })?;
+//! assert_eq!(claimed.len(), 1);
+//! assert_eq!(store.get(&job.id)?.state, JobState::Processing);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Deviations and tuning
+//! - Every call takes one [`parking_lot::Mutex`] for its whole duration, which makes each call
+//!   trivially atomic and serialises all of them. Calls are short (no I/O), so contention only
+//!   shows at very high claim rates with many threads.
+//! - `parking_lot` locks do not poison, so a panic in another thread (which the store's own
+//!   code never causes) cannot turn later calls into errors; no call here returns an error
+//!   other than the semantic ones (`NotFound`, `Conflict`, `WrongState`).
+//! - [`JobStore::change_marker`] is a counter bumped by every call that changed a job, so it is
+//!   always `Some`.
+//! - Claim walks an index of claimable jobs in claim order and skips those not yet due or in
+//!   other queues; `expired_leases` and `list` scan every job.
+#![warn(missing_docs)]
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use parking_lot::Mutex;
+use queuectl_store::{
+    AttemptRecord, Capabilities, ClaimRequest, ClaimToken, Execution, Guarded, Job, JobFilter,
+    JobId, JobOutput, JobRecord, JobState, JobStore, LeaseRef, NewJob, StateCounts, StoreError,
+    StoreResult, Timestamp, Transition, TransitionKind, WorkerInfo,
+};
+
+/// An in-process [`JobStore`]; see the [crate docs](crate).
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Insertion sequence number: the "insertion order" of the trait docs.
+type Seq = u64;
+
+/// Claim-order key of a claimable job: priority descending, then `next_run_at`, then `seq`.
+type ReadyKey = (Reverse<i32>, Timestamp, Seq);
+
+#[derive(Debug)]
+struct Entry {
+    job: Job,
+    output: Option<JobOutput>,
+    history: Vec<AttemptRecord>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Every job, in insertion order.
+    jobs: BTreeMap<Seq, Entry>,
+    ids: HashMap<JobId, Seq>,
+    /// The claimable (`pending`/`failed`) jobs in claim order, due or not. Kept in step with
+    /// `jobs` by [`State::modify`], the only way a stored job changes.
+    ready: BTreeSet<ReadyKey>,
+    next_seq: Seq,
+    change_marker: u64,
+    settings: BTreeMap<String, String>,
+    /// In registration order.
+    workers: Vec<WorkerInfo>,
+}
+
+fn ready_key(job: &Job, seq: Seq) -> Option<ReadyKey> {
+    match (job.state.is_claimable(), job.next_run_at) {
+        (true, Some(at)) => Some((Reverse(job.priority), at, seq)),
+        _ => None,
+    }
+}
+
+impl State {
+    fn contains(&self, id: &JobId) -> bool {
+        self.ids.contains_key(id)
+    }
+
+    fn entry(&self, id: &JobId) -> StoreResult<&Entry> {
+        self.ids
+            .get(id)
+            .and_then(|seq| self.jobs.get(seq))
+            .ok_or_else(|| StoreError::NotFound(id.clone()))
+    }
+
+    fn insert(&mut self, entry: Entry) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if let Some(key) = ready_key(&entry.job, seq) {
+            self.ready.insert(key);
+        }
+        self.ids.insert(entry.job.id.clone(), seq);
+        self.jobs.insert(seq, entry);
+    }
+
+    /// Applies `f` to the job with sequence `seq`, keeping the claim index in step.
+    fn modify<R>(&mut self, seq: Seq, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
+        let entry = self.jobs.get_mut(&seq)?;
+        if let Some(key) = ready_key(&entry.job, seq) {
+            self.ready.remove(&key);
+        }
+        let result = f(entry);
+        if let Some(key) = ready_key(&entry.job, seq) {
+            self.ready.insert(key);
+        }
+        Some(result)
+    }
+
+    fn remove(&mut self, seq: Seq) {
+        if let Some(entry) = self.jobs.remove(&seq) {
+            if let Some(key) = ready_key(&entry.job, seq) {
+                self.ready.remove(&key);
+            }
+            self.ids.remove(&entry.job.id);
+        }
+    }
+
+    fn changed(&mut self) {
+        self.change_marker = self.change_marker.wrapping_add(1);
+    }
+
+    /// Fails with `Conflict` on the first id that exists or repeats within `ids`.
+    fn check_new_ids<'a>(&self, ids: impl Iterator<Item = &'a JobId>) -> StoreResult<()> {
+        let mut seen = HashSet::new();
+        for id in ids {
+            if self.contains(id) || !seen.insert(id) {
+                return Err(StoreError::Conflict(id.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The sequence of the job `id` if it is in `state`; otherwise the matching error.
+    fn seq_in_state(&self, id: &JobId, accepted: &[JobState]) -> StoreResult<Seq> {
+        let seq = *self
+            .ids
+            .get(id)
+            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        let state = self
+            .jobs
+            .get(&seq)
+            .map(|e| e.job.state)
+            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        if accepted.contains(&state) {
+            Ok(seq)
+        } else {
+            Err(StoreError::WrongState {
+                id: id.clone(),
+                state,
+            })
+        }
+    }
+
+    /// The sequence of `id` if it is `processing` under `token`.
+    fn held(&self, id: &JobId, token: ClaimToken) -> Option<Seq> {
+        let seq = *self.ids.get(id)?;
+        let job = &self.jobs.get(&seq)?.job;
+        (job.state == JobState::Processing && job.claim_token == Some(token)).then_some(seq)
+    }
+}
+
+fn new_entry(new: &NewJob, now: Timestamp) -> Entry {
+    Entry {
+        job: Job {
+            id: new.id.clone(),
+            command: new.command.clone(),
+            kind: new.kind.clone(),
+            state: JobState::Pending,
+            attempts: 0,
+            max_retries: new.max_retries,
+            priority: new.priority,
+            queue: new.queue.clone(),
+            interrupts: 0,
+            created_at: now,
+            updated_at: now,
+            run_at: new.run_at,
+            next_run_at: Some(new.run_at),
+            timeout_secs: new.timeout_secs,
+            exit_code: None,
+            last_error: None,
+            worker_id: None,
+            started_at: None,
+            finished_at: None,
+            lease_until: None,
+            claim_token: None,
+        },
+        output: None,
+        history: Vec::new(),
+    }
+}
+
+/// Writes what `kind` writes (see [`TransitionKind`]) to a job held under a valid claim.
+fn apply_transition(entry: &mut Entry, kind: &TransitionKind, now: Timestamp) {
+    let job = &mut entry.job;
+    job.updated_at = now;
+    job.lease_until = None;
+    job.claim_token = None;
+    let finished = |entry: &mut Entry, execution: &Execution, error: Option<&String>| {
+        let job = &mut entry.job;
+        job.attempts = job.attempts.saturating_add(1);
+        job.finished_at = Some(now);
+        job.exit_code = execution.exit_code;
+        entry.output = Some(execution.output.clone());
+        entry.history.push(AttemptRecord {
+            attempt: job.attempts,
+            // A processing job always has `started_at` (claim stamps it); an imported one
+            // without it gets the finish time rather than a made-up start.
+            started_at: job.started_at.unwrap_or(now),
+            finished_at: now,
+            exit_code: execution.exit_code,
+            error: error.cloned(),
+        });
+    };
+    match kind {
+        TransitionKind::Completed { execution } => {
+            job.state = JobState::Completed;
+            job.last_error = None;
+            job.next_run_at = None;
+            finished(entry, execution, None);
+        }
+        TransitionKind::Failed {
+            execution,
+            error,
+            retry_at,
+        } => {
+            job.state = JobState::Failed;
+            job.last_error = Some(error.clone());
+            job.next_run_at = Some(*retry_at);
+            finished(entry, execution, Some(error));
+        }
+        TransitionKind::Dead { execution, error } => {
+            job.state = JobState::Dead;
+            job.last_error = Some(error.clone());
+            job.next_run_at = None;
+            finished(entry, execution, Some(error));
+        }
+        TransitionKind::Recovered => {
+            job.state = JobState::Pending;
+            job.interrupts = job.interrupts.saturating_add(1);
+            job.next_run_at = Some(now);
+        }
+        TransitionKind::Abandoned { error } => {
+            job.state = JobState::Dead;
+            job.interrupts = job.interrupts.saturating_add(1);
+            job.last_error = Some(error.clone());
+            job.next_run_at = None;
+        }
+        TransitionKind::Released => {
+            job.state = JobState::Pending;
+            job.next_run_at = Some(now);
+        }
+    }
+}
+
+fn requeue(job: &mut Job, now: Timestamp) {
+    job.state = JobState::Pending;
+    job.attempts = 0;
+    job.interrupts = 0;
+    job.last_error = None;
+    job.run_at = now;
+    job.next_run_at = Some(now);
+    job.updated_at = now;
+}
+
+impl JobStore for MemoryStore {
+    // ----- producer -----
+
+    fn enqueue_many(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<()> {
+        let mut state = self.state.lock();
+        state.check_new_ids(jobs.iter().map(|j| &j.id))?;
+        for new in jobs {
+            state.insert(new_entry(new, now));
+        }
+        if !jobs.is_empty() {
+            state.changed();
+        }
+        Ok(())
+    }
+
+    // ----- worker -----
+
+    fn claim(&self, req: &ClaimRequest) -> StoreResult<Vec<Job>> {
+        let mut state = self.state.lock();
+        let limit = usize::try_from(req.limit).unwrap_or(usize::MAX);
+        let picked: Vec<Seq> = state
+            .ready
+            .iter()
+            .filter(|(_, at, _)| *at <= req.now)
+            .filter(|(_, _, seq)| {
+                req.queues.is_empty()
+                    || state
+                        .jobs
+                        .get(seq)
+                        .is_some_and(|e| req.queues.contains(&e.job.queue))
+            })
+            .map(|(_, _, seq)| *seq)
+            .take(limit)
+            .collect();
+        if picked.is_empty() {
+            return Ok(Vec::new());
+        }
+        let token = ClaimToken::random();
+        let mut claimed = Vec::with_capacity(picked.len());
+        for seq in picked {
+            let job = state.modify(seq, |entry| {
+                let job = &mut entry.job;
+                job.state = JobState::Processing;
+                job.worker_id = Some(req.worker_id.clone());
+                job.claim_token = Some(token);
+                job.lease_until = Some(req.lease_until);
+                job.started_at = Some(req.now);
+                job.updated_at = req.now;
+                job.next_run_at = None;
+                job.clone()
+            });
+            claimed.extend(job);
+        }
+        state.changed();
+        Ok(claimed)
+    }
+
+    fn finish(&self, transitions: &[Transition], now: Timestamp) -> StoreResult<Vec<Guarded>> {
+        let mut state = self.state.lock();
+        let mut results = Vec::with_capacity(transitions.len());
+        for t in transitions {
+            let applied = match state.held(&t.id, t.token) {
+                Some(seq) => state
+                    .modify(seq, |entry| apply_transition(entry, &t.kind, now))
+                    .is_some(),
+                None => false,
+            };
+            results.push(if applied {
+                Guarded::Applied
+            } else {
+                Guarded::Stale
+            });
+        }
+        if results.iter().any(|g| g.is_applied()) {
+            state.changed();
+        }
+        Ok(results)
+    }
+
+    fn renew_leases(
+        &self,
+        leases: &[LeaseRef],
+        lease_until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Guarded>> {
+        let mut state = self.state.lock();
+        let mut results = Vec::with_capacity(leases.len());
+        for lease in leases {
+            let applied = match state.held(&lease.id, lease.token) {
+                Some(seq) => state
+                    .modify(seq, |entry| {
+                        entry.job.lease_until = Some(lease_until);
+                        entry.job.updated_at = now;
+                    })
+                    .is_some(),
+                None => false,
+            };
+            results.push(if applied {
+                Guarded::Applied
+            } else {
+                Guarded::Stale
+            });
+        }
+        if results.iter().any(|g| g.is_applied()) {
+            state.changed();
+        }
+        Ok(results)
+    }
+
+    // ----- maintenance -----
+
+    fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Job>> {
+        let state = self.state.lock();
+        let mut expired: Vec<(Timestamp, Seq, &Job)> = state
+            .jobs
+            .iter()
+            .filter(|(_, e)| e.job.state == JobState::Processing)
+            .filter_map(|(seq, e)| match e.job.lease_until {
+                Some(until) if until < now => Some((until, *seq, &e.job)),
+                _ => None,
+            })
+            .collect();
+        expired.sort_by_key(|(until, seq, _)| (*until, *seq));
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(expired
+            .into_iter()
+            .take(limit)
+            .map(|(_, _, job)| job.clone())
+            .collect())
+    }
+
+    fn prune(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        let mut state = self.state.lock();
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let doomed: Vec<Seq> = state
+            .jobs
+            .iter()
+            .filter(|(_, e)| {
+                matches!(
+                    e.job.state,
+                    JobState::Completed | JobState::Dead | JobState::Cancelled
+                ) && e.job.updated_at < before
+            })
+            .map(|(seq, _)| *seq)
+            .take(limit)
+            .collect();
+        for seq in &doomed {
+            state.remove(*seq);
+        }
+        if !doomed.is_empty() {
+            state.changed();
+        }
+        Ok(doomed.len() as u64)
+    }
+
+    // ----- operator -----
+
+    fn cancel(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
+        let mut state = self.state.lock();
+        let seq = state.seq_in_state(id, &[JobState::Pending, JobState::Failed])?;
+        let job = state
+            .modify(seq, |entry| {
+                entry.job.state = JobState::Cancelled;
+                entry.job.next_run_at = None;
+                entry.job.updated_at = now;
+                entry.job.clone()
+            })
+            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        state.changed();
+        Ok(job)
+    }
+
+    fn counts(&self) -> StoreResult<StateCounts> {
+        let state = self.state.lock();
+        let mut counts = StateCounts::default();
+        for entry in state.jobs.values() {
+            *counts.get_mut(entry.job.state) += 1;
+        }
+        Ok(counts)
+    }
+
+    fn get(&self, id: &JobId) -> StoreResult<Job> {
+        let state = self.state.lock();
+        state.entry(id).map(|e| e.job.clone())
+    }
+
+    fn get_record(&self, id: &JobId) -> StoreResult<JobRecord> {
+        let state = self.state.lock();
+        state.entry(id).map(|e| JobRecord {
+            job: e.job.clone(),
+            output: e.output.clone(),
+            history: e.history.clone(),
+        })
+    }
+
+    fn import(&self, records: &[JobRecord]) -> StoreResult<()> {
+        let mut state = self.state.lock();
+        state.check_new_ids(records.iter().map(|r| &r.job.id))?;
+        for record in records {
+            state.insert(Entry {
+                job: record.job.clone(),
+                output: record.output.clone(),
+                history: record.history.clone(),
+            });
+        }
+        if !records.is_empty() {
+            state.changed();
+        }
+        Ok(())
+    }
+
+    fn list(&self, filter: &JobFilter) -> StoreResult<Vec<Job>> {
+        let state = self.state.lock();
+        let limit = filter
+            .limit
+            .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        Ok(state
+            .jobs
+            .values()
+            .map(|e| &e.job)
+            .filter(|job| filter.state.is_none_or(|s| job.state == s))
+            .filter(|job| filter.queue.as_ref().is_none_or(|q| &job.queue == q))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn requeue_all_dead(&self, now: Timestamp) -> StoreResult<u64> {
+        let mut state = self.state.lock();
+        let dead: Vec<Seq> = state
+            .jobs
+            .iter()
+            .filter(|(_, e)| e.job.state == JobState::Dead)
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in &dead {
+            state.modify(*seq, |entry| requeue(&mut entry.job, now));
+        }
+        if !dead.is_empty() {
+            state.changed();
+        }
+        Ok(dead.len() as u64)
+    }
+
+    fn requeue_dead(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
+        let mut state = self.state.lock();
+        let seq = state.seq_in_state(id, &[JobState::Dead])?;
+        let job = state
+            .modify(seq, |entry| {
+                requeue(&mut entry.job, now);
+                entry.job.clone()
+            })
+            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        state.changed();
+        Ok(job)
+    }
+
+    // ----- settings -----
+
+    fn setting(&self, key: &str) -> StoreResult<Option<String>> {
+        Ok(self.state.lock().settings.get(key).cloned())
+    }
+
+    fn set_setting(&self, key: &str, value: &str, _now: Timestamp) -> StoreResult<()> {
+        self.state
+            .lock()
+            .settings
+            .insert(key.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    fn settings(&self) -> StoreResult<Vec<(String, String)>> {
+        let state = self.state.lock();
+        Ok(state
+            .settings
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    // ----- worker registry -----
+
+    fn deregister_worker(&self, worker_id: &str) -> StoreResult<()> {
+        self.state.lock().workers.retain(|w| w.id != worker_id);
+        Ok(())
+    }
+
+    fn heartbeat_worker(&self, worker_id: &str, now: Timestamp) -> StoreResult<Option<bool>> {
+        let mut state = self.state.lock();
+        Ok(state
+            .workers
+            .iter_mut()
+            .find(|w| w.id == worker_id)
+            .map(|w| {
+                w.heartbeat_at = now;
+                w.stop_requested
+            }))
+    }
+
+    fn list_workers(&self) -> StoreResult<Vec<WorkerInfo>> {
+        Ok(self.state.lock().workers.clone())
+    }
+
+    fn register_worker(&self, worker: &WorkerInfo) -> StoreResult<()> {
+        let mut state = self.state.lock();
+        // Re-registering keeps the worker's place in registration order.
+        match state.workers.iter_mut().find(|w| w.id == worker.id) {
+            Some(existing) => *existing = worker.clone(),
+            None => state.workers.push(worker.clone()),
+        }
+        Ok(())
+    }
+
+    fn request_stop(&self) -> StoreResult<u64> {
+        let mut state = self.state.lock();
+        for w in &mut state.workers {
+            w.stop_requested = true;
+        }
+        Ok(state.workers.len() as u64)
+    }
+
+    // ----- introspection -----
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none().with_multi_process(false)
+    }
+
+    fn change_marker(&self) -> StoreResult<Option<u64>> {
+        Ok(Some(self.state.lock().change_marker))
+    }
+}

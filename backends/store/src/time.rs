@@ -47,15 +47,17 @@ impl Timestamp {
         }
     }
 
-    /// This instant plus `d`, saturating.
+    /// This instant plus `d`, saturating (also available as `t + d`).
     #[must_use]
+    #[allow(clippy::should_implement_trait)] // it does, below; the method reads better in chains
     pub fn add(self, d: Duration) -> Self {
         let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         Timestamp(self.0.saturating_add(ms))
     }
 
-    /// This instant minus `d`, saturating.
+    /// This instant minus `d`, saturating (also available as `t - d`).
     #[must_use]
+    #[allow(clippy::should_implement_trait)]
     pub fn sub(self, d: Duration) -> Self {
         let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         Timestamp(self.0.saturating_sub(ms))
@@ -101,6 +103,20 @@ impl Timestamp {
             // Out of time's range (beyond year ±9999): still print something unambiguous.
             Err(_) => format!("@{}ms", self.0),
         }
+    }
+}
+
+impl std::ops::Add<Duration> for Timestamp {
+    type Output = Timestamp;
+    fn add(self, d: Duration) -> Timestamp {
+        Timestamp::add(self, d)
+    }
+}
+
+impl std::ops::Sub<Duration> for Timestamp {
+    type Output = Timestamp;
+    fn sub(self, d: Duration) -> Timestamp {
+        Timestamp::sub(self, d)
     }
 }
 

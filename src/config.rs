@@ -1,0 +1,305 @@
+//! Persisted settings: the keys of `queuectl config`, their defaults and their rules.
+//!
+//! Values live in the store (so every worker and every terminal sees the same ones) as
+//! normalised strings; [`Settings::load`] merges them with the defaults of CONTRACT.md.
+
+use std::fmt;
+use std::time::Duration;
+
+use queuectl_store::JobStore;
+
+use crate::{Error, Result};
+
+/// A configuration key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SettingKey {
+    /// `max-retries`: total attempts a new job gets (integer ≥ 0; 0 behaves as 1).
+    MaxRetries,
+    /// `backoff-base`: the retry delay after `k` attempts is `base^k` seconds (number ≥ 1).
+    BackoffBase,
+    /// `backoff-max`: cap on a retry delay in seconds (integer ≥ 1).
+    BackoffMax,
+    /// `job-timeout`: default per-attempt timeout of new jobs in seconds (0 = none).
+    JobTimeout,
+    /// `lease-seconds`: how long a claim holds without renewal (integer ≥ 2).
+    LeaseSeconds,
+    /// `poll-interval-ms`: how often idle workers look for work (integer ≥ 10).
+    PollIntervalMs,
+}
+
+impl SettingKey {
+    /// Every key, in the order `config list` prints them.
+    pub const ALL: [SettingKey; 6] = [
+        SettingKey::MaxRetries,
+        SettingKey::BackoffBase,
+        SettingKey::BackoffMax,
+        SettingKey::JobTimeout,
+        SettingKey::LeaseSeconds,
+        SettingKey::PollIntervalMs,
+    ];
+
+    /// The canonical (dashed) name.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            SettingKey::MaxRetries => "max-retries",
+            SettingKey::BackoffBase => "backoff-base",
+            SettingKey::BackoffMax => "backoff-max",
+            SettingKey::JobTimeout => "job-timeout",
+            SettingKey::LeaseSeconds => "lease-seconds",
+            SettingKey::PollIntervalMs => "poll-interval-ms",
+        }
+    }
+
+    /// The value used when none was set.
+    #[must_use]
+    pub const fn default_value(self) -> &'static str {
+        match self {
+            SettingKey::MaxRetries => "3",
+            SettingKey::BackoffBase => "2",
+            SettingKey::BackoffMax => "3600",
+            SettingKey::JobTimeout => "0",
+            SettingKey::LeaseSeconds => "15",
+            SettingKey::PollIntervalMs => "200",
+        }
+    }
+
+    /// What a valid value looks like, for error messages.
+    #[must_use]
+    pub const fn rule(self) -> &'static str {
+        match self {
+            SettingKey::MaxRetries => "an integer >= 0",
+            SettingKey::BackoffBase => "a number >= 1",
+            SettingKey::BackoffMax => "a whole number of seconds >= 1",
+            SettingKey::JobTimeout => "a whole number of seconds >= 0 (0 = no timeout)",
+            SettingKey::LeaseSeconds => "a whole number of seconds >= 2",
+            SettingKey::PollIntervalMs => "a whole number of milliseconds >= 10",
+        }
+    }
+
+    /// Parses a key; underscore spellings (`max_retries`) are accepted.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] listing the valid keys.
+    pub fn parse(s: &str) -> Result<SettingKey> {
+        let canonical = s.trim().to_ascii_lowercase().replace('_', "-");
+        SettingKey::ALL
+            .into_iter()
+            .find(|k| k.name() == canonical)
+            .ok_or_else(|| {
+                let valid: Vec<&str> = SettingKey::ALL.iter().map(|k| k.name()).collect();
+                Error::InvalidSetting {
+                    key: s.to_owned(),
+                    message: format!(
+                        "unknown config key '{s}' (valid keys: {})",
+                        valid.join(", ")
+                    ),
+                }
+            })
+    }
+
+    /// Checks a value and returns it normalised (`"007"` → `"7"`, `"2.50"` → `"2.5"`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] naming the key and the rule.
+    pub fn validate(self, raw: &str) -> Result<String> {
+        let v = raw.trim();
+        let bad = || Error::InvalidSetting {
+            key: self.name().to_owned(),
+            message: format!(
+                "invalid value '{raw}' for {}: expected {}",
+                self.name(),
+                self.rule()
+            ),
+        };
+        let min = match self {
+            SettingKey::BackoffBase => {
+                let x: f64 = v.parse().map_err(|_| bad())?;
+                if !x.is_finite() || !(1.0..=1e6).contains(&x) {
+                    return Err(bad());
+                }
+                return Ok(format!("{x}"));
+            }
+            SettingKey::MaxRetries | SettingKey::JobTimeout => 0,
+            SettingKey::BackoffMax => 1,
+            SettingKey::LeaseSeconds => 2,
+            SettingKey::PollIntervalMs => 10,
+        };
+        // Whole numbers only, bounded so every derived Duration and Timestamp stays sane:
+        // u32 for counts and 10 years for durations.
+        let max: u64 = match self {
+            SettingKey::MaxRetries => u64::from(u32::MAX),
+            SettingKey::PollIntervalMs => 315_360_000_000,
+            _ => 315_360_000,
+        };
+        let n: u64 = v.parse().map_err(|_| bad())?;
+        if n < min || n > max {
+            return Err(bad());
+        }
+        Ok(n.to_string())
+    }
+}
+
+impl fmt::Display for SettingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Every setting, resolved: stored values over defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// See [`SettingKey::BackoffBase`].
+    pub backoff_base: f64,
+    /// See [`SettingKey::BackoffMax`].
+    pub backoff_max_secs: u64,
+    /// See [`SettingKey::JobTimeout`].
+    pub job_timeout_secs: u64,
+    /// See [`SettingKey::LeaseSeconds`].
+    pub lease_secs: u64,
+    /// See [`SettingKey::MaxRetries`].
+    pub max_retries: u32,
+    /// See [`SettingKey::PollIntervalMs`].
+    pub poll_interval_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            backoff_base: 2.0,
+            backoff_max_secs: 3600,
+            job_timeout_secs: 0,
+            lease_secs: 15,
+            max_retries: 3,
+            poll_interval_ms: 200,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads every stored setting over the defaults.
+    ///
+    /// A stored value that no longer validates (written by a newer version, or by hand)
+    /// is reported rather than silently replaced by the default.
+    ///
+    /// # Errors
+    /// Store failures; [`Error::InvalidSetting`] for an undecodable stored value.
+    pub fn load<S: JobStore + ?Sized>(store: &S) -> Result<Settings> {
+        let mut s = Settings::default();
+        for (key, value) in store.settings()? {
+            // Keys this version does not know are kept but ignored (forward compatibility).
+            let Ok(k) = SettingKey::parse(&key) else {
+                continue;
+            };
+            s.apply(k, &value)?;
+        }
+        Ok(s)
+    }
+
+    /// Sets one field from a raw value.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] if the value breaks the key's rule.
+    pub fn apply(&mut self, key: SettingKey, raw: &str) -> Result<()> {
+        let v = key.validate(raw)?;
+        let int = |v: &str| v.parse::<u64>().unwrap_or(0);
+        match key {
+            SettingKey::BackoffBase => self.backoff_base = v.parse().unwrap_or(2.0),
+            SettingKey::BackoffMax => self.backoff_max_secs = int(&v),
+            SettingKey::JobTimeout => self.job_timeout_secs = int(&v),
+            SettingKey::LeaseSeconds => self.lease_secs = int(&v),
+            SettingKey::MaxRetries => {
+                self.max_retries = u32::try_from(int(&v)).unwrap_or(u32::MAX);
+            }
+            SettingKey::PollIntervalMs => self.poll_interval_ms = int(&v),
+        }
+        Ok(())
+    }
+
+    /// One setting's value as `config get` prints it.
+    #[must_use]
+    pub fn get(&self, key: SettingKey) -> String {
+        match key {
+            SettingKey::BackoffBase => format!("{}", self.backoff_base),
+            SettingKey::BackoffMax => self.backoff_max_secs.to_string(),
+            SettingKey::JobTimeout => self.job_timeout_secs.to_string(),
+            SettingKey::LeaseSeconds => self.lease_secs.to_string(),
+            SettingKey::MaxRetries => self.max_retries.to_string(),
+            SettingKey::PollIntervalMs => self.poll_interval_ms.to_string(),
+        }
+    }
+
+    /// The lease a claim holds.
+    #[must_use]
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_secs)
+    }
+
+    /// The idle poll interval.
+    #[must_use]
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_parse_with_dashes_or_underscores() {
+        for k in SettingKey::ALL {
+            assert_eq!(SettingKey::parse(k.name()).ok(), Some(k));
+            assert_eq!(SettingKey::parse(&k.name().replace('-', "_")).ok(), Some(k));
+        }
+        let err = SettingKey::parse("retries").err().map(|e| e.to_string());
+        assert!(err.is_some_and(|m| m.contains("unknown config key 'retries'")));
+    }
+
+    #[test]
+    fn defaults_validate_and_match_settings_default() {
+        let d = Settings::default();
+        for k in SettingKey::ALL {
+            assert_eq!(
+                k.validate(k.default_value()).ok().as_deref(),
+                Some(k.default_value())
+            );
+            assert_eq!(d.get(k), k.default_value());
+        }
+    }
+
+    #[test]
+    fn values_are_checked_against_each_rule() {
+        use SettingKey::*;
+        let ok = |k: SettingKey, v: &str| k.validate(v).ok();
+        assert_eq!(ok(MaxRetries, "0"), Some("0".into()));
+        assert_eq!(ok(MaxRetries, "-1"), None);
+        assert_eq!(ok(MaxRetries, "1.5"), None);
+        assert_eq!(ok(BackoffBase, "1"), Some("1".into()));
+        assert_eq!(ok(BackoffBase, "2.50"), Some("2.5".into()));
+        assert_eq!(ok(BackoffBase, "0.5"), None);
+        assert_eq!(ok(BackoffBase, "NaN"), None);
+        assert_eq!(ok(BackoffBase, "inf"), None);
+        assert_eq!(ok(BackoffMax, "0"), None);
+        assert_eq!(ok(JobTimeout, "0"), Some("0".into()));
+        assert_eq!(ok(LeaseSeconds, "1"), None);
+        assert_eq!(ok(LeaseSeconds, "2"), Some("2".into()));
+        assert_eq!(ok(PollIntervalMs, "9"), None);
+        assert_eq!(ok(PollIntervalMs, " 010 "), Some("10".into()));
+        assert_eq!(ok(PollIntervalMs, "abc"), None);
+        assert_eq!(ok(PollIntervalMs, ""), None);
+    }
+
+    #[test]
+    fn invalid_value_message_names_key_and_rule() {
+        let msg = SettingKey::LeaseSeconds
+            .validate("1")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert_eq!(
+            msg,
+            "invalid value '1' for lease-seconds: expected a whole number of seconds >= 2"
+        );
+    }
+}

@@ -1,0 +1,627 @@
+//! The job state machine: claim, finish, retry with backoff, dead-letter, recovery.
+//!
+//! [`Scheduler`] is generic over any [`JobStore`] and owns every policy decision of
+//! CONTRACT.md; the store only applies the guarded transitions it is handed (River's
+//! `job_executor` / `job_rescuer` split). Time comes from an injected [`Clock`].
+
+mod rescue;
+mod retry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+use queuectl_store::{
+    ClaimRequest, Execution, Guarded, Job, JobFilter, JobId, JobState, JobStore, LeaseRef, NewJob,
+    Timestamp, Transition, TransitionKind,
+};
+
+pub use self::rescue::{recovery_transition, MAX_INTERRUPTS};
+pub use self::retry::{backoff_delay, ExponentialBackoff, RetryPolicy, MIN_DELAY};
+use crate::config::{SettingKey, Settings};
+use crate::{Clock, Error, Result, SystemClock};
+
+/// A job to enqueue; `None` fields take their defaults when the scheduler resolves it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EnqueueRequest {
+    /// The id; `None` generates a UUID v4. Must not be blank.
+    pub id: Option<JobId>,
+    /// The `sh -c` command (or a typed job's serialized arguments). Must not be blank.
+    pub command: String,
+    /// The handler; `None` means `"shell"`.
+    pub kind: Option<String>,
+    /// Total attempts; `None` snapshots the `max-retries` setting.
+    pub max_retries: Option<u32>,
+    /// Higher runs first.
+    pub priority: i32,
+    /// Named queue; `None` means `"default"`. Must not be blank.
+    pub queue: Option<String>,
+    /// Not claimable before; `None` means now.
+    pub run_at: Option<Timestamp>,
+    /// Per-attempt timeout in seconds (> 0); `None` takes the `job-timeout` setting.
+    pub timeout_secs: Option<u64>,
+}
+
+impl EnqueueRequest {
+    /// A shell job with every option at its default.
+    pub fn shell(command: impl Into<String>) -> Self {
+        EnqueueRequest {
+            command: command.into(),
+            ..EnqueueRequest::default()
+        }
+    }
+}
+
+/// What one execution of a job produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit code 0.
+    Succeeded {
+        /// Exit code and output.
+        execution: Execution,
+    },
+    /// Anything else: a non-zero exit, not found (127), a signal, a timeout (124), a
+    /// command that could not start.
+    Failed {
+        /// Exit code (if any) and output.
+        execution: Execution,
+        /// What went wrong, for people (e.g. `exit code 3`, `timeout after 5s`).
+        error: String,
+    },
+}
+
+impl Outcome {
+    /// A success with no output, as in-process handlers report it.
+    #[must_use]
+    pub fn success() -> Self {
+        Outcome::Succeeded {
+            execution: Execution::default(),
+        }
+    }
+
+    /// A failure with no exit code or output.
+    pub fn failure(error: impl Into<String>) -> Self {
+        Outcome::Failed {
+            execution: Execution::default(),
+            error: error.into(),
+        }
+    }
+}
+
+/// What a recovery pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Jobs put back to `pending` (uncharged).
+    pub recovered: Vec<JobId>,
+    /// Jobs dead-lettered for being interrupted too often.
+    pub abandoned: Vec<JobId>,
+}
+
+impl Recovery {
+    /// Whether nothing was done.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.recovered.is_empty() && self.abandoned.is_empty()
+    }
+}
+
+/// How many expired leases one recovery pass takes at most.
+const RECOVERY_BATCH: u32 = 500;
+
+/// The state machine of CONTRACT.md over a store.
+#[derive(Debug)]
+pub struct Scheduler<S: JobStore> {
+    store: S,
+    clock: Arc<dyn Clock>,
+    work: Arc<WorkSignal>,
+}
+
+impl<S: JobStore + Clone> Clone for Scheduler<S> {
+    fn clone(&self) -> Self {
+        Scheduler {
+            store: self.store.clone(),
+            clock: Arc::clone(&self.clock),
+            work: Arc::clone(&self.work),
+        }
+    }
+}
+
+/// Wakes idle workers of this process when this process makes work available, so
+/// in-process pickup does not wait for a poll tick.
+#[derive(Debug, Default)]
+struct WorkSignal {
+    generation: Mutex<u64>,
+    cond: Condvar,
+}
+
+impl<S: JobStore> Scheduler<S> {
+    /// A scheduler on the system clock.
+    pub fn new(store: S) -> Self {
+        Self::with_clock(store, Arc::new(SystemClock))
+    }
+
+    /// A scheduler on the given clock.
+    pub fn with_clock(store: S, clock: Arc<dyn Clock>) -> Self {
+        Scheduler {
+            store,
+            clock,
+            work: Arc::new(WorkSignal::default()),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The clock's current instant.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The persisted settings over their defaults.
+    ///
+    /// # Errors
+    /// Store failures, or a stored value that no longer validates.
+    pub fn settings(&self) -> Result<Settings> {
+        Settings::load(&self.store)
+    }
+
+    /// Validates and persists one setting; returns the key and the stored value.
+    ///
+    /// Jobs already enqueued keep the `max-retries` and `job-timeout` they were enqueued
+    /// with; `backoff-base` and `backoff-max` apply at each job's next failure; workers
+    /// read `lease-seconds` and `poll-interval-ms` when they start.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] (nothing stored) or store failures.
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<(SettingKey, String)> {
+        let key = SettingKey::parse(key)?;
+        let value = key.validate(value)?;
+        self.store.set_setting(key.name(), &value, self.now())?;
+        Ok((key, value))
+    }
+
+    // ----- producer -----
+
+    /// Enqueues one job; returns its id.
+    ///
+    /// # Errors
+    /// [`Error::InvalidJob`] for a blank command, id or queue or a zero timeout;
+    /// a `Conflict` store error for a duplicate id (the stored job is untouched).
+    pub fn enqueue(&self, req: EnqueueRequest) -> Result<JobId> {
+        let mut ids = self.enqueue_many(vec![req])?;
+        ids.pop().ok_or_else(|| {
+            Error::Store(queuectl_store::StoreError::Backend {
+                message: "enqueue returned no id".into(),
+                source: None,
+            })
+        })
+    }
+
+    /// Enqueues jobs all or nothing, in order; returns their ids.
+    ///
+    /// # Errors
+    /// As [`Scheduler::enqueue`]; on any error nothing is stored.
+    pub fn enqueue_many(&self, reqs: Vec<EnqueueRequest>) -> Result<Vec<JobId>> {
+        if reqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let needs_settings = reqs
+            .iter()
+            .any(|r| r.max_retries.is_none() || r.timeout_secs.is_none());
+        let settings = if needs_settings {
+            self.settings()?
+        } else {
+            Settings::default()
+        };
+        let now = self.now();
+        let jobs = reqs
+            .into_iter()
+            .map(|r| resolve(r, &settings, now))
+            .collect::<Result<Vec<NewJob>>>()?;
+        self.store.enqueue_many(&jobs, now)?;
+        self.notify_work();
+        Ok(jobs.into_iter().map(|j| j.id).collect())
+    }
+
+    // ----- worker -----
+
+    /// Claims up to `limit` due jobs for `worker_id` in `queues` (all when empty), each
+    /// under a lease of `lease`.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn claim(
+        &self,
+        worker_id: &str,
+        limit: u32,
+        queues: &[String],
+        lease: Duration,
+    ) -> Result<Vec<Job>> {
+        let now = self.now();
+        Ok(self.store.claim(&ClaimRequest {
+            limit,
+            worker_id: worker_id.to_owned(),
+            now,
+            lease_until: now.add(lease),
+            queues: queues.to_vec(),
+        })?)
+    }
+
+    /// Records one execution's outcome; see [`Scheduler::finish_many`].
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn finish(&self, job: &Job, outcome: Outcome) -> Result<Guarded> {
+        let mut r = self.finish_many(vec![(job.clone(), outcome)])?;
+        Ok(r.pop().unwrap_or(Guarded::Stale))
+    }
+
+    /// Records executions' outcomes in one store call.
+    ///
+    /// Success → `completed`. Failure leaving `attempts = k`: `dead` if
+    /// `k >= max(max_retries, 1)`, else `failed` until `now + backoff(k)` with the backoff
+    /// settings read now. Each result is `Stale` if the job was taken away meanwhile
+    /// (its lease was recovered), and then nothing was written for it.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn finish_many(&self, items: Vec<(Job, Outcome)>) -> Result<Vec<Guarded>> {
+        let any_failed = items
+            .iter()
+            .any(|(_, o)| matches!(o, Outcome::Failed { .. }));
+        let settings = if any_failed {
+            self.settings()?
+        } else {
+            Settings::default()
+        };
+        let policy = ExponentialBackoff {
+            base: settings.backoff_base,
+            max_secs: settings.backoff_max_secs,
+        };
+        let now = self.now();
+        let mut transitions = Vec::with_capacity(items.len());
+        let mut stale_at = Vec::new();
+        for (i, (job, outcome)) in items.into_iter().enumerate() {
+            let Some(token) = job.claim_token else {
+                stale_at.push(i);
+                continue;
+            };
+            transitions.push(Transition {
+                id: job.id,
+                token,
+                kind: finish_kind(job.attempts, job.max_retries, outcome, &policy, now),
+            });
+        }
+        let retried = transitions
+            .iter()
+            .any(|t| matches!(t.kind, TransitionKind::Failed { .. }));
+        let mut applied = self.store.finish(&transitions, now)?.into_iter();
+        if retried {
+            self.notify_work();
+        }
+        // Re-interleave the jobs that had no token (never claimed) as Stale.
+        let total = transitions.len() + stale_at.len();
+        let mut out = Vec::with_capacity(total);
+        let mut stale = stale_at.into_iter().peekable();
+        for i in 0..total {
+            if stale.peek() == Some(&i) {
+                stale.next();
+                out.push(Guarded::Stale);
+            } else {
+                out.push(applied.next().unwrap_or(Guarded::Stale));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Extends the leases of jobs still held under their tokens to `now + lease`.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn renew_leases(&self, leases: &[LeaseRef], lease: Duration) -> Result<Vec<Guarded>> {
+        let now = self.now();
+        Ok(self.store.renew_leases(leases, now.add(lease), now)?)
+    }
+
+    /// Gives running jobs back as `pending` without charging an attempt or an interrupt
+    /// (a worker stopping at once on a second signal).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn release(&self, leases: &[LeaseRef]) -> Result<Vec<Guarded>> {
+        let transitions: Vec<Transition> = leases
+            .iter()
+            .map(|l| Transition {
+                id: l.id.clone(),
+                token: l.token,
+                kind: TransitionKind::Released,
+            })
+            .collect();
+        let r = self.store.finish(&transitions, self.now())?;
+        self.notify_work();
+        Ok(r)
+    }
+
+    // ----- maintenance -----
+
+    /// Recovers every job whose lease has expired: back to `pending` with one more
+    /// interrupt, or `dead` at [`MAX_INTERRUPTS`]. Attempts are never charged.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn recover_expired(&self) -> Result<Recovery> {
+        let mut total = Recovery::default();
+        loop {
+            let now = self.now();
+            let expired = self.store.expired_leases(now, RECOVERY_BATCH)?;
+            let n = expired.len();
+            let pass = self.recover_jobs(expired, now)?;
+            let progressed = !pass.is_empty();
+            total.recovered.extend(pass.recovered);
+            total.abandoned.extend(pass.abandoned);
+            if n < RECOVERY_BATCH as usize || !progressed {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Recovers every `processing` job of a worker known to be dead (its process is gone),
+    /// whatever its lease says.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn recover_worker(&self, worker_id: &str) -> Result<Recovery> {
+        let held: Vec<Job> = self
+            .store
+            .list(&JobFilter {
+                state: Some(JobState::Processing),
+                ..JobFilter::default()
+            })?
+            .into_iter()
+            .filter(|j| j.worker_id.as_deref() == Some(worker_id))
+            .collect();
+        self.recover_jobs(held, self.now())
+    }
+
+    fn recover_jobs(&self, jobs: Vec<Job>, now: Timestamp) -> Result<Recovery> {
+        let transitions: Vec<Transition> = jobs.iter().filter_map(recovery_transition).collect();
+        if transitions.is_empty() {
+            return Ok(Recovery::default());
+        }
+        let results = self.store.finish(&transitions, now)?;
+        let mut rec = Recovery::default();
+        for (t, r) in transitions.into_iter().zip(results) {
+            if !r.is_applied() {
+                continue; // finished or recovered by someone else meanwhile
+            }
+            match t.kind {
+                TransitionKind::Abandoned { .. } => rec.abandoned.push(t.id),
+                _ => rec.recovered.push(t.id),
+            }
+        }
+        if !rec.recovered.is_empty() {
+            self.notify_work();
+        }
+        Ok(rec)
+    }
+
+    // ----- operator -----
+
+    /// `pending` or `failed` → `cancelled`.
+    ///
+    /// # Errors
+    /// `NotFound`, or `WrongState` naming the state (nothing changes).
+    pub fn cancel(&self, id: &JobId) -> Result<Job> {
+        Ok(self.store.cancel(id, self.now())?)
+    }
+
+    /// `dead` → `pending` with `attempts = 0` and `last_error` cleared (`dlq retry`).
+    ///
+    /// # Errors
+    /// `NotFound`, or `WrongState` naming the state (nothing changes).
+    pub fn requeue_dead(&self, id: &JobId) -> Result<Job> {
+        let job = self.store.requeue_dead(id, self.now())?;
+        self.notify_work();
+        Ok(job)
+    }
+
+    /// Every dead job back to `pending` (`dlq retry --all`); returns how many.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn requeue_all_dead(&self) -> Result<u64> {
+        let n = self.store.requeue_all_dead(self.now())?;
+        if n > 0 {
+            self.notify_work();
+        }
+        Ok(n)
+    }
+
+    // ----- in-process wake-up -----
+
+    /// A counter that changes whenever this process made work available through this
+    /// scheduler (or a clone of it).
+    pub fn work_generation(&self) -> u64 {
+        *self.work.generation.lock()
+    }
+
+    /// Blocks until [`Scheduler::work_generation`] differs from `seen` or `timeout`
+    /// passes; returns the current generation. Idle workers of this process sleep here.
+    pub fn wait_for_work(&self, seen: u64, timeout: Duration) -> u64 {
+        let mut generation = self.work.generation.lock();
+        if *generation == seen {
+            let _ = self.work.cond.wait_for(&mut generation, timeout);
+        }
+        *generation
+    }
+
+    /// Wakes this process's idle workers (called after anything that makes work due).
+    pub fn notify_work(&self) {
+        let mut generation = self.work.generation.lock();
+        *generation = generation.wrapping_add(1);
+        self.work.cond.notify_all();
+    }
+}
+
+/// Decides the transition for one finished execution (pure policy).
+fn finish_kind(
+    attempts_before: u32,
+    max_retries: u32,
+    outcome: Outcome,
+    policy: &impl RetryPolicy,
+    now: Timestamp,
+) -> TransitionKind {
+    match outcome {
+        Outcome::Succeeded { execution } => TransitionKind::Completed { execution },
+        Outcome::Failed { execution, error } => {
+            let k = attempts_before.saturating_add(1);
+            if k >= max_retries.max(1) {
+                TransitionKind::Dead { execution, error }
+            } else {
+                TransitionKind::Failed {
+                    execution,
+                    error,
+                    retry_at: now.add(policy.delay(k)),
+                }
+            }
+        }
+    }
+}
+
+fn resolve(r: EnqueueRequest, settings: &Settings, now: Timestamp) -> Result<NewJob> {
+    let invalid = |field: &'static str, message: &str| Error::InvalidJob {
+        field,
+        message: message.to_owned(),
+    };
+    if r.command.trim().is_empty() {
+        return Err(invalid("command", "must be a non-empty string"));
+    }
+    let id = match r.id {
+        Some(id) if id.as_str().trim().is_empty() => {
+            return Err(invalid("id", "must be a non-blank string"))
+        }
+        Some(id) => id,
+        None => JobId::random(),
+    };
+    let queue = match r.queue {
+        Some(q) if q.trim().is_empty() => return Err(invalid("queue", "must not be blank")),
+        Some(q) => q,
+        None => "default".to_owned(),
+    };
+    let kind = match r.kind {
+        Some(k) if k.trim().is_empty() => return Err(invalid("kind", "must not be blank")),
+        Some(k) => k,
+        None => "shell".to_owned(),
+    };
+    let timeout_secs = match r.timeout_secs {
+        Some(0) => return Err(invalid("timeout", "must be an integer > 0")),
+        Some(t) => Some(t),
+        None => (settings.job_timeout_secs > 0).then_some(settings.job_timeout_secs),
+    };
+    Ok(NewJob {
+        id,
+        command: r.command,
+        kind,
+        max_retries: r.max_retries.unwrap_or(settings.max_retries),
+        priority: r.priority,
+        queue,
+        run_at: r.run_at.unwrap_or(now),
+        timeout_secs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: Timestamp = Timestamp::from_millis(1_000_000);
+    const POLICY: ExponentialBackoff = ExponentialBackoff {
+        base: 2.0,
+        max_secs: 3600,
+    };
+
+    fn fail() -> Outcome {
+        Outcome::failure("exit code 1")
+    }
+
+    #[test]
+    fn failure_with_budget_left_is_failed_with_backoff() {
+        let k = finish_kind(0, 3, fail(), &POLICY, NOW);
+        assert!(
+            matches!(k, TransitionKind::Failed { retry_at, .. } if retry_at == NOW.add(Duration::from_secs(2)))
+        );
+        let k = finish_kind(1, 3, fail(), &POLICY, NOW);
+        assert!(
+            matches!(k, TransitionKind::Failed { retry_at, .. } if retry_at == NOW.add(Duration::from_secs(4)))
+        );
+    }
+
+    #[test]
+    fn failure_that_spends_the_budget_is_dead() {
+        assert!(matches!(
+            finish_kind(2, 3, fail(), &POLICY, NOW),
+            TransitionKind::Dead { .. }
+        ));
+    }
+
+    #[test]
+    fn zero_and_one_retries_both_mean_a_single_attempt() {
+        for max in [0, 1] {
+            assert!(matches!(
+                finish_kind(0, max, fail(), &POLICY, NOW),
+                TransitionKind::Dead { .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn success_is_completed_whatever_the_budget() {
+        assert!(matches!(
+            finish_kind(7, 1, Outcome::success(), &POLICY, NOW),
+            TransitionKind::Completed { .. }
+        ));
+    }
+
+    #[test]
+    fn resolve_rejects_blank_fields_and_zero_timeout() {
+        let s = Settings::default();
+        let bad = |r: EnqueueRequest| match resolve(r, &s, NOW) {
+            Err(Error::InvalidJob { field, .. }) => field,
+            other => panic!("expected InvalidJob, got {other:?}"),
+        };
+        assert_eq!(bad(EnqueueRequest::shell("  ")), "command");
+        let mut r = EnqueueRequest::shell("true");
+        r.id = Some(JobId::new(" "));
+        assert_eq!(bad(r), "id");
+        let mut r = EnqueueRequest::shell("true");
+        r.queue = Some(String::new());
+        assert_eq!(bad(r), "queue");
+        let mut r = EnqueueRequest::shell("true");
+        r.timeout_secs = Some(0);
+        assert_eq!(bad(r), "timeout");
+    }
+
+    #[test]
+    fn resolve_snapshots_settings_defaults() {
+        let s = Settings {
+            max_retries: 7,
+            job_timeout_secs: 9,
+            ..Settings::default()
+        };
+        let j = resolve(EnqueueRequest::shell("true"), &s, NOW).expect("valid");
+        assert_eq!((j.max_retries, j.timeout_secs), (7, Some(9)));
+        assert_eq!(
+            (j.queue.as_str(), j.kind.as_str(), j.run_at),
+            ("default", "shell", NOW)
+        );
+        let j = resolve(EnqueueRequest::shell("true"), &Settings::default(), NOW).expect("valid");
+        assert_eq!(j.timeout_secs, None);
+    }
+}

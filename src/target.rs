@@ -1,0 +1,135 @@
+//! Which store a `--db` / `QUEUECTL_DB` value names, and opening it.
+
+use std::path::PathBuf;
+
+use crate::{Error, Result};
+
+/// A parsed store target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreTarget {
+    /// An embedded SQLite file (a path, or `sqlite://PATH`; relative to the cwd unless
+    /// absolute).
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL (`postgres://…` or `postgresql://…`).
+    Postgres(String),
+    /// In-process memory (`memory:`): gone when the process exits.
+    Memory,
+}
+
+impl StoreTarget {
+    /// The default target: `./queuectl.db`.
+    #[must_use]
+    pub fn default_sqlite() -> Self {
+        StoreTarget::Sqlite(PathBuf::from("queuectl.db"))
+    }
+
+    /// Parses a target.
+    ///
+    /// # Errors
+    /// [`Error::InvalidTarget`] for an empty value, an empty `sqlite://` path, or a URL
+    /// scheme queuectl does not know.
+    pub fn parse(s: &str) -> Result<StoreTarget> {
+        let invalid = |message: &str| Error::InvalidTarget {
+            target: s.to_owned(),
+            message: message.to_owned(),
+        };
+        if s.trim().is_empty() {
+            return Err(invalid("it is empty"));
+        }
+        if s == "memory:" || s == "memory://" {
+            return Ok(StoreTarget::Memory);
+        }
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            return Ok(StoreTarget::Postgres(s.to_owned()));
+        }
+        if let Some(path) = s.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(invalid("sqlite:// needs a file path"));
+            }
+            return Ok(StoreTarget::Sqlite(PathBuf::from(path)));
+        }
+        if let Some((scheme, _)) = s.split_once("://") {
+            if !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '+')
+            {
+                return Err(invalid(&format!(
+                    "unknown scheme '{scheme}://' (use a file path, sqlite://PATH, postgres://…, or memory:)"
+                )));
+            }
+        }
+        Ok(StoreTarget::Sqlite(PathBuf::from(s)))
+    }
+
+    /// A description for messages, without any password of a URL.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            StoreTarget::Sqlite(p) => p.display().to_string(),
+            StoreTarget::Postgres(url) => redact_password(url),
+            StoreTarget::Memory => "memory:".to_owned(),
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_by_scheme() {
+        assert_eq!(
+            StoreTarget::parse("memory:").ok(),
+            Some(StoreTarget::Memory)
+        );
+        assert_eq!(
+            StoreTarget::parse("jobs.db").ok(),
+            Some(StoreTarget::Sqlite("jobs.db".into()))
+        );
+        assert_eq!(
+            StoreTarget::parse("sqlite://rel/q.db").ok(),
+            Some(StoreTarget::Sqlite("rel/q.db".into()))
+        );
+        assert_eq!(
+            StoreTarget::parse("sqlite:///abs/q.db").ok(),
+            Some(StoreTarget::Sqlite("/abs/q.db".into()))
+        );
+        for url in ["postgres://u@h/db", "postgresql://h/db"] {
+            assert_eq!(
+                StoreTarget::parse(url).ok(),
+                Some(StoreTarget::Postgres(url.into()))
+            );
+        }
+    }
+
+    #[test]
+    fn bad_targets_are_rejected_with_a_reason() {
+        for bad in ["", "  ", "sqlite://", "mysql://h/db"] {
+            assert!(StoreTarget::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn describe_hides_passwords() {
+        let t = StoreTarget::parse("postgres://bob:hunter2@db:5432/q").ok();
+        assert_eq!(
+            t.map(|t| t.describe()).as_deref(),
+            Some("postgres://bob:***@db:5432/q")
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! The scheduler over real stores.
+
+mod model;
