@@ -4,3 +4,6 @@
 // The scheduler end to end against every store: the model-based proptest and the
 // forked-process exclusivity proptest.
 mod scheduler;
+
+// The real `queuectl` binary against CONTRACT.md, in temp dirs.
+mod cli;

@@ -22,7 +22,14 @@ bad config key or value).";
 #[command(name = "queuectl", version, after_help = AFTER_HELP, propagate_version = true)]
 pub(crate) struct Cli {
     /// Where the queue lives: a SQLite file path, sqlite://PATH, postgres://…, or memory:.
-    #[arg(long, global = true, env = "QUEUECTL_DB", value_name = "TARGET")]
+    // hide_env_values: a postgres:// URL in the environment may carry a password.
+    #[arg(
+        long,
+        global = true,
+        env = "QUEUECTL_DB",
+        hide_env_values = true,
+        value_name = "TARGET"
+    )]
     pub(crate) db: Option<String>,
 
     /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
@@ -234,6 +241,7 @@ pub(crate) enum ConfigCommand {
         /// The setting's name.
         key: String,
         /// Its new value.
+        #[arg(allow_hyphen_values = true)]
         value: String,
     },
     /// Print every setting as `key = value`.

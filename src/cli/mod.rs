@@ -62,14 +62,16 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// The exit code for an error: 2 for usage errors (including a bad config key or value),
-/// 1 for everything else.
+/// The exit code for an error: 2 for usage errors (including a bad config key or value and
+/// a `--db` target naming no known store), 1 for everything else.
 pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
     let usage = err.chain().any(|e| {
         e.is::<UsageError>()
             || matches!(
                 e.downcast_ref::<queuectl::Error>(),
-                Some(queuectl::Error::InvalidSetting { .. })
+                Some(
+                    queuectl::Error::InvalidSetting { .. } | queuectl::Error::InvalidTarget { .. }
+                )
             )
     });
     if usage {

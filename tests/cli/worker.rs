@@ -1,0 +1,1 @@
+//! Workers through the real binary (filled in once the runtime is wired).
