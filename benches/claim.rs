@@ -1,1 +1,113 @@
-fn main() {}
+//! Claim throughput per store: claim + finish at batch sizes 1, 16 and 128, and enqueue
+//! single and batched. One generic harness, one adapter line per store (redb's
+//! `BenchDatabase` idea).
+//!
+//! Run: `cargo bench --bench claim` (add `-- claim_finish` to run one group).
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use queuectl::{
+    ClaimRequest, Execution, JobId, JobStore, NewJob, Timestamp, Transition, TransitionKind,
+};
+use queuectl_store_memory::MemoryStore;
+
+const NOW: Timestamp = Timestamp::from_millis(1_764_000_000_000);
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+fn jobs(n: u64) -> Vec<NewJob> {
+    (0..n)
+        .map(|_| {
+            let mut j = NewJob::shell("true", NOW);
+            j.id = JobId::new(format!("b{}", NEXT_ID.fetch_add(1, Ordering::Relaxed)));
+            j
+        })
+        .collect()
+}
+
+/// Enqueues `iters * batch` jobs (untimed), then times claiming them `batch` at a time
+/// and finishing each batch as completed in one call.
+fn claim_finish<S: JobStore>(store: &S, batch: u32, iters: u64) -> Duration {
+    for chunk in jobs(iters * u64::from(batch)).chunks(10_000) {
+        store.enqueue_many(chunk, NOW).unwrap();
+    }
+    let req = ClaimRequest {
+        limit: batch,
+        worker_id: "bench".into(),
+        now: NOW,
+        lease_until: NOW.add(Duration::from_secs(30)),
+        queues: Vec::new(),
+    };
+    let start = Instant::now();
+    for _ in 0..iters {
+        let claimed = store.claim(&req).unwrap();
+        let done: Vec<Transition> = claimed
+            .into_iter()
+            .map(|j| Transition {
+                id: j.id,
+                token: j.claim_token.unwrap(),
+                kind: TransitionKind::Completed {
+                    execution: Execution::default(),
+                },
+            })
+            .collect();
+        store.finish(&done, NOW).unwrap();
+    }
+    start.elapsed()
+}
+
+/// Registers every group for one store.
+pub fn bench_store<S: JobStore>(c: &mut Criterion, name: &str, make: impl Fn() -> S) {
+    let mut g = c.benchmark_group("claim_finish");
+    for batch in [1u32, 16, 128] {
+        g.throughput(Throughput::Elements(u64::from(batch)));
+        g.bench_with_input(BenchmarkId::new(name, batch), &batch, |b, &batch| {
+            let store = make();
+            b.iter_custom(|iters| claim_finish(&store, batch, iters));
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("enqueue");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function(BenchmarkId::new(name, "single"), |b| {
+        let store = make();
+        b.iter_custom(|iters| {
+            let batch = jobs(iters);
+            let start = Instant::now();
+            for j in &batch {
+                store.enqueue(j, NOW).unwrap();
+            }
+            start.elapsed()
+        });
+    });
+    g.throughput(Throughput::Elements(1000));
+    g.bench_function(BenchmarkId::new(name, "batch_1000"), |b| {
+        let store = make();
+        b.iter_custom(|iters| {
+            let batches: Vec<Vec<NewJob>> = (0..iters).map(|_| jobs(1000)).collect();
+            let start = Instant::now();
+            for batch in &batches {
+                store.enqueue_many(batch, NOW).unwrap();
+            }
+            start.elapsed()
+        });
+    });
+    g.finish();
+}
+
+fn memory(c: &mut Criterion) {
+    bench_store(c, "memory", MemoryStore::new);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = memory
+}
+criterion_main!(benches);

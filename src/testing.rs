@@ -577,7 +577,10 @@ impl<S: JobStore> Run<S> {
     fn check(&mut self) -> Result<(), String> {
         let counts = match self.sched.store().counts() {
             Ok(c) => c,
-            Err(StoreError::Busy(_) | StoreError::Backend { .. }) => return Ok(()),
+            Err(StoreError::Busy(_) | StoreError::Backend { .. }) => {
+                self.stats.store_errors += 1;
+                return Ok(());
+            }
             Err(e) => return Err(format!("counts: {e}")),
         };
         let mut expected = StateCounts::default();
@@ -593,7 +596,10 @@ impl<S: JobStore> Run<S> {
         for (id, m) in &self.model {
             let job = match self.sched.store().get(id) {
                 Ok(j) => j,
-                Err(StoreError::Busy(_) | StoreError::Backend { .. }) => return Ok(()),
+                Err(StoreError::Busy(_) | StoreError::Backend { .. }) => {
+                    self.stats.store_errors += 1;
+                    return Ok(());
+                }
                 Err(e) => return Err(format!("get {id}: {e}")),
             };
             let got = (job.state, job.attempts, job.interrupts, job.claim_token);

@@ -1,3 +1,4 @@
 //! The scheduler over real stores.
 
+mod forked;
 mod model;

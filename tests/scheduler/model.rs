@@ -4,6 +4,7 @@
 
 use proptest::prelude::*;
 use queuectl::testing::{run_ops, Op};
+use queuectl_store_conformance::{Fault, FaultyStore};
 use queuectl_store_memory::MemoryStore;
 
 pub(crate) fn op() -> impl Strategy<Value = Op> {
@@ -33,8 +34,10 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
-    fn memory_store_matches_the_model(ops in ops()) {
-        let r = run_ops(MemoryStore::new(), &ops);
+    fn memory_store_matches_the_model(ops in ops(), fault_at in 0u64..400) {
+        let store = FaultyStore::new(MemoryStore::new());
+        store.fail_nth_call(fault_at, Fault::Busy);
+        let r = run_ops(store, &ops);
         prop_assert!(r.is_ok(), "{}", r.err().unwrap_or_default());
     }
 }
@@ -91,4 +94,42 @@ fn model_run_covers_claims_failures_recovery_and_stale_finishes() {
     assert_eq!(stats.recovered, 1);
     assert_eq!(stats.stale_rejected, 1);
     assert_eq!(stats.finished, 4);
+}
+
+/// An injected store failure is tolerated only if it changed nothing: the run still
+/// matches the model, and the fault was really hit.
+#[test]
+fn model_run_survives_an_injected_fault_without_divergence() {
+    for n in 1..=12 {
+        let store = FaultyStore::new(MemoryStore::new());
+        store.fail_nth_call(n, Fault::Busy);
+        let ops = vec![
+            Op::Enqueue {
+                priority: 0,
+                delay_secs: 0,
+                max_retries: 2,
+            },
+            Op::Enqueue {
+                priority: 0,
+                delay_secs: 0,
+                max_retries: 2,
+            },
+            Op::Claim {
+                worker: 0,
+                limit: 2,
+            },
+            Op::Fail {
+                pick: 0,
+                exit_code: 1,
+            },
+            Op::Succeed { pick: 0 },
+            Op::Advance { millis: 30_000 },
+            Op::Recover,
+        ];
+        let stats = run_ops(store, &ops).unwrap_or_else(|e| panic!("fault at call {n}: {e}"));
+        assert_eq!(
+            stats.store_errors, 1,
+            "fault at call {n} was not hit by an op"
+        );
+    }
 }

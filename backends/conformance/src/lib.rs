@@ -1,17 +1,30 @@
-//! The conformance suite every [`JobStore`] must pass.
+//! The conformance suite every [`JobStore`] must pass, and [`FaultyStore`] for
+//! fault-injection tests.
 //!
-//! Test bodies are ordinary generic functions, grouped by role in modules; the
-//! [`store_conformance!`] macro lists every case once and expands one `#[test]` per case,
-//! so adding a case here runs it against every store. Each store has exactly one call
-//! site, `backends/<store>/tests/conformance.rs`:
+//! Test bodies are ordinary generic functions, grouped by role in modules (`enqueue`,
+//! `claim`, `finish`, `rescue`, `admin`, `concurrency`); the [`store_conformance!`] macro
+//! lists every case once and expands one `#[test]` per case, so adding a case here runs it
+//! against every store. Each store has exactly one call site,
+//! `backends/<store>/tests/conformance.rs`:
 //!
 //! ```ignore
-//! fn make() -> queuectl_store_conformance::TestStore<MyStore> { TestStore::new(MyStore::new()) }
+//! use queuectl_store_conformance::TestStore;
+//!
+//! fn make() -> TestStore<MyStore> {
+//!     TestStore::new(MyStore::new())
+//! }
+//!
 //! queuectl_store_conformance::store_conformance!(make);
 //! ```
 //!
-//! A case that needs an optional capability checks [`JobStore::capabilities`] and returns
-//! early with an `eprintln!` saying why.
+//! Every case gets a fresh, empty store from the factory, sets up what it needs through the
+//! trait (fixtures in any state go in through [`JobStore::import`], see [`fixture`]) and
+//! pins down one sentence of the trait's contract in `queuectl-store`. A case that needs an
+//! optional capability checks [`JobStore::capabilities`] (or an `Option` result such as
+//! [`JobStore::change_marker`]) and returns early with an `eprintln!` saying why.
+//!
+//! Cases that race threads retry a call that fails with a transient error
+//! ([`queuectl_store::StoreError::is_transient`]), as the scheduler would.
 #![warn(missing_docs)]
 
 use std::any::Any;
@@ -19,7 +32,29 @@ use std::ops::Deref;
 
 use queuectl_store::JobStore;
 
+pub use crate::faulty::{Fault, FaultyStore};
+
+mod admin;
+mod claim;
+mod concurrency;
+mod enqueue;
+mod faulty;
+mod finish;
 pub mod fixture;
+mod rescue;
+
+pub mod cases {
+    //! Every case, re-exported flat for the macro.
+    pub use crate::admin::*;
+    pub use crate::claim::*;
+    pub use crate::concurrency::*;
+    pub use crate::enqueue::*;
+    pub use crate::finish::*;
+    pub use crate::rescue::*;
+}
+
+/// The name of every case [`store_conformance!`] runs, in the order it lists them.
+pub const CASE_NAMES: &[&str] = store_conformance!(@names);
 
 /// A store under test plus whatever must outlive it (a temp dir, a schema guard).
 pub struct TestStore<S> {
@@ -59,14 +94,27 @@ impl<S> Deref for TestStore<S> {
 
 /// Expands one `#[test]` per conformance case, each calling `$make()` for a fresh store.
 ///
-/// `$make` is a path to a `fn() -> TestStore<S>`.
+/// `$make` is a path to a `fn() -> TestStore<S>`. The list of cases lives here, once;
+/// `store_conformance!(@names)` expands to the same list as `&[&str]` ([`CASE_NAMES`]).
 #[macro_export]
 macro_rules! store_conformance {
-    ($make:path) => {
-        $crate::store_conformance!(@cases $make;
-            // enqueue
+    (@names) => {
+        $crate::store_conformance!(@list (@names_of))
+    };
+    (@list ($($mode:tt)*)) => {
+        $crate::store_conformance! { $($mode)*;
+            // enqueue.rs
+            enqueue_many_stores_every_job_in_order,
+            enqueue_many_with_a_duplicate_inside_the_batch_stores_nothing,
+            enqueue_many_with_an_existing_id_stores_nothing,
+            enqueue_of_a_duplicate_id_is_a_conflict_and_leaves_the_stored_job_untouched,
+            enqueue_stores_every_field_of_the_new_job,
             enqueue_then_get_round_trips,
-            // claim
+            import_is_all_or_nothing_on_a_duplicate_id,
+            import_round_trips_full_records_in_every_state,
+            timestamps_round_trip_exactly_at_millisecond_precision,
+            unicode_and_very_long_strings_round_trip,
+            // claim.rs
             claim_filters_by_queues_and_empty_means_all,
             claim_gives_each_call_a_fresh_token,
             claim_ignores_jobs_in_unclaimable_states,
@@ -75,9 +123,50 @@ macro_rules! store_conformance {
             claim_skips_jobs_due_in_the_future,
             claim_stamps_worker_token_lease_and_start,
             claim_takes_failed_jobs_only_after_retry_at,
-        );
+            // finish.rs
+            finish_abandoned_dead_letters_the_job_without_charging_an_attempt,
+            finish_completed_charges_an_attempt_and_clears_last_error,
+            finish_dead_charges_an_attempt_and_dead_letters_the_job,
+            finish_failed_charges_an_attempt_and_schedules_the_retry,
+            finish_is_stale_after_the_lease_was_recovered_and_reclaimed,
+            finish_of_a_batch_returns_one_result_per_item_in_order,
+            finish_on_a_job_that_is_not_processing_is_stale,
+            finish_on_a_missing_job_is_stale,
+            finish_recovered_returns_the_job_to_pending_without_charging_an_attempt,
+            finish_released_returns_the_job_to_pending_charging_nothing,
+            finish_twice_with_the_same_token_is_stale_the_second_time,
+            finish_with_a_wrong_token_is_stale_and_changes_nothing,
+            // rescue.rs
+            expired_lease_can_be_recovered_and_claimed_again_uncharged,
+            expired_leases_honours_limit,
+            expired_leases_lists_only_processing_jobs_past_their_lease_oldest_first,
+            renew_leases_extends_held_leases_and_reports_stale_ones,
+            renew_leases_is_stale_after_the_lease_was_recovered,
+            // admin.rs
+            cancel_moves_pending_and_failed_jobs_to_cancelled,
+            cancel_rejects_other_states_and_unknown_ids,
+            counts_tally_jobs_by_state,
+            get_and_get_record_of_an_unknown_id_are_not_found,
+            list_filters_by_state_and_queue_in_insertion_order_up_to_limit,
+            prune_deletes_only_terminal_jobs_older_than_before,
+            prune_honours_limit,
+            requeue_all_dead_requeues_every_dead_job_and_counts_them,
+            requeue_dead_rejects_other_states_and_unknown_ids,
+            requeue_dead_resets_counters_and_keeps_command_and_history,
+            settings_round_trip_and_list_sorted_by_key,
+            worker_heartbeat_reports_stop_requests_and_unknown_workers,
+            workers_register_list_and_deregister,
+            // concurrency.rs
+            change_marker_changes_after_job_writes,
+            concurrent_claims_never_return_the_same_job,
+            concurrent_enqueues_of_one_id_store_it_exactly_once,
+            concurrent_finishes_of_one_claim_apply_exactly_once,
+        }
     };
-    (@cases $make:path; $($case:ident),* $(,)?) => {
+    (@names_of; $($case:ident),* $(,)?) => {
+        &[$(stringify!($case)),*]
+    };
+    (@tests $make:path; $($case:ident),* $(,)?) => {
         $(
             #[test]
             fn $case() {
@@ -85,13 +174,38 @@ macro_rules! store_conformance {
             }
         )*
     };
+    ($make:path) => {
+        $crate::store_conformance! { @list (@tests $make) }
+    };
 }
 
-pub mod cases {
-    //! Every case, re-exported flat for the macro.
-    pub use crate::claim::*;
-    pub use crate::enqueue::*;
-}
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
 
-mod claim;
-mod enqueue;
+    /// A `pub fn` added to a case module but not to the macro would never run.
+    #[test]
+    fn the_macro_lists_every_case_exactly_once() {
+        let sources = [
+            include_str!("admin.rs"),
+            include_str!("claim.rs"),
+            include_str!("concurrency.rs"),
+            include_str!("enqueue.rs"),
+            include_str!("finish.rs"),
+            include_str!("rescue.rs"),
+        ];
+        let defined: BTreeSet<&str> = sources
+            .iter()
+            .flat_map(|src| src.lines())
+            .filter_map(|line| line.strip_prefix("pub fn "))
+            .filter_map(|rest| rest.split('<').next())
+            .collect();
+        let listed: BTreeSet<&str> = super::CASE_NAMES.iter().copied().collect();
+        assert_eq!(
+            listed.len(),
+            super::CASE_NAMES.len(),
+            "a case is listed twice"
+        );
+        assert_eq!(defined, listed);
+    }
+}

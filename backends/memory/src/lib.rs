@@ -624,3 +624,100 @@ impl JobStore for MemoryStore {
         Ok(Some(self.state.lock().change_marker))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Duration;
+
+    use super::*;
+
+    /// The claim index must hold exactly the claimable jobs, whatever moved them.
+    fn assert_index_consistent(store: &MemoryStore) {
+        let state = store.state.lock();
+        let expected: BTreeSet<ReadyKey> = state
+            .jobs
+            .iter()
+            .filter_map(|(seq, e)| ready_key(&e.job, *seq))
+            .collect();
+        assert_eq!(state.ready, expected);
+        assert_eq!(state.ids.len(), state.jobs.len());
+    }
+
+    #[test]
+    fn claim_index_follows_every_kind_of_write() {
+        let store = MemoryStore::new();
+        let t = |s: u64| Timestamp::from_millis(0).add(Duration::from_secs(s));
+        let jobs: Vec<NewJob> = (0..6)
+            .map(|i| NewJob {
+                id: JobId::new(format!("j{i}")),
+                priority: i % 3,
+                ..NewJob::shell("true", t(u64::try_from(i).unwrap()))
+            })
+            .collect();
+        store.enqueue_many(&jobs, t(0)).unwrap();
+        assert_index_consistent(&store);
+
+        let req = |now| ClaimRequest {
+            limit: 3,
+            worker_id: "w".to_owned(),
+            now,
+            lease_until: t(100),
+            queues: Vec::new(),
+        };
+        let claimed = store.claim(&req(t(10))).unwrap();
+        assert_index_consistent(&store);
+        let kinds = [
+            TransitionKind::Failed {
+                execution: Execution::default(),
+                error: "e".to_owned(),
+                retry_at: t(50),
+            },
+            TransitionKind::Dead {
+                execution: Execution::default(),
+                error: "e".to_owned(),
+            },
+            TransitionKind::Recovered,
+        ];
+        let transitions: Vec<Transition> = claimed
+            .iter()
+            .zip(kinds)
+            .map(|(job, kind)| Transition {
+                id: job.id.clone(),
+                token: job.claim_token.unwrap(),
+                kind,
+            })
+            .collect();
+        let results = store.finish(&transitions, t(20)).unwrap();
+        assert!(results.iter().all(|g| g.is_applied()));
+        assert_index_consistent(&store);
+
+        store.requeue_all_dead(t(21)).unwrap();
+        assert_index_consistent(&store);
+        let pending = store
+            .list(&JobFilter {
+                state: Some(JobState::Pending),
+                ..JobFilter::default()
+            })
+            .unwrap();
+        store.cancel(&pending[0].id, t(22)).unwrap();
+        assert_index_consistent(&store);
+        assert!(store.prune(t(23), 10).unwrap() > 0);
+        assert_index_consistent(&store);
+        let record = store.get_record(&pending[1].id).unwrap();
+        store
+            .import(&[JobRecord {
+                job: Job {
+                    id: JobId::new("imported"),
+                    ..record.job
+                },
+                ..record
+            }])
+            .unwrap();
+        assert_index_consistent(&store);
+        while !store.claim(&req(t(60))).unwrap().is_empty() {}
+        assert_index_consistent(&store);
+        assert!(store.state.lock().ready.is_empty());
+    }
+}

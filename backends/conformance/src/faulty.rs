@@ -1,0 +1,303 @@
+//! [`FaultyStore`]: a decorator that makes a chosen call fail, for fault-injection tests.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+
+use queuectl_store::{
+    Capabilities, ClaimRequest, Guarded, Job, JobFilter, JobId, JobRecord, JobStore, LeaseRef,
+    NewJob, StateCounts, StoreError, StoreResult, Timestamp, Transition, WorkerInfo,
+};
+
+/// Which error an injected fault returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fault {
+    /// [`StoreError::Busy`]: transient, the caller may retry.
+    Busy,
+    /// [`StoreError::Backend`]: a driver failure that is not transient.
+    Backend,
+}
+
+impl Fault {
+    fn to_u8(self) -> u8 {
+        match self {
+            Fault::Busy => 1,
+            Fault::Backend => 2,
+        }
+    }
+
+    fn from_u8(v: u8) -> Self {
+        if v == 2 {
+            Fault::Backend
+        } else {
+            Fault::Busy
+        }
+    }
+
+    fn error(self, call: u64, method: &str) -> StoreError {
+        let message = format!("injected fault on call {call} ({method})");
+        match self {
+            Fault::Busy => StoreError::Busy(message),
+            Fault::Backend => StoreError::Backend {
+                message,
+                source: None,
+            },
+        }
+    }
+}
+
+/// Wraps a store and fails one chosen call with a [`Fault`], like redb's `FuzzerBackend`.
+///
+/// Every fallible trait call is counted (`capabilities` cannot fail and is not). When the
+/// armed call comes, the wrapper returns the fault **without calling the inner store**, so a
+/// failed call changed nothing, which is what the trait promises for driver failures.
+/// A fault fires once; arm it again for another. Disarmed, the wrapper is transparent (the
+/// conformance suite passes through it).
+///
+/// ```
+/// use queuectl_store::{JobFilter, JobStore, StoreError};
+/// use queuectl_store_conformance::{Fault, FaultyStore};
+/// use queuectl_store_memory::MemoryStore;
+///
+/// let store = FaultyStore::new(MemoryStore::new());
+/// store.fail_nth_call(2, Fault::Busy);
+/// assert!(store.counts().is_ok());
+/// assert!(matches!(store.list(&JobFilter::default()), Err(StoreError::Busy(_))));
+/// assert!(store.counts().is_ok(), "a fault fires once");
+/// assert_eq!((store.calls(), store.faults_injected()), (3, 1));
+/// ```
+pub struct FaultyStore<S> {
+    inner: S,
+    calls: AtomicU64,
+    /// The absolute number of the call to fail; 0 when disarmed.
+    fail_at: AtomicU64,
+    fault: AtomicU8,
+    injected: AtomicU64,
+}
+
+impl<S: JobStore> FaultyStore<S> {
+    /// Wraps `inner`, disarmed.
+    pub fn new(inner: S) -> Self {
+        FaultyStore {
+            inner,
+            calls: AtomicU64::new(0),
+            fail_at: AtomicU64::new(0),
+            fault: AtomicU8::new(Fault::Busy.to_u8()),
+            injected: AtomicU64::new(0),
+        }
+    }
+
+    /// Arms a fault for the `n`-th call from now (1 = the next call), replacing any armed
+    /// fault; `n = 0` disarms.
+    pub fn fail_nth_call(&self, n: u64, fault: Fault) {
+        self.fault.store(fault.to_u8(), Ordering::SeqCst);
+        let target = if n == 0 {
+            0
+        } else {
+            self.calls.load(Ordering::SeqCst).saturating_add(n)
+        };
+        self.fail_at.store(target, Ordering::SeqCst);
+    }
+
+    /// Disarms any pending fault.
+    pub fn disarm(&self) {
+        self.fail_at.store(0, Ordering::SeqCst);
+    }
+
+    /// Whether a fault is armed and has not fired yet.
+    pub fn is_armed(&self) -> bool {
+        self.fail_at.load(Ordering::SeqCst) != 0
+    }
+
+    /// How many fallible calls were made so far, failed ones included.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// How many faults fired so far.
+    pub fn faults_injected(&self) -> u64 {
+        self.injected.load(Ordering::SeqCst)
+    }
+
+    /// The wrapped store, for checking its state behind the wrapper's back.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// Unwraps the store.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// Counts a call and returns the fault if this is the armed one.
+    fn check(&self, method: &str) -> StoreResult<()> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst).saturating_add(1);
+        // Only the thread whose call number matches disarms, so a fault fires exactly once
+        // even under concurrent calls.
+        if self
+            .fail_at
+            .compare_exchange(call, 0, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            self.injected.fetch_add(1, Ordering::SeqCst);
+            let fault = Fault::from_u8(self.fault.load(Ordering::SeqCst));
+            return Err(fault.error(call, method));
+        }
+        Ok(())
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for FaultyStore<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FaultyStore")
+            .field("inner", &self.inner)
+            .field("calls", &self.calls.load(Ordering::SeqCst))
+            .field("fail_at", &self.fail_at.load(Ordering::SeqCst))
+            .field("fault", &Fault::from_u8(self.fault.load(Ordering::SeqCst)))
+            .finish()
+    }
+}
+
+impl<S: JobStore> JobStore for FaultyStore<S> {
+    // ----- producer -----
+
+    fn enqueue(&self, job: &NewJob, now: Timestamp) -> StoreResult<()> {
+        self.check("enqueue")?;
+        self.inner.enqueue(job, now)
+    }
+
+    fn enqueue_many(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<()> {
+        self.check("enqueue_many")?;
+        self.inner.enqueue_many(jobs, now)
+    }
+
+    // ----- worker -----
+
+    fn claim(&self, req: &ClaimRequest) -> StoreResult<Vec<Job>> {
+        self.check("claim")?;
+        self.inner.claim(req)
+    }
+
+    fn finish(&self, transitions: &[Transition], now: Timestamp) -> StoreResult<Vec<Guarded>> {
+        self.check("finish")?;
+        self.inner.finish(transitions, now)
+    }
+
+    fn renew_leases(
+        &self,
+        leases: &[LeaseRef],
+        lease_until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Guarded>> {
+        self.check("renew_leases")?;
+        self.inner.renew_leases(leases, lease_until, now)
+    }
+
+    // ----- maintenance -----
+
+    fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Job>> {
+        self.check("expired_leases")?;
+        self.inner.expired_leases(now, limit)
+    }
+
+    fn prune(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        self.check("prune")?;
+        self.inner.prune(before, limit)
+    }
+
+    // ----- operator -----
+
+    fn cancel(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
+        self.check("cancel")?;
+        self.inner.cancel(id, now)
+    }
+
+    fn counts(&self) -> StoreResult<StateCounts> {
+        self.check("counts")?;
+        self.inner.counts()
+    }
+
+    fn get(&self, id: &JobId) -> StoreResult<Job> {
+        self.check("get")?;
+        self.inner.get(id)
+    }
+
+    fn get_record(&self, id: &JobId) -> StoreResult<JobRecord> {
+        self.check("get_record")?;
+        self.inner.get_record(id)
+    }
+
+    fn import(&self, records: &[JobRecord]) -> StoreResult<()> {
+        self.check("import")?;
+        self.inner.import(records)
+    }
+
+    fn list(&self, filter: &JobFilter) -> StoreResult<Vec<Job>> {
+        self.check("list")?;
+        self.inner.list(filter)
+    }
+
+    fn requeue_all_dead(&self, now: Timestamp) -> StoreResult<u64> {
+        self.check("requeue_all_dead")?;
+        self.inner.requeue_all_dead(now)
+    }
+
+    fn requeue_dead(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
+        self.check("requeue_dead")?;
+        self.inner.requeue_dead(id, now)
+    }
+
+    // ----- settings -----
+
+    fn setting(&self, key: &str) -> StoreResult<Option<String>> {
+        self.check("setting")?;
+        self.inner.setting(key)
+    }
+
+    fn set_setting(&self, key: &str, value: &str, now: Timestamp) -> StoreResult<()> {
+        self.check("set_setting")?;
+        self.inner.set_setting(key, value, now)
+    }
+
+    fn settings(&self) -> StoreResult<Vec<(String, String)>> {
+        self.check("settings")?;
+        self.inner.settings()
+    }
+
+    // ----- worker registry -----
+
+    fn deregister_worker(&self, worker_id: &str) -> StoreResult<()> {
+        self.check("deregister_worker")?;
+        self.inner.deregister_worker(worker_id)
+    }
+
+    fn heartbeat_worker(&self, worker_id: &str, now: Timestamp) -> StoreResult<Option<bool>> {
+        self.check("heartbeat_worker")?;
+        self.inner.heartbeat_worker(worker_id, now)
+    }
+
+    fn list_workers(&self) -> StoreResult<Vec<WorkerInfo>> {
+        self.check("list_workers")?;
+        self.inner.list_workers()
+    }
+
+    fn register_worker(&self, worker: &WorkerInfo) -> StoreResult<()> {
+        self.check("register_worker")?;
+        self.inner.register_worker(worker)
+    }
+
+    fn request_stop(&self) -> StoreResult<u64> {
+        self.check("request_stop")?;
+        self.inner.request_stop()
+    }
+
+    // ----- introspection -----
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    fn change_marker(&self) -> StoreResult<Option<u64>> {
+        self.check("change_marker")?;
+        self.inner.change_marker()
+    }
+}
