@@ -1,0 +1,144 @@
+//! The embedded schema migrations (`migrations/sqlite` at the repository root).
+//!
+//! Several processes may open a fresh file at the same moment (e.g. two `queuectl` commands
+//! started together), so all pending migrations run inside one `BEGIN IMMEDIATE`
+//! transaction: the first opener holds the write lock while it creates the schema, and the
+//! others wait (busy handler, then the store's retry loop) and then find nothing pending.
+//! Diesel runs each migration in a nested transaction, which SQLite turns into a savepoint.
+
+use diesel::result::Error as DieselError;
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use queuectl_store::StoreError;
+
+use crate::error::Failure;
+
+/// Every migration of the SQLite schema, compiled into the binary.
+pub(crate) const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// Applies every pending migration, atomically. A no-op on an up-to-date database.
+pub(crate) fn run_pending(conn: &mut SqliteConnection) -> Result<(), Failure> {
+    conn.immediate_transaction(|conn| {
+        conn.run_pending_migrations(MIGRATIONS)
+            .map(drop)
+            .map_err(migration_failure)
+    })
+}
+
+/// Reverts every applied migration, leaving an empty schema (tests and tooling).
+#[cfg(test)]
+pub(crate) fn revert_all(conn: &mut SqliteConnection) -> Result<(), Failure> {
+    conn.immediate_transaction(|conn| {
+        conn.revert_all_migrations(MIGRATIONS)
+            .map(drop)
+            .map_err(migration_failure)
+    })
+}
+
+/// Keeps driver errors as such (so a busy database is waited out and retried), and turns
+/// anything else the harness reports into [`StoreError::Migration`].
+fn migration_failure(e: Box<dyn std::error::Error + Send + Sync>) -> Failure {
+    match e.downcast::<DieselError>() {
+        Ok(e) => Failure::Db(*e),
+        Err(e) => Failure::Store(StoreError::Migration(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::prelude::*;
+    use diesel::sql_types::{BigInt, Text};
+
+    use super::*;
+
+    #[derive(QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = Text)]
+        name: String,
+    }
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+
+    fn objects(conn: &mut SqliteConnection) -> Vec<String> {
+        diesel::sql_query(
+            "SELECT name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' \
+             AND name NOT LIKE '__diesel%' ORDER BY name",
+        )
+        .load::<Name>(conn)
+        .expect("schema")
+        .into_iter()
+        .map(|n| n.name)
+        .collect()
+    }
+
+    fn fresh() -> (tempfile::TempDir, SqliteConnection) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("m.db");
+        let conn = SqliteConnection::establish(path.to_str().expect("utf-8")).expect("open");
+        (dir, conn)
+    }
+
+    #[test]
+    fn migrations_go_up_down_and_up_again_on_a_fresh_database() {
+        let (_dir, mut conn) = fresh();
+        run_pending(&mut conn).expect("up");
+        let created = objects(&mut conn);
+        for t in ["jobs", "job_output", "job_attempts", "settings", "workers", "jobs_claim"] {
+            assert!(created.iter().any(|n| n == t), "{t} missing from {created:?}");
+        }
+
+        revert_all(&mut conn).expect("down");
+        assert_eq!(objects(&mut conn), Vec::<String>::new());
+
+        run_pending(&mut conn).expect("up again");
+        assert_eq!(objects(&mut conn), created);
+    }
+
+    #[test]
+    fn running_migrations_twice_is_a_no_op() {
+        let (_dir, mut conn) = fresh();
+        run_pending(&mut conn).expect("first");
+        run_pending(&mut conn).expect("second");
+        let applied = diesel::sql_query("SELECT count(*) AS n FROM __diesel_schema_migrations")
+            .get_result::<Count>(&mut conn)
+            .expect("count");
+        assert_eq!(
+            usize::try_from(applied.n).expect("non-negative"),
+            MIGRATIONS.migrations().expect("embedded").len()
+        );
+    }
+
+    #[test]
+    fn the_schema_matches_what_diesel_expects() {
+        use crate::row::{AttemptRow, JobRow, OutputRow, WorkerRow};
+        use crate::schema::{job_attempts, job_output, jobs, settings, workers};
+
+        let (_dir, mut conn) = fresh();
+        run_pending(&mut conn).expect("up");
+        // Selecting every column through schema.rs fails if a name or table is missing.
+        jobs::table
+            .select(JobRow::as_select())
+            .load(&mut conn)
+            .expect("jobs");
+        job_output::table
+            .select(OutputRow::as_select())
+            .load(&mut conn)
+            .expect("job_output");
+        job_attempts::table
+            .select((job_attempts::seq, job_attempts::job_seq, AttemptRow::as_select()))
+            .load::<(i64, i64, AttemptRow)>(&mut conn)
+            .expect("job_attempts");
+        settings::table
+            .select((settings::key, settings::value, settings::updated_at))
+            .load::<(String, String, i64)>(&mut conn)
+            .expect("settings");
+        workers::table
+            .select((workers::seq, WorkerRow::as_select()))
+            .load::<(i64, WorkerRow)>(&mut conn)
+            .expect("workers");
+    }
+}

@@ -1,0 +1,124 @@
+//! Diesel's view of the tables created by `migrations/sqlite`. Kept by hand: it must match
+//! `up.sql` column for column (the migration tests load every table through it).
+
+diesel::table! {
+    /// Every job; one row per id.
+    jobs (seq) {
+        /// Insertion order (the rowid).
+        seq -> BigInt,
+        /// The job id.
+        id -> Text,
+        /// See `Job::command`.
+        command -> Text,
+        /// See `Job::kind`.
+        kind -> Text,
+        /// The state's lowercase name.
+        state -> Text,
+        /// See `Job::attempts`.
+        attempts -> BigInt,
+        /// See `Job::max_retries`.
+        max_retries -> BigInt,
+        /// See `Job::priority`.
+        priority -> Integer,
+        /// See `Job::queue`.
+        queue -> Text,
+        /// See `Job::interrupts`.
+        interrupts -> BigInt,
+        /// Milliseconds since the epoch.
+        created_at -> BigInt,
+        /// Milliseconds since the epoch.
+        updated_at -> BigInt,
+        /// Milliseconds since the epoch.
+        run_at -> BigInt,
+        /// Milliseconds since the epoch.
+        next_run_at -> Nullable<BigInt>,
+        /// Seconds.
+        timeout_secs -> Nullable<BigInt>,
+        /// See `Job::exit_code`.
+        exit_code -> Nullable<Integer>,
+        /// See `Job::last_error`.
+        last_error -> Nullable<Text>,
+        /// See `Job::worker_id`.
+        worker_id -> Nullable<Text>,
+        /// Milliseconds since the epoch.
+        started_at -> Nullable<BigInt>,
+        /// Milliseconds since the epoch.
+        finished_at -> Nullable<BigInt>,
+        /// Milliseconds since the epoch.
+        lease_until -> Nullable<BigInt>,
+        /// The claim's fencing token.
+        claim_token -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// Output of each job's last finished attempt.
+    job_output (job_seq) {
+        /// The job's `seq`.
+        job_seq -> BigInt,
+        /// Captured standard output.
+        stdout -> Text,
+        /// Captured standard error.
+        stderr -> Text,
+    }
+}
+
+diesel::table! {
+    /// One row per finished attempt, in `seq` order.
+    job_attempts (seq) {
+        /// History order.
+        seq -> BigInt,
+        /// The job's `seq`.
+        job_seq -> BigInt,
+        /// 1-based attempt number.
+        attempt -> BigInt,
+        /// Milliseconds since the epoch.
+        started_at -> BigInt,
+        /// Milliseconds since the epoch.
+        finished_at -> BigInt,
+        /// The attempt's exit code.
+        exit_code -> Nullable<Integer>,
+        /// The attempt's error.
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Persisted settings.
+    settings (key) {
+        /// The setting's name.
+        key -> Text,
+        /// Its raw value.
+        value -> Text,
+        /// Milliseconds since the epoch.
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// The worker registry, in registration order.
+    workers (seq) {
+        /// Registration order.
+        seq -> BigInt,
+        /// Unique per worker process.
+        id -> Text,
+        /// Host id.
+        host -> Text,
+        /// OS process id.
+        pid -> BigInt,
+        /// Concurrent job slots.
+        slots -> BigInt,
+        /// JSON array of queue names.
+        queues -> Text,
+        /// Milliseconds since the epoch.
+        started_at -> BigInt,
+        /// Milliseconds since the epoch.
+        heartbeat_at -> BigInt,
+        /// Whether a stop was requested.
+        stop_requested -> Bool,
+    }
+}
+
+diesel::joinable!(job_output -> jobs (job_seq));
+diesel::joinable!(job_attempts -> jobs (job_seq));
+diesel::allow_tables_to_appear_in_same_query!(jobs, job_output, job_attempts, settings, workers);
