@@ -39,6 +39,7 @@ pub(crate) fn open(db_flag: Option<&str>) -> anyhow::Result<(Sched, String)> {
 fn open_store(target: &StoreTarget) -> anyhow::Result<Arc<dyn JobStore>> {
     match target {
         StoreTarget::Memory => Ok(Arc::new(queuectl_store_memory::MemoryStore::new())),
+        StoreTarget::Sqlite(path) => Ok(Arc::new(queuectl_store_sqlite::SqliteStore::open(path)?)),
         other => bail!("{} is not supported yet", other.describe()),
     }
 }

@@ -64,7 +64,10 @@ fn forked_worker_entry() {
     let mut out = std::io::BufWriter::new(std::fs::File::create(log).expect("log file"));
     let start = Instant::now();
     loop {
-        assert!(start.elapsed() < DEADLINE, "worker {worker} ran out of time");
+        assert!(
+            start.elapsed() < DEADLINE,
+            "worker {worker} ran out of time"
+        );
         let jobs = sched
             .claim(worker, batch, &[], Duration::from_secs(120))
             .expect("claim");
@@ -128,7 +131,10 @@ fn run_case(jobs: usize, workers: usize, batch: u32) {
         for line in std::fs::read_to_string(log).unwrap().lines() {
             let f: Vec<&str> = line.split(' ').collect();
             match f[0] {
-                "claim" => claims.entry(f[1].to_owned()).or_default().push(f[2].to_owned()),
+                "claim" => claims
+                    .entry(f[1].to_owned())
+                    .or_default()
+                    .push(f[2].to_owned()),
                 "finish" => {
                     assert_eq!(f[2], "true", "a guarded finish was stale: {line}");
                     applied += 1;
@@ -138,14 +144,23 @@ fn run_case(jobs: usize, workers: usize, batch: u32) {
         }
     }
     for (job, by) in &claims {
-        assert_eq!(by.len(), 1, "job {job} was claimed by several workers: {by:?}");
+        assert_eq!(
+            by.len(),
+            1,
+            "job {job} was claimed by several workers: {by:?}"
+        );
     }
     assert_eq!(claims.len(), jobs, "not every job was claimed");
     assert_eq!(applied, jobs, "not every job was finished exactly once");
     let counts = sched.store().counts().unwrap();
     assert_eq!(counts.completed, jobs as u64);
     for job in sched.store().list(&Default::default()).unwrap() {
-        assert_eq!((job.state, job.attempts), (JobState::Completed, 1), "{}", job.id);
+        assert_eq!(
+            (job.state, job.attempts),
+            (JobState::Completed, 1),
+            "{}",
+            job.id
+        );
     }
 }
 
