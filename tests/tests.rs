@@ -7,3 +7,6 @@ mod scheduler;
 
 // The real `queuectl` binary against CONTRACT.md, in temp dirs.
 mod cli;
+
+// The committed fuzz corpus replayed through the fuzz harness (fuzz/harness.rs).
+mod fuzz_corpus;

@@ -1,0 +1,7 @@
+//! Job JSON parsing (`queuectl enqueue`) never panics and only accepts valid jobs.
+#![no_main]
+
+#[path = "../harness.rs"]
+mod harness;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::enqueue_json(data));
