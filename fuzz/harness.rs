@@ -35,14 +35,21 @@ pub fn enqueue_json(data: &[u8]) {
 fn check_job(job: &ParsedJob) {
     let r = &job.request;
     assert!(!r.command.trim().is_empty(), "blank command accepted");
-    assert!(r.id.as_ref().is_none_or(|id| !id.as_str().trim().is_empty()));
+    assert!(r
+        .id
+        .as_ref()
+        .is_none_or(|id| !id.as_str().trim().is_empty()));
     assert!(r.queue.as_ref().is_none_or(|q| !q.trim().is_empty()));
     assert!(r.timeout_secs.is_none_or(|t| t > 0));
     assert!(r.kind.is_none(), "job JSON never sets a kind");
     if let Some(t) = r.run_at {
         // Every accepted instant prints as RFC 3339 and parses back to itself.
         let printed = t.to_rfc3339();
-        assert_eq!(queuectl::Timestamp::parse_rfc3339(&printed), Ok(t), "{printed}");
+        assert_eq!(
+            queuectl::Timestamp::parse_rfc3339(&printed),
+            Ok(t),
+            "{printed}"
+        );
     }
 }
 
@@ -58,7 +65,10 @@ pub fn config_kv(data: &[u8]) {
     let Ok(normalised) = key.validate(value) else {
         return;
     };
-    assert_eq!(key.validate(&normalised).ok().as_deref(), Some(normalised.as_str()));
+    assert_eq!(
+        key.validate(&normalised).ok().as_deref(),
+        Some(normalised.as_str())
+    );
     let mut settings = Settings::default();
     settings
         .apply(key, &normalised)
