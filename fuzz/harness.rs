@@ -9,7 +9,7 @@ use queuectl::{SettingKey, Settings};
 
 /// Parsing job JSON never panics; whatever it accepts obeys the input rules; a single
 /// job is also a batch of one.
-pub fn enqueue_json(data: &[u8]) {
+pub(crate) fn enqueue_json(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
@@ -55,7 +55,7 @@ fn check_job(job: &ParsedJob) {
 
 /// `KEY=VALUE` (a lone key has an empty value): parsing and validating never panic, and a
 /// normalised value is a fixed point that `Settings` stores and prints unchanged.
-pub fn config_kv(data: &[u8]) {
+pub(crate) fn config_kv(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let (key, value) = text.split_once('=').unwrap_or((&text, ""));
     let Ok(key) = SettingKey::parse(key) else {

@@ -4,6 +4,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use queuectl::{JobStore as _, Timestamp, WorkerInfo};
@@ -11,6 +12,11 @@ use queuectl::{JobStore as _, Timestamp, WorkerInfo};
 use crate::cli::args::{WorkerCommand, WorkerStartArgs, WorkerStopArgs};
 use crate::cli::open_store::{open, Sched};
 use crate::cli::output::print_lines;
+
+/// A heartbeat older than this many leases means a dead worker (as in the runtime).
+const STALE_HEARTBEAT_LEASES: u32 = 3;
+/// ... but never sooner than this.
+const STALE_HEARTBEAT_MIN: Duration = Duration::from_secs(10);
 
 /// How often `worker stop --wait` looks at the registry.
 const WAIT_POLL: Duration = Duration::from_millis(100);
@@ -82,9 +88,12 @@ pub(crate) fn live_workers(sched: &Sched) -> anyhow::Result<Vec<WorkerInfo>> {
         .collect())
 }
 
+/// The runtime's rule for a dead worker, seen from the other side: a worker is live while
+/// its heartbeat is younger than three leases (and never less than 10 s), and, on this
+/// host, while its process runs.
 fn is_live(w: &WorkerInfo, now: Timestamp, lease: Duration, here: &str) -> bool {
-    let fresh = now.since(w.heartbeat_at) <= lease * 2;
-    fresh && (w.host != here || pid_alive(w.pid))
+    let stale_after = (lease * STALE_HEARTBEAT_LEASES).max(STALE_HEARTBEAT_MIN);
+    now.since(w.heartbeat_at) <= stale_after && (w.host != here || pid_alive(w.pid))
 }
 
 fn host_id(flag: Option<&str>) -> String {
@@ -101,8 +110,26 @@ fn host_id(flag: Option<&str>) -> String {
         })
 }
 
+/// Whether `pid` runs on this host; a zombie (killed, not yet reaped) counts as gone.
+/// Errs towards "alive", as the runtime does.
 fn pid_alive(pid: u32) -> bool {
-    to_pid(pid).is_some_and(|p| kill(p, None).is_ok())
+    let Some(p) = to_pid(pid) else { return true };
+    match kill(p, None) {
+        Err(Errno::ESRCH) => false,
+        Ok(()) => !is_zombie(pid),
+        Err(_) => true,
+    }
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // The state follows the parenthesised command name, which may hold spaces.
+            let after = stat.rsplit_once(')')?.1;
+            after.split_whitespace().next().map(|s| s == "Z")
+        })
+        .unwrap_or(false)
 }
 
 /// SIGTERM to a local worker, unless its pid now belongs to some other program.
