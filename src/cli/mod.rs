@@ -29,9 +29,11 @@ impl fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-/// Logs go to stderr: `RUST_LOG` if set, else warnings, more with each `-v`.
-pub(crate) fn init_logging(verbose: u8) {
-    let default = match verbose {
+/// Logs go to stderr: `RUST_LOG` if set, else warnings (a foreground worker also shows
+/// what it does, at info), more with each `-v`.
+pub(crate) fn init_logging(cli: &Cli) {
+    let worker = matches!(cli.command, Command::Worker(args::WorkerCommand::Start(_)));
+    let default = match cli.verbose.saturating_add(u8::from(worker)) {
         0 => "warn",
         1 => "info",
         2 => "debug",

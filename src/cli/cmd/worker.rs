@@ -4,6 +4,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use indicatif::ProgressBar;
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -58,18 +59,26 @@ fn stop(db: Option<&str>, a: &WorkerStopArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let deadline = a.timeout.map(|t| Instant::now() + t);
+    // Hidden unless stderr is a terminal.
+    let spinner = ProgressBar::new_spinner();
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let ids: Vec<&str> = live.iter().map(|w| w.id.as_str()).collect();
     loop {
-        let ids: Vec<String> = live.iter().map(|w| w.id.clone()).collect();
         let remaining = live_workers(&sched)?
-            .into_iter()
-            .filter(|w| ids.contains(&w.id))
+            .iter()
+            .filter(|w| ids.contains(&w.id.as_str()))
             .count();
         if remaining == 0 {
+            spinner.finish_and_clear();
             return print_lines(["all workers stopped"]);
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
+            spinner.finish_and_clear();
             bail!("{remaining} of {} workers still running", live.len());
         }
+        spinner.set_message(format!(
+            "waiting for {remaining} workers to finish their jobs"
+        ));
         thread::sleep(WAIT_POLL);
     }
 }
