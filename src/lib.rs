@@ -31,6 +31,8 @@ mod scheduler;
 mod target;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod typed;
+pub mod worker;
 
 #[cfg(any(test, feature = "testing"))]
 pub use crate::clock::ManualClock;
@@ -41,7 +43,7 @@ pub use crate::scheduler::{
     backoff_delay, recovery_transition, EnqueueRequest, ExponentialBackoff, Outcome, Recovery,
     RetryPolicy, Scheduler, MAX_INTERRUPTS, MIN_DELAY,
 };
-pub use crate::target::StoreTarget;
+pub use crate::target::{open_store, StoreTarget};
 pub use queuectl_store::{
     AttemptRecord, Capabilities, ClaimRequest, ClaimToken, Execution, Guarded, Job, JobFilter,
     JobId, JobOutput, JobRecord, JobState, JobStore, LeaseRef, NewJob, StateCounts, StoreError,

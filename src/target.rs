@@ -1,6 +1,11 @@
 //! Which store a `--db` / `QUEUECTL_DB` value names, and opening it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use queuectl_store::JobStore;
+use queuectl_store_memory::MemoryStore;
+use queuectl_store_sqlite::SqliteStore;
 
 use crate::{Error, Result};
 
@@ -71,6 +76,30 @@ impl StoreTarget {
             StoreTarget::Memory => "memory:".to_owned(),
         }
     }
+}
+
+/// Opens (creating and migrating on first use) the store a target names.
+///
+/// # Errors
+/// The store's `Unavailable` or `Migration` errors; [`Error::InvalidTarget`] for a
+/// PostgreSQL target in a build without the `postgres` feature.
+pub fn open_store(target: &StoreTarget) -> Result<Arc<dyn JobStore>> {
+    Ok(match target {
+        StoreTarget::Sqlite(path) => Arc::new(SqliteStore::open(path)?),
+        StoreTarget::Memory => Arc::new(MemoryStore::new()),
+        #[cfg(feature = "postgres")]
+        StoreTarget::Postgres(url) => {
+            Arc::new(queuectl_store_postgres::PostgresStore::connect(url)?)
+        }
+        #[cfg(not(feature = "postgres"))]
+        StoreTarget::Postgres(url) => {
+            return Err(Error::InvalidTarget {
+                target: redact_password(url),
+                message: "this build of queuectl has no PostgreSQL support (feature `postgres`)"
+                    .to_owned(),
+            })
+        }
+    })
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.

@@ -10,3 +10,7 @@ mod cli;
 
 // The committed fuzz corpus replayed through the fuzz harness (fuzz/harness.rs).
 mod fuzz_corpus;
+
+// The worker runtime: the shell executor against real processes, the pool against a
+// MemoryStore, typed jobs.
+mod worker;

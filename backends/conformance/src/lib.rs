@@ -94,7 +94,10 @@ impl<S> Deref for TestStore<S> {
 
 /// Expands one `#[test]` per conformance case, each calling `$make()` for a fresh store.
 ///
-/// `$make` is a path to a `fn() -> TestStore<S>`. The list of cases lives here, once;
+/// `$make` is a path to a `fn() -> TestStore<S>`. For a store that needs an external
+/// server, `store_conformance!(optional make)` takes a `fn() -> Option<TestStore<S>>`
+/// instead: each case returns early (passing) when it gives `None`, after the factory
+/// printed why. The list of cases lives here, once;
 /// `store_conformance!(@names)` expands to the same list as `&[&str]` ([`CASE_NAMES`]).
 #[macro_export]
 macro_rules! store_conformance {
@@ -173,6 +176,20 @@ macro_rules! store_conformance {
                 $crate::cases::$case($make());
             }
         )*
+    };
+    (@optional_tests $make:path; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                // The factory prints why it has no store (e.g. no server configured).
+                if let Some(store) = $make() {
+                    $crate::cases::$case(store);
+                }
+            }
+        )*
+    };
+    (optional $make:path) => {
+        $crate::store_conformance! { @list (@optional_tests $make) }
     };
     ($make:path) => {
         $crate::store_conformance! { @list (@tests $make) }

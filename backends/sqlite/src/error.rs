@@ -87,8 +87,7 @@ pub(crate) fn to_store_error(e: DieselError) -> StoreError {
                     || m.starts_with("file is not a database") =>
                 {
                     return StoreError::Corrupt {
-                        what: "the SQLite file is damaged or is not a queuectl database"
-                            .to_owned(),
+                        what: "the SQLite file is damaged or is not a queuectl database".to_owned(),
                     }
                 }
                 m if m.starts_with("attempt to write a readonly database") => {

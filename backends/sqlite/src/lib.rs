@@ -89,15 +89,16 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
-use diesel::dsl::count_star;
+use diesel::dsl::{count_star, AsSelect, SqlTypeOf};
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::sql_types::BigInt;
+use diesel::sqlite::Sqlite;
 use parking_lot::Mutex;
 use queuectl_store::{
     Capabilities, ClaimRequest, Guarded, Job, JobFilter, JobId, JobRecord, JobState, JobStore,
-    LeaseRef, NewJob, StateCounts, StoreError, StoreResult, Timestamp, Transition,
-    TransitionKind, WorkerInfo,
+    LeaseRef, NewJob, StateCounts, StoreError, StoreResult, Timestamp, Transition, TransitionKind,
+    WorkerInfo,
 };
 
 use crate::error::{pool_error, Failure};
@@ -307,9 +308,7 @@ impl SqliteStore {
         self.run(|conn| conn.transaction(&mut op))
     }
 
-    fn connection(
-        &self,
-    ) -> Result<PooledConnection<ConnectionManager<SqliteConnection>>, Failure> {
+    fn connection(&self) -> Result<PooledConnection<ConnectionManager<SqliteConnection>>, Failure> {
         self.pool.get().map_err(|e| Failure::Store(pool_error(e)))
     }
 }
@@ -368,8 +367,8 @@ fn retry<T>(max_wait: Duration, mut op: impl FnMut() -> Result<T, Failure>) -> S
                 let now = Instant::now();
                 if now >= deadline {
                     return Err(StoreError::Busy(format!(
-                        "other connections kept the database file locked for over {} s",
-                        max_wait.as_secs()
+                        "other connections kept the database file locked for over {}",
+                        human(max_wait)
                     )));
                 }
                 let jittered = pause.mul_f64(0.5 + jitter());
@@ -378,6 +377,15 @@ fn retry<T>(max_wait: Duration, mut op: impl FnMut() -> Result<T, Failure>) -> S
             }
             Err(f) => return Err(f.into_store_error()),
         }
+    }
+}
+
+/// `30 s`, `250 ms`: a wait as people read it.
+fn human(d: Duration) -> String {
+    if d >= Duration::from_secs(1) {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
     }
 }
 
@@ -627,6 +635,39 @@ fn apply_transition(
     Ok(Guarded::Applied)
 }
 
+/// A query for whole job rows (boxed: its filters depend on the call).
+type JobQuery<'a> = jobs::BoxedQuery<'a, Sqlite, SqlTypeOf<AsSelect<JobRow, Sqlite>>>;
+
+/// `processing` jobs whose lease ended before `now`, oldest lease first (index
+/// `jobs_lease`, read in order).
+fn expired_leases_query(now: Timestamp, limit: u32) -> JobQuery<'static> {
+    jobs::table
+        .filter(jobs::state.eq(state_to_db(JobState::Processing)))
+        .filter(jobs::lease_until.lt(now.as_millis()))
+        .order((jobs::lease_until.asc(), jobs::seq.asc()))
+        .limit(limit_of(limit))
+        .select(JobRow::as_select())
+        .into_boxed()
+}
+
+/// Jobs matching `filter` in insertion order (index `jobs_state` when filtered by state).
+fn list_query(filter: &JobFilter) -> JobQuery<'_> {
+    let mut query = jobs::table
+        .select(JobRow::as_select())
+        .order(jobs::seq.asc())
+        .into_boxed();
+    if let Some(state) = filter.state {
+        query = query.filter(jobs::state.eq(state_to_db(state)));
+    }
+    if let Some(queue) = &filter.queue {
+        query = query.filter(jobs::queue.eq(queue.as_str()));
+    }
+    if let Some(limit) = filter.limit {
+        query = query.limit(limit_of(limit));
+    }
+    query
+}
+
 fn guarded(rows: usize) -> Guarded {
     if rows == 1 {
         Guarded::Applied
@@ -714,15 +755,7 @@ impl JobStore for SqliteStore {
     // ----- maintenance -----
 
     fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Job>> {
-        let rows = self.run(|conn| {
-            Ok(jobs::table
-                .filter(jobs::state.eq(state_to_db(JobState::Processing)))
-                .filter(jobs::lease_until.lt(now.as_millis()))
-                .order((jobs::lease_until.asc(), jobs::seq.asc()))
-                .limit(limit_of(limit))
-                .select(JobRow::as_select())
-                .load(conn)?)
-        })?;
+        let rows = self.run(|conn| Ok(expired_leases_query(now, limit).load(conn)?))?;
         rows.into_iter().map(JobRow::into_job).collect()
     }
 
@@ -853,32 +886,17 @@ impl JobStore for SqliteStore {
     }
 
     fn list(&self, filter: &JobFilter) -> StoreResult<Vec<Job>> {
-        let rows = self.run(|conn| {
-            let mut query = jobs::table
-                .select(JobRow::as_select())
-                .order(jobs::seq.asc())
-                .into_boxed();
-            if let Some(state) = filter.state {
-                query = query.filter(jobs::state.eq(state_to_db(state)));
-            }
-            if let Some(queue) = &filter.queue {
-                query = query.filter(jobs::queue.eq(queue.as_str()));
-            }
-            if let Some(limit) = filter.limit {
-                query = query.limit(limit_of(limit));
-            }
-            Ok(query.load(conn)?)
-        })?;
+        let rows = self.run(|conn| Ok(list_query(filter).load(conn)?))?;
         rows.into_iter().map(JobRow::into_job).collect()
     }
 
     fn requeue_all_dead(&self, now: Timestamp) -> StoreResult<u64> {
         let n = self.write(|conn| {
-            Ok(diesel::update(
-                jobs::table.filter(jobs::state.eq(state_to_db(JobState::Dead))),
+            Ok(
+                diesel::update(jobs::table.filter(jobs::state.eq(state_to_db(JobState::Dead))))
+                    .set(requeued(now))
+                    .execute(conn)?,
             )
-            .set(requeued(now))
-            .execute(conn)?)
         })?;
         Ok(count_of(n))
     }
@@ -1051,7 +1069,178 @@ fn requeued(
 
 #[cfg(test)]
 mod tests {
+    use diesel::sql_types::{BigInt, Text};
+
     use super::*;
+
+    fn temp_store(options: SqliteOptions) -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open_with(dir.path().join("t.db"), options).expect("open");
+        (dir, store)
+    }
+
+    #[derive(QueryableByName)]
+    struct Int {
+        #[diesel(sql_type = BigInt)]
+        v: i64,
+    }
+
+    #[derive(QueryableByName)]
+    struct Str {
+        #[diesel(sql_type = Text)]
+        v: String,
+    }
+
+    /// A pragma's value; `PRAGMA busy_timeout` names its column `timeout`.
+    fn pragma_int(store: &SqliteStore, name: &str) -> i64 {
+        let column = if name == "busy_timeout" {
+            "timeout"
+        } else {
+            name
+        };
+        store
+            .run(|c| {
+                Ok(
+                    diesel::sql_query(format!("SELECT {column} AS v FROM pragma_{name}"))
+                        .get_result::<Int>(c)?,
+                )
+            })
+            .expect("pragma")
+            .v
+    }
+
+    #[test]
+    fn every_pooled_connection_gets_the_pragmas() {
+        let options = SqliteOptions::default()
+            .durability(Durability::Full)
+            .busy_timeout(Duration::from_millis(1234))
+            .pool_size(2);
+        let (_dir, store) = temp_store(options);
+        // Hold one connection so the next checkout is a different one.
+        let _held = store.connection().expect("first connection");
+        let mode = store
+            .run(|c| {
+                Ok(
+                    diesel::sql_query("SELECT journal_mode AS v FROM pragma_journal_mode")
+                        .get_result::<Str>(c)?,
+                )
+            })
+            .expect("journal_mode");
+        assert_eq!(mode.v, "wal");
+        assert_eq!(pragma_int(&store, "synchronous"), 2, "FULL");
+        assert_eq!(pragma_int(&store, "foreign_keys"), 1);
+        assert_eq!(pragma_int(&store, "busy_timeout"), 1234);
+
+        let (_dir, normal) = temp_store(SqliteOptions::default());
+        assert_eq!(pragma_int(&normal, "synchronous"), 1, "NORMAL");
+    }
+
+    #[test]
+    fn prune_takes_output_and_history_with_the_job() {
+        use queuectl_store::{AttemptRecord, JobOutput};
+
+        let (_dir, store) = temp_store(SqliteOptions::default());
+        let t = Timestamp::from_millis(1_000);
+        let mut job = NewJob::shell("true", t);
+        job.id = JobId::new("old");
+        store.enqueue(&job, t).expect("enqueue");
+        let mut record = store.get_record(&job.id).expect("record");
+        store
+            .prune(Timestamp::from_millis(i64::MAX), 10)
+            .expect("nothing terminal yet");
+        record.job.id = JobId::new("done");
+        record.job.state = JobState::Completed;
+        record.job.next_run_at = None;
+        record.output = Some(JobOutput {
+            stdout: "out".into(),
+            stderr: "err".into(),
+        });
+        record.history = vec![AttemptRecord {
+            attempt: 1,
+            started_at: t,
+            finished_at: t,
+            exit_code: Some(0),
+            error: None,
+        }];
+        store.import(&[record]).expect("import");
+
+        assert_eq!(
+            store
+                .prune(Timestamp::from_millis(2_000), 10)
+                .expect("prune"),
+            1
+        );
+        let count = |table: &str| {
+            store
+                .run(|c| {
+                    Ok(
+                        diesel::sql_query(format!("SELECT count(*) AS v FROM {table}"))
+                            .get_result::<Int>(c)?,
+                    )
+                })
+                .expect("count")
+                .v
+        };
+        assert_eq!(
+            (count("jobs"), count("job_output"), count("job_attempts")),
+            (1, 0, 0)
+        );
+    }
+
+    #[derive(QueryableByName)]
+    struct PlanRow {
+        #[diesel(sql_type = Text)]
+        detail: String,
+    }
+
+    fn plan<Q: diesel::query_builder::QueryFragment<Sqlite>>(
+        store: &SqliteStore,
+        query: &Q,
+    ) -> Vec<String> {
+        let sql = diesel::debug_query::<Sqlite, _>(query).to_string();
+        let text = sql
+            .split(" -- binds:")
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        store
+            .run(
+                |c| Ok(diesel::sql_query(format!("EXPLAIN QUERY PLAN {text}")).load::<PlanRow>(c)?),
+            )
+            .expect("plan")
+            .into_iter()
+            .map(|r| r.detail)
+            .collect()
+    }
+
+    #[test]
+    fn expired_leases_and_lists_by_state_read_an_index_in_order() {
+        let (_dir, store) = temp_store(SqliteOptions::default());
+        let expired = plan(&store, &expired_leases_query(Timestamp::EPOCH, 10));
+        assert!(
+            expired.iter().any(|d| d.contains("USING INDEX jobs_lease")),
+            "{expired:?}"
+        );
+        assert!(
+            !expired.iter().any(|d| d.contains("TEMP B-TREE")),
+            "{expired:?}"
+        );
+
+        let filter = JobFilter {
+            state: Some(JobState::Dead),
+            queue: Some("q".into()),
+            limit: Some(5),
+        };
+        let listed = plan(&store, &list_query(&filter));
+        assert!(
+            listed.iter().any(|d| d.contains("USING INDEX jobs_state")),
+            "{listed:?}"
+        );
+        assert!(
+            !listed.iter().any(|d| d.contains("TEMP B-TREE")),
+            "{listed:?}"
+        );
+    }
 
     #[test]
     fn retry_gives_up_with_busy_after_the_bounded_wait() {
@@ -1094,7 +1283,10 @@ mod tests {
             database_url(Path::new("file:x.db?mode=ro")).expect("url"),
             "./file:x.db?mode=ro"
         );
-        assert_eq!(database_url(Path::new("/tmp/q.db")).expect("url"), "/tmp/q.db");
+        assert_eq!(
+            database_url(Path::new("/tmp/q.db")).expect("url"),
+            "/tmp/q.db"
+        );
         assert!(database_url(Path::new("")).is_err());
     }
 }

@@ -46,6 +46,7 @@ fn migration_failure(e: Box<dyn std::error::Error + Send + Sync>) -> Failure {
 
 #[cfg(test)]
 mod tests {
+    use diesel::migration::MigrationSource;
     use diesel::prelude::*;
     use diesel::sql_types::{BigInt, Text};
 
@@ -87,8 +88,18 @@ mod tests {
         let (_dir, mut conn) = fresh();
         run_pending(&mut conn).expect("up");
         let created = objects(&mut conn);
-        for t in ["jobs", "job_output", "job_attempts", "settings", "workers", "jobs_claim"] {
-            assert!(created.iter().any(|n| n == t), "{t} missing from {created:?}");
+        for t in [
+            "jobs",
+            "job_output",
+            "job_attempts",
+            "settings",
+            "workers",
+            "jobs_claim",
+        ] {
+            assert!(
+                created.iter().any(|n| n == t),
+                "{t} missing from {created:?}"
+            );
         }
 
         revert_all(&mut conn).expect("down");
@@ -108,7 +119,9 @@ mod tests {
             .expect("count");
         assert_eq!(
             usize::try_from(applied.n).expect("non-negative"),
-            MIGRATIONS.migrations().expect("embedded").len()
+            MigrationSource::<diesel::sqlite::Sqlite>::migrations(&MIGRATIONS)
+                .expect("embedded")
+                .len()
         );
     }
 
@@ -129,7 +142,11 @@ mod tests {
             .load(&mut conn)
             .expect("job_output");
         job_attempts::table
-            .select((job_attempts::seq, job_attempts::job_seq, AttemptRow::as_select()))
+            .select((
+                job_attempts::seq,
+                job_attempts::job_seq,
+                AttemptRow::as_select(),
+            ))
             .load::<(i64, i64, AttemptRow)>(&mut conn)
             .expect("job_attempts");
         settings::table

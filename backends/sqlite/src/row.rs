@@ -46,9 +46,12 @@ impl JobRow {
     /// Decodes the row.
     pub(crate) fn into_job(self) -> StoreResult<Job> {
         let id = JobId::new(self.id);
-        let state = self.state.parse::<JobState>().map_err(|e| StoreError::Corrupt {
-            what: format!("job {id}: {e}"),
-        })?;
+        let state = self
+            .state
+            .parse::<JobState>()
+            .map_err(|e| StoreError::Corrupt {
+                what: format!("job {id}: {e}"),
+            })?;
         Ok(Job {
             attempts: count_from_db(self.attempts, "attempts", &id)?,
             max_retries: count_from_db(self.max_retries, "max_retries", &id)?,
@@ -341,10 +344,12 @@ fn corrupt(id: &JobId, field: &str, v: i64) -> StoreError {
 fn timeout_to_db(timeout: Option<u64>, id: &JobId) -> StoreResult<Option<i64>> {
     match timeout {
         None => Ok(None),
-        Some(secs) => i64::try_from(secs).map(Some).map_err(|_| StoreError::Backend {
-            message: format!("job {id}: timeout of {secs} s is too large to store"),
-            source: None,
-        }),
+        Some(secs) => i64::try_from(secs)
+            .map(Some)
+            .map_err(|_| StoreError::Backend {
+                message: format!("job {id}: timeout of {secs} s is too large to store"),
+                source: None,
+            }),
     }
 }
 

@@ -1,0 +1,183 @@
+//! The claim: one statement that picks due jobs and moves them to `processing`.
+//!
+//! ```sql
+//! WITH c AS MATERIALIZED (
+//!     SELECT seq, next_run_at AS claim_due FROM jobs
+//!     WHERE state IN ('pending', 'failed') AND next_run_at <= $now [AND queue = ANY($queues)]
+//!     ORDER BY priority DESC, next_run_at, seq
+//!     LIMIT $limit
+//!     FOR UPDATE SKIP LOCKED)
+//! UPDATE jobs j SET state = 'processing', … FROM c WHERE j.seq = c.seq
+//! RETURNING j.*, c.claim_due
+//! ```
+//!
+//! `FOR UPDATE SKIP LOCKED` makes concurrent claimers (threads or machines) pass over rows
+//! another claimer holds instead of waiting for it or taking the same row: no job is
+//! returned twice and no claimer blocks. The `WHERE` and `ORDER BY` match the partial index
+//! `jobs_claim_idx` exactly, which holds only claimable rows, so the cost stays flat as
+//! finished history grows. `MATERIALIZED` pins the locking subquery to run once (PostgreSQL
+//! already does not inline a CTE with `FOR UPDATE`; this says so). `RETURNING` has no
+//! order, so rows are sorted again in Rust by the same key, using the `next_run_at` the CTE
+//! saw (the update clears it).
+
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Text};
+use queuectl_store::{ClaimRequest, ClaimToken};
+
+use crate::row::JobRow;
+
+const CLAIM_HEAD: &str = "WITH c AS MATERIALIZED ( \
+     SELECT seq, next_run_at AS claim_due FROM jobs \
+     WHERE state IN ('pending', 'failed') AND next_run_at <= $1";
+
+const CLAIM_TAIL: &str = " ORDER BY priority DESC, next_run_at, seq \
+     LIMIT $2 \
+     FOR UPDATE SKIP LOCKED) \
+     UPDATE jobs j SET state = 'processing', worker_id = $3, claim_token = $4, \
+     lease_until = $5, started_at = $1, updated_at = $1, next_run_at = NULL \
+     FROM c WHERE j.seq = c.seq \
+     RETURNING j.*, c.claim_due";
+
+/// A claimed row plus the `next_run_at` it was claimed at, for sorting.
+#[derive(Debug, QueryableByName)]
+struct ClaimedRow {
+    #[diesel(embed)]
+    job: JobRow,
+    #[diesel(sql_type = BigInt)]
+    claim_due: i64,
+}
+
+/// Runs the claim and returns the rows in claim order. `req.limit` must be > 0.
+pub(crate) fn claim(
+    conn: &mut PgConnection,
+    req: &ClaimRequest,
+    token: ClaimToken,
+) -> QueryResult<Vec<JobRow>> {
+    let now = req.now.as_millis();
+    let limit = i64::from(req.limit);
+    let mut rows: Vec<ClaimedRow> = if req.queues.is_empty() {
+        diesel::sql_query(format!("{CLAIM_HEAD}{CLAIM_TAIL}"))
+            .bind::<BigInt, _>(now)
+            .bind::<BigInt, _>(limit)
+            .bind::<Text, _>(&req.worker_id)
+            .bind::<BigInt, _>(token.0)
+            .bind::<BigInt, _>(req.lease_until.as_millis())
+            .load(conn)?
+    } else {
+        diesel::sql_query(format!("{CLAIM_HEAD} AND queue = ANY($6){CLAIM_TAIL}"))
+            .bind::<BigInt, _>(now)
+            .bind::<BigInt, _>(limit)
+            .bind::<Text, _>(&req.worker_id)
+            .bind::<BigInt, _>(token.0)
+            .bind::<BigInt, _>(req.lease_until.as_millis())
+            .bind::<Array<Text>, _>(&req.queues)
+            .load(conn)?
+    };
+    rows.sort_by(|a, b| {
+        b.job
+            .priority
+            .cmp(&a.job.priority)
+            .then(a.claim_due.cmp(&b.claim_due))
+            .then(a.job.seq.cmp(&b.job.seq))
+    });
+    Ok(rows.into_iter().map(|r| r.job).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::time::Duration;
+
+    use diesel::sql_types::Text;
+    use queuectl_store::{JobId, JobStore, NewJob, Timestamp};
+
+    use super::*;
+    use crate::testutil::TestSchema;
+
+    #[test]
+    fn four_handles_claiming_concurrently_never_share_a_job() {
+        let Some(schema) = TestSchema::new() else {
+            return;
+        };
+        let producer = schema.open();
+        let now = Timestamp::from_millis(1_000_000);
+        let jobs: Vec<NewJob> = (0..400)
+            .map(|i| NewJob::shell(format!("echo {i}"), now))
+            .collect();
+        producer.enqueue_many(&jobs, now).expect("enqueue");
+
+        let claimed: Vec<Vec<JobId>> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..4)
+                .map(|w| {
+                    let schema = &schema;
+                    s.spawn(move || {
+                        let store = schema.open();
+                        let req = ClaimRequest {
+                            limit: 7,
+                            worker_id: format!("w{w}"),
+                            now,
+                            lease_until: now.add(Duration::from_secs(60)),
+                            queues: Vec::new(),
+                        };
+                        let mut mine = Vec::new();
+                        loop {
+                            let got = store.claim(&req).expect("claim");
+                            if got.is_empty() {
+                                return mine;
+                            }
+                            mine.extend(got.into_iter().map(|j| j.id));
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|h| h.join().expect("worker thread"))
+                .collect()
+        });
+
+        let total: usize = claimed.iter().map(Vec::len).sum();
+        let distinct: HashSet<&JobId> = claimed.iter().flatten().collect();
+        assert_eq!(distinct.len(), total, "a job was claimed twice");
+        assert_eq!(total, jobs.len(), "every job is claimed exactly once");
+    }
+
+    #[test]
+    fn the_claim_query_can_use_the_partial_index() {
+        let Some(schema) = TestSchema::new() else {
+            return;
+        };
+        drop(schema.open());
+        let mut conn = schema.raw_connection();
+        diesel::sql_query("SET enable_seqscan = off")
+            .execute(&mut conn)
+            .expect("planner setting");
+        #[derive(QueryableByName)]
+        struct Plan {
+            #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
+            line: String,
+        }
+        for sql in [
+            format!("{CLAIM_HEAD}{CLAIM_TAIL}"),
+            format!("{CLAIM_HEAD} AND queue = ANY($6){CLAIM_TAIL}"),
+        ] {
+            let sql = sql
+                .replace("$1", "0")
+                .replace("$2", "10")
+                .replace("$3", "'w'")
+                .replace("$4", "1")
+                .replace("$5", "0")
+                .replace("$6", "ARRAY['q']");
+            let plan: Vec<Plan> = diesel::sql_query(format!("EXPLAIN {sql}"))
+                .load(&mut conn)
+                .expect("explain");
+            let text: Vec<String> = plan.into_iter().map(|p| p.line).collect();
+            assert!(
+                text.iter().any(|l| l.contains("jobs_claim_idx")),
+                "claim does not use jobs_claim_idx:\n{}",
+                text.join("\n")
+            );
+        }
+    }
+}

@@ -1,0 +1,588 @@
+//! Runs one shell job: `sh -c COMMAND` in its own process group, with a timeout, captured
+//! output and cancellation, turned into an [`Outcome`].
+//!
+//! duct builds and spawns the command (its `before_spawn` hook sets the process group); the
+//! output is not captured with duct's `stdout_capture`, whose reader threads keep everything
+//! in memory and are joined until EOF (which a background child can postpone forever).
+//! Instead the job writes into pipes that this thread polls, which also lets one loop watch
+//! the exit, the timeout and the cancellation token.
+
+use std::ffi::OsString;
+use std::io::{self, Read};
+use std::os::fd::AsFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use queuectl_store::{Execution, Job, JobOutput};
+
+use super::{Handler, JobContext};
+use crate::scheduler::Outcome;
+
+/// Exit code recorded for a timed-out job (as coreutils `timeout` uses).
+pub const TIMEOUT_EXIT_CODE: i32 = 124;
+
+/// Runs `shell` jobs as `sh -c COMMAND`.
+///
+/// What a user can observe:
+/// - The job gets its own process group (`setpgid(0, 0)` before exec), so a Ctrl-C or a
+///   SIGTERM aimed at the worker's terminal never reaches it; the worker decides.
+/// - stdin is `/dev/null`; the working directory and environment are the worker's, plus
+///   `QUEUECTL_JOB_ID` and `QUEUECTL_ATTEMPT` (1-based).
+/// - Timeout: SIGTERM to the whole group, then SIGKILL to the group after a grace (2 s by
+///   default) if anything in it is still alive. `exit_code = 124`, error "timeout after Ns".
+/// - Cancelled through [`JobContext::cancel_token`] (an immediate worker stop, a lost
+///   lease): SIGKILL to the group at once; `exit_code = null`, error "cancelled: …".
+/// - Killed by a signal: `exit_code = null` (the process did not exit, and the shells'
+///   128+n convention would be indistinguishable from a real `exit 137`); the error names the
+///   signal, e.g. "killed by signal 9 (SIGKILL)".
+/// - The job ends when its shell exits. Processes it left running in the background are
+///   *not* killed (as with cron); once the shell has exited, their output is read for a short
+///   grace (200 ms by default) and then the pipes are closed, so a background child holding
+///   stdout cannot hold the worker.
+/// - stdout and stderr are captured separately, each capped (64 KiB by default) keeping the
+///   *tail*, where the error usually is; a capped stream starts with a line
+///   `[queuectl: output truncated, kept last N bytes]`. Invalid UTF-8 is replaced.
+/// - A spawn failure (no `sh`, fork failure, out of pipes) is a failed outcome with the reason;
+///   it never panics or stops the worker.
+#[derive(Debug, Clone)]
+pub struct ShellHandler {
+    /// An `OsString`, not a `PathBuf`: duct treats a `Path` program as relative to the cwd
+    /// (`./sh`), a string as a name to look up in `PATH`.
+    shell: OsString,
+    kill_grace: Duration,
+    output_grace: Duration,
+    output_limit: usize,
+}
+
+impl Default for ShellHandler {
+    fn default() -> Self {
+        ShellHandler {
+            shell: OsString::from("sh"),
+            kill_grace: Duration::from_secs(2),
+            output_grace: Duration::from_millis(200),
+            output_limit: 64 * 1024,
+        }
+    }
+}
+
+/// How often the wait loop looks at the exit status and the clock while the job's pipes are
+/// quiet. Output and EOF wake it at once.
+const TICK: Duration = Duration::from_millis(50);
+
+/// How long to keep waiting for the shell to be reaped after SIGKILL before giving up on it
+/// (a process stuck in uninterruptible sleep); duct reaps it later.
+const REAP_LIMIT: Duration = Duration::from_secs(5);
+
+impl ShellHandler {
+    /// The default handler: `sh` from `PATH`, 2 s kill grace, 200 ms output grace, 64 KiB
+    /// per stream.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The shell to run `-c COMMAND` with (default `sh`). A name without a `/` is looked up
+    /// in `PATH`.
+    #[must_use]
+    pub fn shell(mut self, shell: impl Into<OsString>) -> Self {
+        self.shell = shell.into();
+        self
+    }
+
+    /// How long a timed-out job's group has between SIGTERM and SIGKILL.
+    #[must_use]
+    pub fn kill_grace(mut self, grace: Duration) -> Self {
+        self.kill_grace = grace;
+        self
+    }
+
+    /// How long to keep reading output after the shell exited while something still holds
+    /// its pipes.
+    #[must_use]
+    pub fn output_grace(mut self, grace: Duration) -> Self {
+        self.output_grace = grace;
+        self
+    }
+
+    /// Bytes kept of each of stdout and stderr (the tail).
+    #[must_use]
+    pub fn output_limit(mut self, bytes: usize) -> Self {
+        self.output_limit = bytes;
+        self
+    }
+
+    fn spawn_failed(&self, what: &str, err: &io::Error) -> Outcome {
+        let error = format!(
+            "could not start `{} -c`: {what}: {err}",
+            self.shell.to_string_lossy()
+        );
+        tracing::warn!(%error, "job not started");
+        Outcome::Failed {
+            execution: Execution::default(),
+            error,
+        }
+    }
+}
+
+impl Handler for ShellHandler {
+    fn run(&self, job: &Job, ctx: &JobContext) -> Outcome {
+        let (out_r, out_w) = match os_pipe::pipe() {
+            Ok(p) => p,
+            Err(e) => return self.spawn_failed("creating the stdout pipe", &e),
+        };
+        let (err_r, err_w) = match os_pipe::pipe() {
+            Ok(p) => p,
+            Err(e) => return self.spawn_failed("creating the stderr pipe", &e),
+        };
+        let expression = duct::cmd(&self.shell, ["-c", job.command.as_str()])
+            .stdin_null()
+            .stdout_file(out_w)
+            .stderr_file(err_w)
+            .env("QUEUECTL_JOB_ID", job.id.as_str())
+            .env("QUEUECTL_ATTEMPT", ctx.attempt().to_string())
+            .unchecked()
+            .before_spawn(|cmd| {
+                cmd.process_group(0);
+                Ok(())
+            });
+        let started = expression.start();
+        // The expression owns our copies of the pipes' write ends; until it is dropped the
+        // readers would never see EOF.
+        drop(expression);
+        let handle = match started {
+            Ok(h) => h,
+            Err(e) => return self.spawn_failed("spawn", &e),
+        };
+        let Some(pgid) = handle
+            .pids()
+            .first()
+            .and_then(|p| i32::try_from(*p).ok())
+            .map(Pid::from_raw)
+        else {
+            // duct always reports the pid of the process it started.
+            let _ = handle.kill();
+            return self.spawn_failed("spawn", &io::Error::other("no pid for the shell"));
+        };
+        let _record = ctx.track_process_group(pgid.as_raw());
+        tracing::debug!(job = %job.id, pgid = pgid.as_raw(), "job started");
+
+        let mut run = Run {
+            handler: self,
+            ctx,
+            pgid,
+            stdout: Stream::new(out_r, self.output_limit),
+            stderr: Stream::new(err_r, self.output_limit),
+            status: None,
+            exited_at: None,
+            ended: None,
+            term_sent_at: None,
+            kill_sent_at: None,
+            quiet_tick: Duration::ZERO,
+        };
+        run.wait(|| handle.try_wait().map(|o| o.map(|o| o.status)));
+        run.outcome()
+    }
+}
+
+/// Why the handler ended the job early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ended {
+    TimedOut,
+    Cancelled,
+}
+
+struct Run<'a> {
+    handler: &'a ShellHandler,
+    ctx: &'a JobContext,
+    pgid: Pid,
+    stdout: Stream,
+    stderr: Stream,
+    status: Option<io::Result<ExitStatus>>,
+    exited_at: Option<Instant>,
+    ended: Option<Ended>,
+    term_sent_at: Option<Instant>,
+    kill_sent_at: Option<Instant>,
+    quiet_tick: Duration,
+}
+
+impl Run<'_> {
+    fn signal_group(&self, signal: Signal) {
+        match killpg(self.pgid, signal) {
+            Ok(()) | Err(Errno::ESRCH) => {}
+            Err(e) => tracing::warn!(pgid = self.pgid.as_raw(), %signal, error = %e,
+                "cannot signal the job's process group"),
+        }
+    }
+
+    fn group_alive(&self) -> bool {
+        !matches!(killpg(self.pgid, None), Err(Errno::ESRCH))
+    }
+
+    /// Loops until the shell has exited (or was given up on) and the output is collected.
+    fn wait(&mut self, mut try_wait: impl FnMut() -> io::Result<Option<ExitStatus>>) {
+        loop {
+            let now = Instant::now();
+            if self.status.is_none() {
+                match try_wait() {
+                    Ok(Some(status)) => {
+                        self.status = Some(Ok(status));
+                        self.exited_at = Some(now);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.status = Some(Err(e));
+                        self.exited_at = Some(now);
+                    }
+                }
+            }
+
+            // Stop signals, whether or not the shell has exited: a timeout's grandchildren
+            // still get their SIGKILL.
+            // Once the shell has exited its status stands; only its output is still read.
+            if self.ended.is_none() && self.status.is_none() {
+                if self.ctx.is_cancelled() {
+                    self.ended = Some(Ended::Cancelled);
+                    self.signal_group(Signal::SIGKILL);
+                    self.kill_sent_at = Some(now);
+                } else if self.ctx.timed_out() {
+                    self.ended = Some(Ended::TimedOut);
+                    self.signal_group(Signal::SIGTERM);
+                    self.term_sent_at = Some(now);
+                }
+            }
+            let kill_pending = match (self.term_sent_at, self.kill_sent_at) {
+                (Some(term), None) => {
+                    if self.status.is_some() && !self.group_alive() {
+                        false
+                    } else if now.duration_since(term) >= self.handler.kill_grace {
+                        self.signal_group(Signal::SIGKILL);
+                        self.kill_sent_at = Some(now);
+                        false
+                    } else {
+                        true
+                    }
+                }
+                _ => false,
+            };
+
+            let pipes_open = self.stdout.open || self.stderr.open;
+            match self.exited_at {
+                Some(exited) => {
+                    let grace_over = now.duration_since(exited) >= self.handler.output_grace;
+                    if !kill_pending && (!pipes_open || grace_over) {
+                        return;
+                    }
+                }
+                None => {
+                    if let Some(killed) = self.kill_sent_at {
+                        if now.duration_since(killed) >= REAP_LIMIT {
+                            tracing::error!(
+                                pgid = self.pgid.as_raw(),
+                                "the job's shell survived SIGKILL; giving up on it"
+                            );
+                            self.status = Some(Err(io::Error::other(
+                                "the shell did not exit after SIGKILL",
+                            )));
+                            return;
+                        }
+                    }
+                }
+            }
+
+            // Sleep until output arrives or the next check is due. When both pipes close the
+            // shell is usually exiting right now: look again soon, then back off.
+            let tick = if pipes_open {
+                TICK
+            } else {
+                self.quiet_tick = (self.quiet_tick * 2).clamp(Duration::from_millis(1), TICK);
+                self.quiet_tick
+            };
+            let tick = match (self.status.is_none(), self.ctx.deadline(), self.ended) {
+                (true, Some(deadline), None) => {
+                    tick.min(deadline.saturating_duration_since(now) + Duration::from_millis(1))
+                }
+                _ => tick,
+            };
+            self.pump(tick);
+        }
+    }
+
+    /// Waits up to `timeout` for output and reads whatever is ready.
+    fn pump(&mut self, timeout: Duration) {
+        let millis = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+        let (out_ready, err_ready) = {
+            let mut fds = Vec::with_capacity(2);
+            if self.stdout.open {
+                fds.push(PollFd::new(self.stdout.pipe.as_fd(), PollFlags::POLLIN));
+            }
+            if self.stderr.open {
+                fds.push(PollFd::new(self.stderr.pipe.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, PollTimeout::from(millis)) {
+                Ok(_) => {}
+                Err(Errno::EINTR) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "poll on the job's output failed");
+                    std::thread::sleep(timeout);
+                    return;
+                }
+            }
+            let ready = |fd: Option<&PollFd<'_>>| {
+                fd.and_then(PollFd::revents).is_some_and(|r| !r.is_empty())
+            };
+            let mut it = fds.iter();
+            let out = if self.stdout.open {
+                ready(it.next())
+            } else {
+                false
+            };
+            let err = if self.stderr.open {
+                ready(it.next())
+            } else {
+                false
+            };
+            (out, err)
+        };
+        if out_ready {
+            self.stdout.read_some();
+        }
+        if err_ready {
+            self.stderr.read_some();
+        }
+    }
+
+    fn outcome(self) -> Outcome {
+        let output = JobOutput {
+            stdout: self.stdout.buf.into_string(),
+            stderr: self.stderr.buf.into_string(),
+        };
+        let failed = |exit_code: Option<i32>, error: String| Outcome::Failed {
+            execution: Execution {
+                exit_code,
+                output: output.clone(),
+            },
+            error,
+        };
+        match self.ended {
+            Some(Ended::TimedOut) => {
+                let t = self.ctx.timeout().unwrap_or_default();
+                return failed(Some(TIMEOUT_EXIT_CODE), timeout_error(t));
+            }
+            Some(Ended::Cancelled) => {
+                return failed(None, "cancelled: the worker stopped the job".to_owned());
+            }
+            None => {}
+        }
+        match self.status {
+            Some(Ok(status)) => match (status.code(), status.signal()) {
+                (Some(0), _) => Outcome::Succeeded {
+                    execution: Execution {
+                        exit_code: Some(0),
+                        output,
+                    },
+                },
+                (Some(code), _) => failed(Some(code), exit_code_error(code)),
+                (None, Some(signal)) => failed(None, signal_error(signal)),
+                (None, None) => failed(None, format!("ended with status {status}")),
+            },
+            Some(Err(e)) => failed(None, format!("waiting for the job failed: {e}")),
+            None => failed(None, "the job's exit status is unknown".to_owned()),
+        }
+    }
+}
+
+/// "timeout after 5s" (or "after 1500ms" for a timeout that is not whole seconds).
+pub(crate) fn timeout_error(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("timeout after {}s", d.as_secs())
+    } else {
+        format!("timeout after {}ms", d.as_millis())
+    }
+}
+
+fn exit_code_error(code: i32) -> String {
+    match code {
+        126 => "exit code 126 (command not executable)".to_owned(),
+        127 => "exit code 127 (command not found)".to_owned(),
+        _ => format!("exit code {code}"),
+    }
+}
+
+fn signal_error(signal: i32) -> String {
+    match Signal::try_from(signal) {
+        Ok(s) => format!("killed by signal {signal} ({})", s.as_str()),
+        Err(_) => format!("killed by signal {signal}"),
+    }
+}
+
+/// One of the job's output pipes and what was read from it.
+struct Stream {
+    pipe: os_pipe::PipeReader,
+    open: bool,
+    buf: TailBuffer,
+}
+
+impl Stream {
+    fn new(pipe: os_pipe::PipeReader, limit: usize) -> Self {
+        Stream {
+            pipe,
+            open: true,
+            buf: TailBuffer::new(limit),
+        }
+    }
+
+    /// One read: poll said it will not block.
+    fn read_some(&mut self) {
+        let mut chunk = [0u8; 16 * 1024];
+        match self.pipe.read(&mut chunk) {
+            Ok(0) => self.open = false,
+            Ok(n) => self.buf.push(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the job's output failed");
+                self.open = false;
+            }
+        }
+    }
+}
+
+/// Keeps the last `limit` bytes written to it and counts the rest.
+#[derive(Debug)]
+struct TailBuffer {
+    limit: usize,
+    buf: Vec<u8>,
+    dropped: bool,
+}
+
+impl TailBuffer {
+    fn new(limit: usize) -> Self {
+        TailBuffer {
+            limit,
+            buf: Vec::new(),
+            dropped: false,
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+        // Trim only when twice over the limit, so trimming is amortised O(1) per byte.
+        if self.buf.len() > self.limit.saturating_mul(2).max(4096) {
+            self.trim();
+        }
+    }
+
+    fn trim(&mut self) {
+        if self.buf.len() > self.limit {
+            let cut = self.buf.len() - self.limit;
+            self.buf.drain(..cut);
+            self.dropped = true;
+        }
+    }
+
+    fn into_string(mut self) -> String {
+        self.trim();
+        if !self.dropped {
+            return String::from_utf8_lossy(&self.buf).into_owned();
+        }
+        // The cut may have split a UTF-8 sequence; drop its continuation bytes rather than
+        // start with a replacement character.
+        let skip = self
+            .buf
+            .iter()
+            .take(3)
+            .take_while(|b| (**b & 0b1100_0000) == 0b1000_0000)
+            .count();
+        format!(
+            "[queuectl: output truncated, kept last {} bytes]\n{}",
+            self.limit,
+            String::from_utf8_lossy(&self.buf[skip..])
+        )
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::worker::CancelToken;
+
+    fn job(command: &str) -> Job {
+        crate::worker::test_job(command)
+    }
+
+    fn run(command: &str) -> Outcome {
+        ShellHandler::new().run(&job(command), &JobContext::new(1, None, CancelToken::new()))
+    }
+
+    #[test]
+    fn tail_buffer_keeps_the_tail_and_marks_truncation() {
+        let mut b = TailBuffer::new(4);
+        b.push(b"abc");
+        assert_eq!(TailBuffer::into_string(b), "abc");
+        let mut b = TailBuffer::new(4);
+        for chunk in [&b"0123"[..], b"4567", b"89"] {
+            b.push(chunk);
+        }
+        assert_eq!(
+            b.into_string(),
+            "[queuectl: output truncated, kept last 4 bytes]\n6789"
+        );
+    }
+
+    #[test]
+    fn tail_buffer_does_not_start_with_half_a_character() {
+        let mut b = TailBuffer::new(3);
+        b.push("aé€".as_bytes()); // 1 + 2 + 3 bytes: the tail is exactly "€"
+        assert!(b.into_string().ends_with("\n€"));
+        let mut b = TailBuffer::new(4);
+        b.push("a€€".as_bytes()); // the tail starts inside the first "€"
+        assert!(b.into_string().ends_with("\n€"));
+    }
+
+    #[test]
+    fn success_captures_both_streams_separately() {
+        let Outcome::Succeeded { execution } = run("echo out; echo err >&2") else {
+            panic!("expected success");
+        };
+        assert_eq!(execution.exit_code, Some(0));
+        assert_eq!(execution.output.stdout, "out\n");
+        assert_eq!(execution.output.stderr, "err\n");
+    }
+
+    #[test]
+    fn signal_death_has_no_exit_code_and_names_the_signal() {
+        let Outcome::Failed { execution, error } = run("kill -9 $$") else {
+            panic!("expected failure");
+        };
+        assert_eq!(execution.exit_code, None);
+        assert_eq!(error, "killed by signal 9 (SIGKILL)");
+    }
+
+    #[test]
+    fn missing_shell_is_a_failed_outcome() {
+        let out = ShellHandler::new()
+            .shell("/nonexistent/queuectl-test-sh")
+            .run(&job("true"), &JobContext::new(1, None, CancelToken::new()));
+        let Outcome::Failed { execution, error } = out else {
+            panic!("expected failure");
+        };
+        assert_eq!(execution.exit_code, None);
+        assert!(error.contains("could not start"), "{error}");
+    }
+
+    #[test]
+    fn error_texts() {
+        assert_eq!(exit_code_error(3), "exit code 3");
+        assert_eq!(signal_error(15), "killed by signal 15 (SIGTERM)");
+        assert_eq!(timeout_error(Duration::from_secs(5)), "timeout after 5s");
+        assert_eq!(
+            timeout_error(Duration::from_millis(1500)),
+            "timeout after 1500ms"
+        );
+    }
+}

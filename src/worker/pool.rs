@@ -1,0 +1,812 @@
+//! [`WorkerPool`]: slots that claim and run jobs, plus the lease, heartbeat and recovery
+//! threads that keep claims honest. See the [module docs](super).
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use queuectl_store::{
+    ClaimToken, Execution, Guarded, Job, JobFilter, JobId, JobState, JobStore, LeaseRef, WorkerInfo,
+};
+
+use super::orphan::{pid_alive, GroupRegistry};
+use super::{CancelToken, GroupTracker, Handler, JobContext, ShellHandler, Shutdown};
+use crate::error::{Error, Result};
+use crate::scheduler::{Outcome, Recovery, Scheduler};
+
+/// A claim query runs at least this often even while the store's change marker stands
+/// still, because a delayed or backed-off job becomes due without any write.
+const FULL_CLAIM_EVERY: Duration = Duration::from_secs(1);
+
+/// A registered worker whose heartbeat is older than this many leases is dead, wherever it
+/// runs.
+const STALE_HEARTBEAT_LEASES: u32 = 3;
+
+/// ... but never sooner than this, so a short test lease cannot make live workers look dead
+/// between two of their heartbeats.
+const STALE_HEARTBEAT_MIN: Duration = Duration::from_secs(10);
+
+/// Attempts at reporting an outcome while the store says it is busy.
+const FINISH_ATTEMPTS: u32 = 5;
+
+/// Longest pause between claim attempts while the store keeps failing.
+const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Builds a [`WorkerPool`]; start with [`WorkerPool::builder`].
+pub struct WorkerPoolBuilder<S: JobStore + Clone> {
+    scheduler: Scheduler<S>,
+    slots: u32,
+    queues: Vec<String>,
+    poll_interval: Option<Duration>,
+    lease: Option<Duration>,
+    drain: bool,
+    host_id: Option<String>,
+    claim_batch: u32,
+    handlers: HashMap<String, Arc<dyn Handler>>,
+    heartbeat_interval: Duration,
+    recovery_interval: Duration,
+    group_dir: Option<PathBuf>,
+}
+
+impl<S: JobStore + Clone> std::fmt::Debug for WorkerPoolBuilder<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerPoolBuilder")
+            .field("slots", &self.slots)
+            .field("queues", &self.queues)
+            .field("kinds", &self.handlers.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: JobStore + Clone> WorkerPoolBuilder<S> {
+    /// Concurrent jobs (threads); at least 1. Default 1.
+    #[must_use]
+    pub fn slots(mut self, slots: u32) -> Self {
+        self.slots = slots.max(1);
+        self
+    }
+
+    /// Queues to serve; empty (the default) serves every queue.
+    #[must_use]
+    pub fn queues(mut self, queues: Vec<String>) -> Self {
+        self.queues = queues;
+        self
+    }
+
+    /// How long an idle slot waits between looks for work. Default: the store's
+    /// `poll-interval-ms` setting, read when [`WorkerPool::run`] starts.
+    #[must_use]
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = Some(interval);
+        self
+    }
+
+    /// Lease length of claimed jobs, renewed every third of it. Default: the store's
+    /// `lease-seconds` setting, read when [`WorkerPool::run`] starts.
+    #[must_use]
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = Some(lease);
+        self
+    }
+
+    /// Exit once no job of the served queues is pending, failed or processing (future-dated
+    /// ones included). Default off: run until stopped.
+    #[must_use]
+    pub fn drain(mut self, drain: bool) -> Self {
+        self.drain = drain;
+        self
+    }
+
+    /// The host id recorded in the registry; workers with the same host id check each
+    /// other's pids. Default: the hostname.
+    #[must_use]
+    pub fn host_id(mut self, host: impl Into<String>) -> Self {
+        self.host_id = Some(host.into());
+        self
+    }
+
+    /// Jobs one slot claims per query (run one after the other). Default 1.
+    #[must_use]
+    pub fn claim_batch(mut self, batch: u32) -> Self {
+        self.claim_batch = batch.max(1);
+        self
+    }
+
+    /// Runs jobs of `kind` with `handler`, replacing any earlier one (`"shell"` is
+    /// [`ShellHandler`] unless replaced).
+    #[must_use]
+    pub fn handler(mut self, kind: impl Into<String>, handler: impl Handler + 'static) -> Self {
+        self.handlers.insert(kind.into(), Arc::new(handler));
+        self
+    }
+
+    /// Heartbeat period. Default 1 s.
+    #[must_use]
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.heartbeat_interval = interval;
+        self
+    }
+
+    /// Period of the recovery pass (expired leases, dead workers). Default 1 s.
+    #[must_use]
+    pub fn recovery_interval(mut self, interval: Duration) -> Self {
+        self.recovery_interval = interval;
+        self
+    }
+
+    /// Directory where workers on this host record their jobs' process groups (see the
+    /// worker docs). Default `$TMPDIR/queuectl-<uid>/groups`; every worker on the host must
+    /// use the same one to clean up after each other.
+    #[must_use]
+    pub fn group_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.group_dir = Some(dir.into());
+        self
+    }
+
+    /// The pool, with a fresh worker id (`host:pid:random`).
+    #[must_use]
+    pub fn build(self) -> WorkerPool<S> {
+        let host = self.host_id.unwrap_or_else(|| {
+            hostname::get()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| "localhost".to_owned())
+        });
+        let pid = std::process::id();
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let id = format!("{host}:{pid}:{}", &suffix[..8]);
+        WorkerPool {
+            scheduler: self.scheduler,
+            id,
+            host,
+            pid,
+            slots: self.slots,
+            queues: self.queues,
+            poll_interval: self.poll_interval,
+            lease: self.lease,
+            drain: self.drain,
+            claim_batch: self.claim_batch,
+            handlers: self.handlers,
+            heartbeat_interval: self.heartbeat_interval,
+            recovery_interval: self.recovery_interval,
+            groups: GroupRegistry::new(self.group_dir.unwrap_or_else(GroupRegistry::default_root)),
+        }
+    }
+}
+
+/// A set of worker slots that claim and run jobs until stopped; see the
+/// [module docs](super).
+///
+/// ```no_run
+/// # use queuectl::{Scheduler, worker::{Shutdown, WorkerPool}};
+/// # fn demo<S: queuectl::JobStore + Clone>(scheduler: Scheduler<S>) -> queuectl::Result<()> {
+/// let shutdown = Shutdown::new();
+/// shutdown.install_signal_handlers().expect("signal handlers");
+/// let report = WorkerPool::builder(scheduler).slots(4).build().run(&shutdown)?;
+/// eprintln!("{} jobs succeeded", report.succeeded);
+/// # Ok(()) }
+/// ```
+pub struct WorkerPool<S: JobStore + Clone> {
+    scheduler: Scheduler<S>,
+    id: String,
+    host: String,
+    pid: u32,
+    slots: u32,
+    queues: Vec<String>,
+    poll_interval: Option<Duration>,
+    lease: Option<Duration>,
+    drain: bool,
+    claim_batch: u32,
+    handlers: HashMap<String, Arc<dyn Handler>>,
+    heartbeat_interval: Duration,
+    recovery_interval: Duration,
+    groups: GroupRegistry,
+}
+
+impl<S: JobStore + Clone> std::fmt::Debug for WorkerPool<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerPool")
+            .field("id", &self.id)
+            .field("slots", &self.slots)
+            .field("queues", &self.queues)
+            .field("kinds", &self.handlers.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one [`WorkerPool::run`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PoolReport {
+    /// The worker id it registered under.
+    pub worker_id: String,
+    /// Executions reported as successful.
+    pub succeeded: u64,
+    /// Executions reported as failed (the scheduler made them `failed` or `dead`).
+    pub failed: u64,
+    /// Jobs given back to `pending` uncharged (immediate stop, or claimed but not started
+    /// before a stop).
+    pub released: u64,
+    /// Executions whose result was discarded because the job had been taken from this
+    /// worker (lease lost).
+    pub lost: u64,
+}
+
+/// State shared by the threads of one run.
+struct Run<'a> {
+    shutdown: &'a Shutdown,
+    /// Cancelled by any stop: a shutdown request, `worker stop`, or the drain finishing.
+    stop: CancelToken,
+    /// Cancelled when every slot has exited, to end the helper threads.
+    done: CancelToken,
+    lease: Duration,
+    poll_interval: Duration,
+    info: WorkerInfo,
+    tracker: Option<GroupTracker>,
+    running: Mutex<HashMap<JobId, Running>>,
+    succeeded: AtomicU64,
+    failed: AtomicU64,
+    released: AtomicU64,
+    lost: AtomicU64,
+}
+
+struct Running {
+    token: ClaimToken,
+    cancel: CancelToken,
+    lost: bool,
+}
+
+impl<S: JobStore + Clone> WorkerPool<S> {
+    /// A builder with the defaults: 1 slot, every queue, settings from the store,
+    /// `shell` jobs run by [`ShellHandler`].
+    pub fn builder(scheduler: Scheduler<S>) -> WorkerPoolBuilder<S> {
+        let mut handlers: HashMap<String, Arc<dyn Handler>> = HashMap::new();
+        handlers.insert("shell".to_owned(), Arc::new(ShellHandler::new()));
+        WorkerPoolBuilder {
+            scheduler,
+            slots: 1,
+            queues: Vec::new(),
+            poll_interval: None,
+            lease: None,
+            drain: false,
+            host_id: None,
+            claim_batch: 1,
+            handlers,
+            heartbeat_interval: Duration::from_secs(1),
+            recovery_interval: Duration::from_secs(1),
+            group_dir: None,
+        }
+    }
+
+    /// The worker id this pool registers under.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The scheduler it claims through.
+    #[must_use]
+    pub fn scheduler(&self) -> &Scheduler<S> {
+        &self.scheduler
+    }
+
+    /// Runs in the foreground until stopped (by `shutdown`, by `worker stop`, or in drain
+    /// mode when the work is done); deregisters and returns what it did.
+    ///
+    /// # Errors
+    /// If the settings cannot be read or the worker cannot be registered at start-up, or a
+    /// thread cannot be started. Store failures while running are logged and retried, not
+    /// returned.
+    pub fn run(&self, shutdown: &Shutdown) -> Result<PoolReport> {
+        let (lease, poll_interval) = match (self.lease, self.poll_interval) {
+            (Some(l), Some(p)) => (l, p),
+            (lease, poll) => {
+                let settings = self.scheduler.settings()?;
+                (
+                    lease.unwrap_or(Duration::from_secs(settings.lease_secs)),
+                    poll.unwrap_or(Duration::from_millis(settings.poll_interval_ms)),
+                )
+            }
+        };
+        let now = self.scheduler.now();
+        let info = WorkerInfo {
+            id: self.id.clone(),
+            host: self.host.clone(),
+            pid: self.pid,
+            slots: self.slots,
+            queues: self.queues.clone(),
+            started_at: now,
+            heartbeat_at: now,
+            stop_requested: false,
+        };
+        self.scheduler.store().register_worker(&info)?;
+        let tracker = match self.groups.prepare() {
+            Ok(()) => Some(GroupTracker {
+                registry: Arc::new(self.groups.clone()),
+                worker_id: Arc::from(self.id.as_str()),
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "job process groups will not be recorded; \
+                    a crash of this worker may leave its jobs running");
+                None
+            }
+        };
+        let run = Run {
+            shutdown,
+            stop: shutdown.graceful_token().child(),
+            done: CancelToken::new(),
+            lease,
+            poll_interval,
+            info,
+            tracker,
+            running: Mutex::new(HashMap::new()),
+            succeeded: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            released: AtomicU64::new(0),
+            lost: AtomicU64::new(0),
+        };
+        // Idle slots sleep in the scheduler's work signal; a stop must wake them too.
+        let scheduler = self.scheduler.clone();
+        run.stop.on_cancel(move || scheduler.notify_work());
+        tracing::info!(worker = %self.id, slots = self.slots, queues = ?self.queues,
+            lease_ms = lease.as_millis(), drain = self.drain, "worker started");
+
+        self.recover_once(&run);
+        let result = thread::scope(|scope| -> Result<()> {
+            let mut spawn_error = None;
+            let helpers = [
+                thread::Builder::new()
+                    .name("queuectl-lease".to_owned())
+                    .spawn_scoped(scope, || self.renew_loop(&run)),
+                thread::Builder::new()
+                    .name("queuectl-heartbeat".to_owned())
+                    .spawn_scoped(scope, || self.heartbeat_loop(&run)),
+                thread::Builder::new()
+                    .name("queuectl-recovery".to_owned())
+                    .spawn_scoped(scope, || self.recovery_loop(&run)),
+            ];
+            for helper in helpers {
+                if let Err(e) = helper {
+                    spawn_error.get_or_insert(e);
+                }
+            }
+            let mut slots = Vec::new();
+            if spawn_error.is_none() {
+                for n in 0..self.slots {
+                    let run = &run;
+                    match thread::Builder::new()
+                        .name(format!("queuectl-slot-{n}"))
+                        .spawn_scoped(scope, move || self.slot_loop(run))
+                    {
+                        Ok(h) => slots.push(h),
+                        Err(e) => {
+                            spawn_error.get_or_insert(e);
+                            break;
+                        }
+                    }
+                }
+            }
+            if spawn_error.is_some() {
+                run.stop.cancel();
+            }
+            for slot in slots {
+                if slot.join().is_err() {
+                    tracing::error!(worker = %self.id, "a worker slot panicked");
+                }
+            }
+            run.done.cancel();
+            match spawn_error {
+                Some(e) => Err(thread_error(e)),
+                None => Ok(()),
+            }
+        });
+
+        if let Err(e) = self.scheduler.store().deregister_worker(&self.id) {
+            tracing::warn!(worker = %self.id, error = %e, "cannot deregister the worker");
+        }
+        self.groups.forget(&self.id);
+        result?;
+        let report = PoolReport {
+            worker_id: self.id.clone(),
+            succeeded: run.succeeded.load(Ordering::Relaxed),
+            failed: run.failed.load(Ordering::Relaxed),
+            released: run.released.load(Ordering::Relaxed),
+            lost: run.lost.load(Ordering::Relaxed),
+        };
+        tracing::info!(worker = %self.id, succeeded = report.succeeded, failed = report.failed,
+            released = report.released, lost = report.lost, "worker stopped");
+        Ok(report)
+    }
+
+    // ----- slots -----
+
+    fn slot_loop(&self, run: &Run<'_>) {
+        // The change marker seen just before the last claim that found nothing.
+        let mut idle_marker: Option<u64> = None;
+        let mut last_claim: Option<Instant> = None;
+        let mut failures: u32 = 0;
+        while !run.stop.is_cancelled() {
+            let seen = self.scheduler.work_generation();
+            let marker = match self.scheduler.store().change_marker() {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::debug!(error = %e, "change marker unavailable; claiming");
+                    None
+                }
+            };
+            let unchanged = marker.is_some() && marker == idle_marker;
+            let recent = last_claim.is_some_and(|t| t.elapsed() < FULL_CLAIM_EVERY);
+            if !(unchanged && recent) {
+                last_claim = Some(Instant::now());
+                match self
+                    .scheduler
+                    .claim(&self.id, self.claim_batch, &self.queues, run.lease)
+                {
+                    Ok(jobs) if !jobs.is_empty() => {
+                        failures = 0;
+                        idle_marker = None;
+                        self.run_batch(run, jobs);
+                        continue;
+                    }
+                    Ok(_) => {
+                        failures = 0;
+                        idle_marker = marker;
+                    }
+                    Err(e) => {
+                        failures = failures.saturating_add(1);
+                        idle_marker = None;
+                        let pause = error_backoff(run.poll_interval, failures);
+                        tracing::warn!(worker = %self.id, error = %e, retry_in_ms =
+                            pause.as_millis(), "claim failed");
+                        run.stop.wait_timeout(pause);
+                        continue;
+                    }
+                }
+            }
+            if self.drain && self.drained() {
+                tracing::info!(worker = %self.id, "drained: no job left in its queues");
+                run.stop.cancel();
+                break;
+            }
+            self.scheduler.wait_for_work(seen, run.poll_interval);
+        }
+    }
+
+    /// Whether no job of the served queues is pending, failed or processing.
+    fn drained(&self) -> bool {
+        let store = self.scheduler.store();
+        let check = || -> queuectl_store::StoreResult<bool> {
+            if self.queues.is_empty() {
+                let c = store.counts()?;
+                return Ok(c.pending + c.failed + c.processing == 0);
+            }
+            for queue in &self.queues {
+                for state in [JobState::Pending, JobState::Failed, JobState::Processing] {
+                    let filter = JobFilter {
+                        state: Some(state),
+                        queue: Some(queue.clone()),
+                        limit: Some(1),
+                    };
+                    if !store.list(&filter)?.is_empty() {
+                        return Ok(false);
+                    }
+                }
+            }
+            Ok(true)
+        };
+        check().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot check whether the queues are drained");
+            false
+        })
+    }
+
+    fn run_batch(&self, run: &Run<'_>, jobs: Vec<Job>) {
+        {
+            let mut running = run.running.lock();
+            for job in &jobs {
+                if let Some(token) = job.claim_token {
+                    running.insert(
+                        job.id.clone(),
+                        Running {
+                            token,
+                            cancel: run.shutdown.immediate_token().child(),
+                            lost: false,
+                        },
+                    );
+                }
+            }
+        }
+        for job in jobs {
+            if run.stop.is_cancelled() {
+                // Claimed but never started: hand it back as it was.
+                if let Some(entry) = run.running.lock().remove(&job.id) {
+                    self.release(run, &job, entry.token);
+                }
+                continue;
+            }
+            self.execute(run, job);
+        }
+    }
+
+    fn execute(&self, run: &Run<'_>, job: Job) {
+        let Some(cancel) = run.running.lock().get(&job.id).map(|r| r.cancel.clone()) else {
+            tracing::error!(job = %job.id, "claimed job without a claim token; not running it");
+            return;
+        };
+        let timeout = job.timeout_secs.filter(|t| *t > 0).map(Duration::from_secs);
+        let mut ctx = JobContext::new(job.attempts.saturating_add(1), timeout, cancel);
+        if let Some(tracker) = &run.tracker {
+            ctx = ctx.with_group_tracker(tracker.clone());
+        }
+        tracing::info!(worker = %self.id, job = %job.id, kind = %job.kind,
+            attempt = ctx.attempt(), queue = %job.queue, "job claimed");
+        let outcome = match self.handlers.get(&job.kind) {
+            Some(handler) => catch_unwind(AssertUnwindSafe(|| handler.run(&job, &ctx)))
+                .unwrap_or_else(|panic| Outcome::Failed {
+                    execution: Execution::default(),
+                    error: format!(
+                        "the {} handler panicked: {}",
+                        job.kind,
+                        panic_message(&*panic)
+                    ),
+                }),
+            None => Outcome::Failed {
+                execution: Execution::default(),
+                error: format!("no handler for kind {}", job.kind),
+            },
+        };
+        let Some(entry) = run.running.lock().remove(&job.id) else {
+            return;
+        };
+        if entry.lost {
+            run.lost.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(worker = %self.id, job = %job.id,
+                "job was taken from this worker while it ran; its result is discarded");
+            return;
+        }
+        // A job that finished cleanly keeps its success; anything else may be our own kill.
+        if run.shutdown.is_immediate() && !matches!(outcome, Outcome::Succeeded { .. }) {
+            self.release(run, &job, entry.token);
+            return;
+        }
+        self.report(run, &job, outcome);
+    }
+
+    fn report(&self, run: &Run<'_>, job: &Job, outcome: Outcome) {
+        let (ok, error) = match &outcome {
+            Outcome::Succeeded { .. } => (true, None),
+            Outcome::Failed { error, .. } => (false, Some(error.clone())),
+        };
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            match self.scheduler.finish(job, outcome.clone()) {
+                Err(Error::Store(e)) if e.is_transient() && attempt < FINISH_ATTEMPTS => {
+                    tracing::debug!(job = %job.id, error = %e, "store busy; reporting again");
+                    thread::sleep(Duration::from_millis(50) * 2u32.pow(attempt));
+                }
+                other => break other,
+            }
+        };
+        match result {
+            Ok(Guarded::Applied) if ok => {
+                run.succeeded.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(worker = %self.id, job = %job.id, "job succeeded");
+            }
+            Ok(Guarded::Applied) => {
+                run.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(worker = %self.id, job = %job.id,
+                    error = error.as_deref().unwrap_or(""), "job failed");
+            }
+            Ok(Guarded::Stale) => {
+                run.lost.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(worker = %self.id, job = %job.id,
+                    "job was taken from this worker while it ran; its result is discarded");
+            }
+            Err(e) => {
+                tracing::error!(worker = %self.id, job = %job.id, error = %e,
+                    "cannot record the job's result; it will be recovered when its lease expires");
+            }
+        }
+    }
+
+    fn release(&self, run: &Run<'_>, job: &Job, token: ClaimToken) {
+        let lease = LeaseRef {
+            id: job.id.clone(),
+            token,
+        };
+        match self.scheduler.release(std::slice::from_ref(&lease)) {
+            Ok(results) if results.iter().all(|g| g.is_applied()) => {
+                run.released.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(worker = %self.id, job = %job.id, "job released to pending");
+            }
+            Ok(_) => tracing::warn!(worker = %self.id, job = %job.id,
+                "job was no longer ours to release"),
+            Err(e) => tracing::error!(worker = %self.id, job = %job.id, error = %e,
+                "cannot release the job; it will be recovered when its lease expires"),
+        }
+    }
+
+    // ----- helper threads -----
+
+    fn renew_loop(&self, run: &Run<'_>) {
+        let period = (run.lease / 3).max(Duration::from_millis(10));
+        while !run.done.wait_timeout(period) {
+            let leases: Vec<LeaseRef> = run
+                .running
+                .lock()
+                .iter()
+                .map(|(id, r)| LeaseRef {
+                    id: id.clone(),
+                    token: r.token,
+                })
+                .collect();
+            if leases.is_empty() {
+                continue;
+            }
+            match self.scheduler.renew_leases(&leases, run.lease) {
+                Ok(results) => {
+                    for (lease, guarded) in leases.iter().zip(results) {
+                        if guarded == Guarded::Stale {
+                            self.lose(run, lease);
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(worker = %self.id, error = %e, "lease renewal failed"),
+            }
+        }
+    }
+
+    /// A renewal came back `Stale`: someone recovered the job. Kill our execution of it.
+    fn lose(&self, run: &Run<'_>, lease: &LeaseRef) {
+        let mut running = run.running.lock();
+        // Only if it is still the same claim: the slot may have finished it meanwhile.
+        if let Some(entry) = running
+            .get_mut(&lease.id)
+            .filter(|r| r.token == lease.token)
+        {
+            if !entry.lost {
+                entry.lost = true;
+                entry.cancel.cancel();
+                tracing::warn!(worker = %self.id, job = %lease.id,
+                    "lease lost: the job was recovered by another worker; stopping it");
+            }
+        }
+    }
+
+    fn heartbeat_loop(&self, run: &Run<'_>) {
+        while !run.done.wait_timeout(self.heartbeat_interval) {
+            let store = self.scheduler.store();
+            match store.heartbeat_worker(&self.id, self.scheduler.now()) {
+                Ok(Some(true)) => {
+                    if !run.stop.is_cancelled() {
+                        tracing::info!(worker = %self.id,
+                            "stop requested (worker stop): finishing running jobs");
+                        run.stop.cancel();
+                    }
+                }
+                Ok(Some(false)) => {}
+                Ok(None) => {
+                    tracing::warn!(worker = %self.id,
+                        "this worker was deregistered as dead; registering again");
+                    let mut info = run.info.clone();
+                    info.heartbeat_at = self.scheduler.now();
+                    if let Err(e) = store.register_worker(&info) {
+                        tracing::warn!(worker = %self.id, error = %e, "cannot re-register");
+                    }
+                }
+                Err(e) => tracing::warn!(worker = %self.id, error = %e, "heartbeat failed"),
+            }
+        }
+    }
+
+    fn recovery_loop(&self, run: &Run<'_>) {
+        while !run.done.wait_timeout(self.recovery_interval) {
+            self.recover_once(run);
+        }
+    }
+
+    fn recover_once(&self, run: &Run<'_>) {
+        match self.scheduler.recover_expired() {
+            Ok(r) => log_recovery(&r, "lease expired"),
+            Err(e) => tracing::warn!(error = %e, "recovering expired leases failed"),
+        }
+        let workers = match self.scheduler.store().list_workers() {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list workers");
+                return;
+            }
+        };
+        let now = self.scheduler.now();
+        let stale_after = (run.lease * STALE_HEARTBEAT_LEASES).max(STALE_HEARTBEAT_MIN);
+        for worker in workers.iter().filter(|w| w.id != self.id) {
+            let same_host = worker.host == self.host;
+            let reason = if same_host && !pid_alive(worker.pid) {
+                "its process is gone"
+            } else if now.since(worker.heartbeat_at) > stale_after {
+                "its heartbeat stopped"
+            } else {
+                continue;
+            };
+            tracing::warn!(dead_worker = %worker.id, reason, "found a dead worker");
+            if same_host {
+                let killed = self.groups.kill_orphans(&worker.id);
+                if !killed.is_empty() {
+                    tracing::warn!(dead_worker = %worker.id, groups = ?killed,
+                        "killed orphaned job process groups");
+                }
+            }
+            match self.scheduler.recover_worker(&worker.id) {
+                Ok(r) => log_recovery(&r, "worker died"),
+                Err(e) => {
+                    // Keep it registered so the next pass tries again.
+                    tracing::warn!(dead_worker = %worker.id, error = %e,
+                        "recovering a dead worker's jobs failed");
+                    continue;
+                }
+            }
+            if let Err(e) = self.scheduler.store().deregister_worker(&worker.id) {
+                tracing::warn!(dead_worker = %worker.id, error = %e,
+                    "cannot deregister a dead worker");
+            }
+        }
+    }
+}
+
+fn log_recovery(r: &Recovery, why: &str) {
+    for id in &r.recovered {
+        tracing::warn!(job = %id, why, "job recovered to pending");
+    }
+    for id in &r.abandoned {
+        tracing::warn!(job = %id, why, "job interrupted too often: dead");
+    }
+}
+
+fn error_backoff(poll: Duration, failures: u32) -> Duration {
+    let factor = 2u32.saturating_pow(failures.min(16));
+    poll.saturating_mul(factor).min(MAX_ERROR_BACKOFF).max(poll)
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_owned()
+    }
+}
+
+fn thread_error(e: std::io::Error) -> Error {
+    Error::Store(queuectl_store::StoreError::Backend {
+        message: "cannot start a worker thread".to_owned(),
+        source: Some(Box::new(e)),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_backoff_grows_from_the_poll_interval_to_a_cap() {
+        let poll = Duration::from_millis(200);
+        assert_eq!(error_backoff(poll, 1), Duration::from_millis(400));
+        assert_eq!(error_backoff(poll, 40), MAX_ERROR_BACKOFF);
+        assert_eq!(
+            error_backoff(Duration::from_secs(9), 1),
+            Duration::from_secs(9)
+        );
+    }
+
+    #[test]
+    fn panic_messages_are_extracted() {
+        let p = std::panic::catch_unwind(|| panic!("boom {}", 1)).unwrap_err();
+        assert_eq!(panic_message(&*p), "boom 1");
+    }
+}

@@ -1,0 +1,212 @@
+//! `ShellHandler` against real processes.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use queuectl::worker::{CancelToken, Handler, JobContext, ShellHandler};
+use queuectl::{Job, JobId, JobState, Outcome, Timestamp};
+
+use super::{pid_gone, wait_until, HANG};
+
+fn job(command: &str) -> Job {
+    let t = Timestamp::from_millis(0);
+    Job {
+        id: JobId::new("job-x"),
+        command: command.to_owned(),
+        kind: "shell".to_owned(),
+        state: JobState::Processing,
+        attempts: 0,
+        max_retries: 3,
+        priority: 0,
+        queue: "default".to_owned(),
+        interrupts: 0,
+        created_at: t,
+        updated_at: t,
+        run_at: t,
+        next_run_at: None,
+        timeout_secs: None,
+        exit_code: None,
+        last_error: None,
+        worker_id: None,
+        started_at: None,
+        finished_at: None,
+        lease_until: None,
+        claim_token: None,
+    }
+}
+
+/// Runs `command` on another thread, failing the test if it does not return within
+/// [`HANG`].
+fn run_bounded(handler: ShellHandler, command: &str, ctx: JobContext) -> Outcome {
+    let (tx, rx) = mpsc::channel();
+    let job = job(command);
+    std::thread::spawn(move || {
+        let _ = tx.send(handler.run(&job, &ctx));
+    });
+    rx.recv_timeout(HANG).expect("the handler hung")
+}
+
+fn run(command: &str) -> Outcome {
+    run_bounded(
+        ShellHandler::new(),
+        command,
+        JobContext::new(1, None, CancelToken::new()),
+    )
+}
+
+fn failed(outcome: Outcome) -> (Option<i32>, String, String, String) {
+    match outcome {
+        Outcome::Failed { execution, error } => (
+            execution.exit_code,
+            error,
+            execution.output.stdout,
+            execution.output.stderr,
+        ),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+fn succeeded(outcome: Outcome) -> (String, String) {
+    match outcome {
+        Outcome::Succeeded { execution } => {
+            assert_eq!(execution.exit_code, Some(0));
+            (execution.output.stdout, execution.output.stderr)
+        }
+        other => panic!("expected success, got {other:?}"),
+    }
+}
+
+#[test]
+fn non_zero_exit_is_a_failure_with_its_code() {
+    let (code, error, stdout, _) = failed(run("echo partial; exit 3"));
+    assert_eq!(code, Some(3));
+    assert_eq!(error, "exit code 3");
+    assert_eq!(stdout, "partial\n");
+}
+
+#[test]
+fn unknown_command_is_127_with_the_shell_message() {
+    let (code, error, _, stderr) = failed(run("queuectl-no-such-command-xyz"));
+    assert_eq!(code, Some(127));
+    assert_eq!(error, "exit code 127 (command not found)");
+    assert!(stderr.contains("not found"), "{stderr}");
+}
+
+#[test]
+fn env_tells_the_job_its_id_and_attempt() {
+    let ctx = JobContext::new(3, None, CancelToken::new());
+    let out = run_bounded(
+        ShellHandler::new(),
+        r#"echo "$QUEUECTL_JOB_ID $QUEUECTL_ATTEMPT""#,
+        ctx,
+    );
+    assert_eq!(succeeded(out).0, "job-x 3\n");
+}
+
+#[test]
+fn stdin_is_empty() {
+    assert_eq!(succeeded(run("cat; echo done")).0, "done\n");
+}
+
+#[test]
+fn job_runs_in_its_own_process_group() {
+    // Field 5 of /proc/PID/stat is the process group.
+    let (stdout, _) = succeeded(run(r#"echo $$; cut -d' ' -f5 /proc/$$/stat"#));
+    let mut lines = stdout.lines();
+    let pid: i32 = lines.next().unwrap().parse().unwrap();
+    let pgid: i32 = lines.next().unwrap().parse().unwrap();
+    assert_eq!(pid, pgid, "the shell leads its own group");
+    assert_ne!(pgid, nix::unistd::getpgrp().as_raw());
+}
+
+#[test]
+fn timeout_kills_the_whole_group_including_a_grandchild() {
+    let ctx = JobContext::new(1, Some(Duration::from_millis(300)), CancelToken::new());
+    let handler = ShellHandler::new().kill_grace(Duration::from_millis(200));
+    let out = run_bounded(handler, "sleep 30 & echo $!; wait", ctx);
+    let (code, error, stdout, _) = failed(out);
+    assert_eq!(code, Some(124));
+    assert_eq!(error, "timeout after 300ms");
+    let grandchild: i32 = stdout.trim().parse().unwrap();
+    wait_until("the grandchild is gone", || pid_gone(grandchild));
+}
+
+#[test]
+fn timeout_escalates_to_sigkill_for_a_child_ignoring_sigterm() {
+    let ctx = JobContext::new(1, Some(Duration::from_millis(200)), CancelToken::new());
+    let handler = ShellHandler::new().kill_grace(Duration::from_millis(200));
+    // The subshell ignores TERM, and so does the sleep it starts.
+    let out = run_bounded(handler, "(trap '' TERM; sleep 30) & echo $!; wait", ctx);
+    let (code, _, stdout, _) = failed(out);
+    assert_eq!(code, Some(124));
+    let stubborn: i32 = stdout.trim().parse().unwrap();
+    wait_until("the TERM-ignoring child is gone", || pid_gone(stubborn));
+}
+
+#[test]
+fn output_is_capped_keeping_the_tail_of_each_stream() {
+    let handler = ShellHandler::new().output_limit(1000);
+    let ctx = JobContext::new(1, None, CancelToken::new());
+    let out = run_bounded(handler, "seq 1 100000; seq 1 50000 >&2", ctx);
+    let (stdout, stderr) = succeeded(out);
+    let marker = "[queuectl: output truncated, kept last 1000 bytes]\n";
+    assert!(stdout.starts_with(marker), "{}", &stdout[..80]);
+    assert!(stdout.ends_with("\n99999\n100000\n"));
+    assert_eq!(stdout.len(), marker.len() + 1000);
+    assert!(stderr.starts_with(marker));
+    assert!(stderr.ends_with("\n50000\n"));
+}
+
+#[test]
+fn small_output_is_not_marked() {
+    let (stdout, stderr) = succeeded(run("printf 'a\\377b'"));
+    assert_eq!(stdout, "a\u{fffd}b", "invalid UTF-8 is replaced");
+    assert_eq!(stderr, "");
+}
+
+#[test]
+fn a_background_child_holding_the_pipes_does_not_hang_the_job() {
+    let handler = ShellHandler::new().output_grace(Duration::from_millis(50));
+    let ctx = JobContext::new(1, None, CancelToken::new());
+    let out = run_bounded(handler, "sleep 30 & echo $!", ctx);
+    let (stdout, _) = succeeded(out);
+    let background: i32 = stdout.trim().parse().unwrap();
+    // Not killed by design (the job ended when its shell did); clean up after ourselves.
+    assert!(!pid_gone(background));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(background),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+}
+
+#[test]
+fn cancellation_kills_the_group_at_once() {
+    let token = CancelToken::new();
+    let ctx = JobContext::new(1, None, token.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let command = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(ShellHandler::new().run(&job(&command), &ctx));
+    });
+    let grandchild = super::read_pid(&pidfile);
+    token.cancel();
+    let (code, error, _, _) = failed(rx.recv_timeout(HANG).expect("the handler hung"));
+    assert_eq!(code, None);
+    assert!(error.contains("cancelled"), "{error}");
+    wait_until("the grandchild is gone", || pid_gone(grandchild));
+}
+
+#[test]
+fn a_missing_shell_is_a_failed_outcome_not_a_panic() {
+    let handler = ShellHandler::new().shell("/nonexistent/sh");
+    let ctx = JobContext::new(1, None, CancelToken::new());
+    let (code, error, _, _) = failed(run_bounded(handler, "true", ctx));
+    assert_eq!(code, None);
+    assert!(
+        error.starts_with("could not start `/nonexistent/sh -c`"),
+        "{error}"
+    );
+}

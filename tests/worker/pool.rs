@@ -1,0 +1,566 @@
+//! `WorkerPool` against a `MemoryStore`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use queuectl::worker::{JobContext, PoolReport, Shutdown, WorkerPool, WorkerPoolBuilder};
+use queuectl::{
+    Capabilities, ClaimRequest, EnqueueRequest, Execution, Guarded, Job, JobFilter, JobId,
+    JobRecord, JobState, JobStore, LeaseRef, NewJob, Outcome, Scheduler, StateCounts, Timestamp,
+    Transition, WorkerInfo,
+};
+use queuectl_store::StoreResult;
+use queuectl_store_memory::MemoryStore;
+
+use super::{manual_clock, memory_scheduler, pid_gone, read_pid, wait_until, HANG};
+
+/// A pool builder with test-friendly timings and a private group directory.
+fn builder<S: JobStore + Clone>(scheduler: Scheduler<S>, dir: &Path) -> WorkerPoolBuilder<S> {
+    WorkerPool::builder(scheduler)
+        .poll_interval(Duration::from_millis(10))
+        .lease(Duration::from_secs(5))
+        .host_id("test-host")
+        .group_dir(dir.join("groups"))
+}
+
+fn shell(command: impl Into<String>) -> EnqueueRequest {
+    EnqueueRequest {
+        command: command.into(),
+        ..EnqueueRequest::default()
+    }
+}
+
+/// Runs `pool` on its own thread; the handle yields its report.
+fn spawn<S: JobStore + Clone>(
+    pool: WorkerPool<S>,
+    shutdown: &Shutdown,
+) -> thread::JoinHandle<PoolReport> {
+    let shutdown = shutdown.clone();
+    thread::spawn(move || pool.run(&shutdown).expect("pool run"))
+}
+
+/// Joins a pool thread, failing the test if it does not exit within [`super::HANG`].
+fn join(handle: thread::JoinHandle<PoolReport>) -> PoolReport {
+    wait_until("the pool exits", || handle.is_finished());
+    handle.join().expect("pool thread panicked")
+}
+
+fn state<S: JobStore>(s: &Scheduler<S>, id: &JobId) -> JobState {
+    s.store().get(id).unwrap().state
+}
+
+#[test]
+fn four_slots_run_every_job_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let scheduler = memory_scheduler();
+    let runs: Arc<Mutex<HashMap<JobId, u32>>> = Arc::default();
+    let ids: Vec<JobId> = (0..200)
+        .map(|i| {
+            scheduler
+                .enqueue(EnqueueRequest {
+                    command: format!("{i}"),
+                    kind: Some("count".to_owned()),
+                    ..EnqueueRequest::default()
+                })
+                .unwrap()
+        })
+        .collect();
+    let seen = runs.clone();
+    let report = builder(scheduler.clone(), dir.path())
+        .slots(4)
+        .drain(true)
+        .handler("count", move |job: &Job, _: &JobContext| {
+            *seen.lock().entry(job.id.clone()).or_default() += 1;
+            Outcome::Succeeded {
+                execution: Execution::default(),
+            }
+        })
+        .build()
+        .run(&Shutdown::new())
+        .unwrap();
+    assert_eq!(report.succeeded, 200);
+    let runs = runs.lock();
+    assert_eq!(runs.len(), 200);
+    assert!(runs.values().all(|n| *n == 1));
+    for id in &ids {
+        let job = scheduler.store().get(id).unwrap();
+        assert_eq!((job.state, job.attempts), (JobState::Completed, 1));
+    }
+    assert!(
+        scheduler.store().list_workers().unwrap().is_empty(),
+        "deregistered"
+    );
+}
+
+#[test]
+fn shell_jobs_run_once_each_with_their_output_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let scheduler = memory_scheduler();
+    let log = dir.path().join("log");
+    let ids: Vec<JobId> = (0..12)
+        .map(|_| {
+            let cmd = format!("echo $QUEUECTL_JOB_ID >> {}; echo hi", log.display());
+            scheduler.enqueue(shell(cmd)).unwrap()
+        })
+        .collect();
+    let report = builder(scheduler.clone(), dir.path())
+        .slots(4)
+        .drain(true)
+        .build()
+        .run(&Shutdown::new())
+        .unwrap();
+    assert_eq!(report.succeeded, 12);
+    let mut lines: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    let mut expected: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    expected.sort();
+    assert_eq!(lines, expected);
+    let record = scheduler.store().get_record(&ids[0]).unwrap();
+    assert_eq!(record.output.unwrap().stdout, "hi\n");
+    assert_eq!(record.job.exit_code, Some(0));
+}
+
+#[test]
+fn a_failed_job_is_retried_after_its_backoff_and_then_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = manual_clock();
+    let scheduler = Scheduler::with_clock(Arc::new(MemoryStore::new()), clock.clone());
+    let marker = dir.path().join("marker");
+    let cmd = format!(
+        "test -f {m} || {{ touch {m}; echo first >&2; exit 7; }}",
+        m = marker.display()
+    );
+    let id = scheduler.enqueue(shell(cmd)).unwrap();
+    let handle = spawn(
+        builder(scheduler.clone(), dir.path()).drain(true).build(),
+        &Shutdown::new(),
+    );
+    wait_until("the first attempt failed", || {
+        state(&scheduler, &id) == JobState::Failed
+    });
+    let job = scheduler.store().get(&id).unwrap();
+    assert_eq!((job.attempts, job.exit_code), (1, Some(7)));
+    assert_eq!(job.last_error.as_deref(), Some("exit code 7"));
+    // Not due yet: the drain worker keeps waiting instead of exiting or running it.
+    assert!(!handle.is_finished());
+    clock.advance(Duration::from_secs(3600));
+    let report = join(handle);
+    assert_eq!((report.succeeded, report.failed), (1, 1));
+    let record = scheduler.store().get_record(&id).unwrap();
+    assert_eq!(
+        (record.job.state, record.job.attempts),
+        (JobState::Completed, 2)
+    );
+    assert_eq!(record.job.last_error, None);
+    assert_eq!(record.history.len(), 2);
+    assert_eq!(record.history[0].error.as_deref(), Some("exit code 7"));
+}
+
+#[test]
+fn graceful_shutdown_finishes_the_running_job_and_leaves_the_next_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let scheduler = memory_scheduler();
+    let started = dir.path().join("started");
+    let go = dir.path().join("go");
+    let first = scheduler
+        .enqueue(EnqueueRequest {
+            priority: 10,
+            ..shell(format!(
+                "touch {}; while [ ! -f {} ]; do sleep 0.01; done; echo finished",
+                started.display(),
+                go.display()
+            ))
+        })
+        .unwrap();
+    let second = scheduler.enqueue(shell("echo second")).unwrap();
+    let shutdown = Shutdown::new();
+    let handle = spawn(builder(scheduler.clone(), dir.path()).build(), &shutdown);
+    wait_until("the first job runs", || started.exists());
+    shutdown.request_graceful();
+    std::fs::write(&go, "").unwrap();
+    let report = join(handle);
+    assert_eq!((report.succeeded, report.released), (1, 0));
+    let done = scheduler.store().get_record(&first).unwrap();
+    assert_eq!(done.job.state, JobState::Completed);
+    assert_eq!(done.output.unwrap().stdout, "finished\n");
+    let next = scheduler.store().get(&second).unwrap();
+    assert_eq!((next.state, next.attempts), (JobState::Pending, 0));
+}
+
+#[test]
+fn immediate_shutdown_kills_running_jobs_and_releases_them_uncharged() {
+    let dir = tempfile::tempdir().unwrap();
+    let scheduler = memory_scheduler();
+    let ids: Vec<(JobId, std::path::PathBuf)> = (0..2)
+        .map(|i| {
+            let pidfile = dir.path().join(format!("pid{i}"));
+            let cmd = format!("echo $$ > {}; exec sleep 30", pidfile.display());
+            (scheduler.enqueue(shell(cmd)).unwrap(), pidfile)
+        })
+        .collect();
+    let shutdown = Shutdown::new();
+    let handle = spawn(
+        builder(scheduler.clone(), dir.path()).slots(2).build(),
+        &shutdown,
+    );
+    let pids: Vec<i32> = ids.iter().map(|(_, f)| read_pid(f)).collect();
+    shutdown.request_graceful();
+    shutdown.request_immediate();
+    let report = join(handle);
+    assert_eq!(
+        (report.released, report.succeeded, report.failed),
+        (2, 0, 0)
+    );
+    for (id, _) in &ids {
+        let job = scheduler.store().get(id).unwrap();
+        assert_eq!(
+            (job.state, job.attempts, job.interrupts),
+            (JobState::Pending, 0, 0)
+        );
+    }
+    for pid in pids {
+        wait_until("the job process is gone", || pid_gone(pid));
+    }
+}
+
+#[test]
+fn a_kind_without_a_handler_fails_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let scheduler = memory_scheduler();
+    let id = scheduler
+        .enqueue(EnqueueRequest {
+            command: "{}".to_owned(),
+            kind: Some("mystery".to_owned()),
+            max_retries: Some(1),
+            ..EnqueueRequest::default()
+        })
+        .unwrap();
+    builder(scheduler.clone(), dir.path())
+        .drain(true)
+        .build()
+        .run(&Shutdown::new())
+        .unwrap();
+    let job = scheduler.store().get(&id).unwrap();
+    assert_eq!(job.state, JobState::Dead);
+    assert_eq!(
+        job.last_error.as_deref(),
+        Some("no handler for kind mystery")
+    );
+}
+
+#[test]
+fn a_panicking_handler_fails_the_job_and_the_worker_carries_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let scheduler = memory_scheduler();
+    let boom = scheduler
+        .enqueue(EnqueueRequest {
+            kind: Some("boom".to_owned()),
+            max_retries: Some(1),
+            ..shell("x")
+        })
+        .unwrap();
+    let fine = scheduler.enqueue(shell("true")).unwrap();
+    let report = builder(scheduler.clone(), dir.path())
+        .drain(true)
+        .handler("boom", |_: &Job, _: &JobContext| -> Outcome {
+            panic!("kaboom")
+        })
+        .build()
+        .run(&Shutdown::new())
+        .unwrap();
+    assert_eq!((report.succeeded, report.failed), (1, 1));
+    let job = scheduler.store().get(&boom).unwrap();
+    assert_eq!(
+        job.last_error.as_deref(),
+        Some("the boom handler panicked: kaboom")
+    );
+    assert_eq!(state(&scheduler, &fine), JobState::Completed);
+}
+
+#[test]
+fn drain_only_waits_for_its_own_queues() {
+    let dir = tempfile::tempdir().unwrap();
+    let scheduler = memory_scheduler();
+    let mine = scheduler
+        .enqueue(EnqueueRequest {
+            queue: Some("mine".to_owned()),
+            ..shell("true")
+        })
+        .unwrap();
+    let other = scheduler
+        .enqueue(EnqueueRequest {
+            queue: Some("other".to_owned()),
+            ..shell("true")
+        })
+        .unwrap();
+    builder(scheduler.clone(), dir.path())
+        .queues(vec!["mine".to_owned()])
+        .drain(true)
+        .build()
+        .run(&Shutdown::new())
+        .unwrap();
+    assert_eq!(state(&scheduler, &mine), JobState::Completed);
+    assert_eq!(state(&scheduler, &other), JobState::Pending);
+}
+
+#[test]
+fn worker_stop_from_the_store_stops_the_pool_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let scheduler = memory_scheduler();
+    let pool = builder(scheduler.clone(), dir.path())
+        .heartbeat_interval(Duration::from_millis(20))
+        .build();
+    let id = pool.id().to_owned();
+    let handle = spawn(pool, &Shutdown::new());
+    wait_until("the worker registered", || {
+        scheduler
+            .store()
+            .list_workers()
+            .unwrap()
+            .iter()
+            .any(|w| w.id == id)
+    });
+    let info = scheduler.store().list_workers().unwrap().remove(0);
+    assert_eq!(
+        (info.host.as_str(), info.pid),
+        ("test-host", std::process::id())
+    );
+    assert!(id.starts_with(&format!("test-host:{}:", std::process::id())));
+    assert_eq!(scheduler.store().request_stop().unwrap(), 1);
+    join(handle);
+    assert!(scheduler.store().list_workers().unwrap().is_empty());
+}
+
+#[test]
+fn a_worker_deregistered_by_mistake_registers_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let scheduler = memory_scheduler();
+    let pool = builder(scheduler.clone(), dir.path())
+        .heartbeat_interval(Duration::from_millis(20))
+        .build();
+    let id = pool.id().to_owned();
+    let shutdown = Shutdown::new();
+    let handle = spawn(pool, &shutdown);
+    let registered = || {
+        scheduler
+            .store()
+            .list_workers()
+            .unwrap()
+            .iter()
+            .any(|w| w.id == id)
+    };
+    wait_until("the worker registered", registered);
+    scheduler.store().deregister_worker(&id).unwrap();
+    wait_until("the worker registered again", registered);
+    shutdown.request_graceful();
+    join(handle);
+}
+
+#[test]
+fn an_enqueue_in_this_process_wakes_an_idle_slot_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let scheduler = memory_scheduler();
+    // Without the wake-up the slot would sleep for an hour.
+    let pool = builder(scheduler.clone(), dir.path())
+        .poll_interval(Duration::from_secs(3600))
+        .build();
+    let shutdown = Shutdown::new();
+    let handle = spawn(pool, &shutdown);
+    wait_until("the worker registered", || {
+        !scheduler.store().list_workers().unwrap().is_empty()
+    });
+    // Registration happens before the first claim; give the slot time to go idle so the
+    // enqueue below (usually) lands while it sleeps. Either way the job must run promptly.
+    thread::sleep(Duration::from_millis(50));
+    let id = scheduler.enqueue(shell("true")).unwrap();
+    wait_until("the job ran", || {
+        state(&scheduler, &id) == JobState::Completed
+    });
+    shutdown.request_graceful();
+    join(handle);
+}
+
+#[test]
+fn a_dead_worker_on_this_host_is_recovered_and_its_job_group_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let scheduler = memory_scheduler();
+    // A "dead worker": a registry entry whose pid is a reaped child, holding a claimed job,
+    // with an orphaned job process group recorded for it.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = child.id();
+    child.wait().unwrap();
+    let dead = WorkerInfo {
+        id: format!("test-host:{dead_pid}:deadbeef"),
+        host: "test-host".to_owned(),
+        pid: dead_pid,
+        slots: 1,
+        queues: Vec::new(),
+        started_at: scheduler.now(),
+        heartbeat_at: scheduler.now(),
+        stop_requested: false,
+    };
+    scheduler.store().register_worker(&dead).unwrap();
+    let id = scheduler.enqueue(shell("echo rerun")).unwrap();
+    let claimed = scheduler
+        .claim(&dead.id, 1, &[], Duration::from_secs(3600))
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let mut orphan = std::process::Command::new("sleep");
+    std::os::unix::process::CommandExt::process_group(&mut orphan, 0);
+    let mut orphan = orphan.arg("30").spawn().unwrap();
+    let group_dir = dir.path().join("groups").join(&dead.id);
+    std::fs::create_dir_all(&group_dir).unwrap();
+    std::fs::write(group_dir.join(orphan.id().to_string()), "").unwrap();
+
+    let shutdown = Shutdown::new();
+    let handle = spawn(builder(scheduler.clone(), dir.path()).build(), &shutdown);
+    wait_until("the dead worker's job ran again", || {
+        state(&scheduler, &id) == JobState::Completed
+    });
+    let job = scheduler.store().get(&id).unwrap();
+    assert_eq!((job.attempts, job.interrupts), (1, 1));
+    let status = orphan.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+    assert!(!scheduler
+        .store()
+        .list_workers()
+        .unwrap()
+        .iter()
+        .any(|w| w.id == dead.id));
+    shutdown.request_graceful();
+    join(handle);
+}
+
+/// A store whose lease renewals always come back `Stale`, as when another worker has
+/// recovered the job.
+#[derive(Debug, Clone, Default)]
+struct StaleRenewals {
+    inner: Arc<MemoryStore>,
+    renewals: Arc<AtomicU32>,
+}
+
+#[test]
+fn a_stale_lease_renewal_kills_the_job_and_discards_its_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StaleRenewals::default();
+    let scheduler = Scheduler::new(store.clone());
+    let pidfile = dir.path().join("pid");
+    let id = scheduler
+        .enqueue(shell(format!(
+            "echo $$ > {}; exec sleep 30",
+            pidfile.display()
+        )))
+        .unwrap();
+    let shutdown = Shutdown::new();
+    let pool = builder(scheduler.clone(), dir.path())
+        .lease(Duration::from_millis(300))
+        // Keep recovery from taking the unrenewed job back and running it again.
+        .recovery_interval(HANG * 10)
+        .build();
+    let handle = spawn(pool, &shutdown);
+    let pid = read_pid(&pidfile);
+    wait_until("the job process is killed", || pid_gone(pid));
+    assert!(store.renewals.load(Ordering::SeqCst) >= 1);
+    shutdown.request_graceful();
+    let report = join(handle);
+    assert_eq!((report.lost, report.succeeded, report.failed), (1, 0, 0));
+    let job = scheduler.store().get(&id).unwrap();
+    assert_eq!(
+        (job.state, job.attempts),
+        (JobState::Processing, 0),
+        "not reported"
+    );
+}
+
+impl JobStore for StaleRenewals {
+    fn enqueue_many(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<()> {
+        self.inner.enqueue_many(jobs, now)
+    }
+    fn claim(&self, req: &ClaimRequest) -> StoreResult<Vec<Job>> {
+        self.inner.claim(req)
+    }
+    fn finish(&self, t: &[Transition], now: Timestamp) -> StoreResult<Vec<Guarded>> {
+        self.inner.finish(t, now)
+    }
+    fn renew_leases(
+        &self,
+        leases: &[LeaseRef],
+        _lease_until: Timestamp,
+        _now: Timestamp,
+    ) -> StoreResult<Vec<Guarded>> {
+        self.renewals.fetch_add(1, Ordering::SeqCst);
+        Ok(vec![Guarded::Stale; leases.len()])
+    }
+    fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Job>> {
+        self.inner.expired_leases(now, limit)
+    }
+    fn prune(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        self.inner.prune(before, limit)
+    }
+    fn cancel(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
+        self.inner.cancel(id, now)
+    }
+    fn counts(&self) -> StoreResult<StateCounts> {
+        self.inner.counts()
+    }
+    fn get(&self, id: &JobId) -> StoreResult<Job> {
+        self.inner.get(id)
+    }
+    fn get_record(&self, id: &JobId) -> StoreResult<JobRecord> {
+        self.inner.get_record(id)
+    }
+    fn import(&self, records: &[JobRecord]) -> StoreResult<()> {
+        self.inner.import(records)
+    }
+    fn list(&self, filter: &JobFilter) -> StoreResult<Vec<Job>> {
+        self.inner.list(filter)
+    }
+    fn requeue_all_dead(&self, now: Timestamp) -> StoreResult<u64> {
+        self.inner.requeue_all_dead(now)
+    }
+    fn requeue_dead(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
+        self.inner.requeue_dead(id, now)
+    }
+    fn setting(&self, key: &str) -> StoreResult<Option<String>> {
+        self.inner.setting(key)
+    }
+    fn set_setting(&self, key: &str, value: &str, now: Timestamp) -> StoreResult<()> {
+        self.inner.set_setting(key, value, now)
+    }
+    fn settings(&self) -> StoreResult<Vec<(String, String)>> {
+        self.inner.settings()
+    }
+    fn deregister_worker(&self, worker_id: &str) -> StoreResult<()> {
+        self.inner.deregister_worker(worker_id)
+    }
+    fn heartbeat_worker(&self, worker_id: &str, now: Timestamp) -> StoreResult<Option<bool>> {
+        self.inner.heartbeat_worker(worker_id, now)
+    }
+    fn list_workers(&self) -> StoreResult<Vec<WorkerInfo>> {
+        self.inner.list_workers()
+    }
+    fn register_worker(&self, worker: &WorkerInfo) -> StoreResult<()> {
+        self.inner.register_worker(worker)
+    }
+    fn request_stop(&self) -> StoreResult<u64> {
+        self.inner.request_stop()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    fn change_marker(&self) -> StoreResult<Option<u64>> {
+        self.inner.change_marker()
+    }
+}
