@@ -11,7 +11,7 @@ mod open_store;
 mod output;
 
 use std::fmt;
-use std::io;
+use std::io::{self, IsTerminal as _};
 
 use tracing_subscriber::EnvFilter;
 
@@ -43,6 +43,7 @@ pub(crate) fn init_logging(cli: &Cli) {
     // A second init (only possible in tests) keeps the first subscriber; nothing to do.
     let _ = tracing_subscriber::fmt()
         .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
         .with_env_filter(filter)
         .try_init();
 }

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use anyhow::{bail, Context as _};
-use queuectl::{JobStore, Scheduler, StoreTarget};
+use anyhow::Context as _;
+use queuectl::{open_store, JobStore, Scheduler, StoreTarget};
 
 /// The env var accepted as an alias of `$QUEUECTL_DB` (clap's `env` takes one name).
 const DB_ALIAS_ENV: &str = "QUEUECTL_DB_PATH";
@@ -33,13 +33,4 @@ pub(crate) fn open(db_flag: Option<&str>) -> anyhow::Result<(Sched, String)> {
     let store = open_store(&target)
         .with_context(|| format!("opening the store at {}", target.describe()))?;
     Ok((Scheduler::new(store), target.describe()))
-}
-
-// TEMPORARY until the lead's `queuectl::open_store` lands.
-fn open_store(target: &StoreTarget) -> anyhow::Result<Arc<dyn JobStore>> {
-    match target {
-        StoreTarget::Memory => Ok(Arc::new(queuectl_store_memory::MemoryStore::new())),
-        StoreTarget::Sqlite(path) => Ok(Arc::new(queuectl_store_sqlite::SqliteStore::open(path)?)),
-        other => bail!("{} is not supported yet", other.describe()),
-    }
 }

@@ -143,13 +143,13 @@ fn failures_back_off_two_then_four_seconds_then_go_dead() {
     assert_eq!(dead["next_run_at"], Value::Null);
     let h = history(&dead);
     assert_eq!(h.len(), 3, "{dead}");
-    // The gaps between one attempt's end and the next one's start: never early, and at
-    // most a poll or two late.
+    // The gaps between one attempt's end and the next one's start: never early, and late
+    // by at most the runtime's forced claim period (1 s) plus scheduling noise.
     for (k, expected) in [(1usize, 2000i64), (2, 4000)] {
         let gap = millis(s(&h[k], "started_at")) - millis(s(&h[k - 1], "finished_at"));
         println!("backoff after attempt {k}: {gap} ms (expected {expected} ms)");
         assert!(
-            (expected..expected + 1500).contains(&gap),
+            (expected..expected + 2500).contains(&gap),
             "gap after attempt {k} was {gap} ms, expected {expected} ms: {dead}"
         );
     }
@@ -404,6 +404,10 @@ fn a_second_signal_stops_at_once_and_releases_the_job_uncharged() {
     let worker = env.worker(&[]);
     wait_until(STEP, "the job to start", || Path::new(&started).exists());
     worker.signal(Signal::SIGTERM);
+    // Two signals sent back to back may merge into one; wait for the first to be seen.
+    wait_until(STEP, "the worker to see the first signal", || {
+        worker.stderr().contains("stop signal")
+    });
     worker.signal(Signal::SIGTERM);
     let run = worker.wait(STEP);
     assert_eq!(run.code, 0, "{run:#?}");

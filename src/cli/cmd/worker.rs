@@ -3,11 +3,12 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use anyhow::{bail, Context as _};
 use indicatif::ProgressBar;
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use queuectl::worker::{Shutdown, WorkerPool};
 use queuectl::{JobStore as _, Timestamp, WorkerInfo};
 
 use crate::cli::args::{WorkerCommand, WorkerStartArgs, WorkerStopArgs};
@@ -30,9 +31,24 @@ pub(crate) fn run(db: Option<&str>, command: WorkerCommand) -> anyhow::Result<()
 }
 
 fn start(db: Option<&str>, a: WorkerStartArgs) -> anyhow::Result<()> {
-    let (_sched, _) = open(db)?;
-    let _ = a;
-    bail!("worker start is not wired yet")
+    let (sched, target) = open(db)?;
+    let mut builder = WorkerPool::builder(sched)
+        .slots(a.count)
+        .queues(a.queues.clone())
+        .drain(a.drain)
+        .host_id(host_id(a.host_id.as_deref()));
+    if let Some(ms) = a.poll_interval_ms {
+        builder = builder.poll_interval(Duration::from_millis(ms));
+    }
+    let pool = builder.build();
+    let shutdown = Shutdown::new();
+    shutdown
+        .install_signal_handlers()
+        .context("installing the SIGTERM/SIGINT handlers")?;
+    // The pool logs its start (id, slots, queues) and its totals at exit.
+    tracing::debug!(store = %target, "opened the store");
+    pool.run(&shutdown)?;
+    Ok(())
 }
 
 fn stop(db: Option<&str>, a: &WorkerStopArgs) -> anyhow::Result<()> {
