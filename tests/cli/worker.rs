@@ -564,3 +564,24 @@ fn jobs_settings_and_output_persist_across_a_full_restart() {
     assert_eq!(status["dead"], 1);
     assert_eq!(status["cancelled"], 1);
 }
+
+/// A worker registered under another host id is never signalled from here; the stop flag
+/// in the store reaches it at its next heartbeat.
+#[test]
+fn worker_stop_reaches_workers_of_other_hosts_through_the_store() {
+    let env = Env::new();
+    let mut cmd = env.cmd(&["worker", "start", "--poll-interval-ms", "20"]);
+    cmd.env("QUEUECTL_HOST_ID", "some-other-host");
+    let remote = env.spawn(cmd);
+    env.wait_for_workers(1);
+    let out = env.run(&["worker", "stop", "--wait"]).ok();
+    assert!(out.contains("all workers stopped"), "{out}");
+    let run = remote.wait(STEP);
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert!(
+        !run.stderr.contains("stop signal"),
+        "a remote worker must not be signalled: {}",
+        run.stderr
+    );
+    assert_eq!(env.status()["workers"], 0);
+}
