@@ -13,6 +13,7 @@ use queuectl::{
     ClaimRequest, Execution, JobId, JobStore, NewJob, Timestamp, Transition, TransitionKind,
 };
 use queuectl_store_memory::MemoryStore;
+use queuectl_store_sqlite::SqliteStore;
 
 const NOW: Timestamp = Timestamp::from_millis(1_764_000_000_000);
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
@@ -102,12 +103,52 @@ fn memory(c: &mut Criterion) {
     bench_store(c, "memory", MemoryStore::new);
 }
 
+fn sqlite(c: &mut Criterion) {
+    // One temp dir for the whole run; each bench opens a fresh file in it.
+    let dir = tempfile::tempdir().unwrap();
+    let n = AtomicU64::new(0);
+    bench_store(c, "sqlite", || {
+        let path = dir
+            .path()
+            .join(format!("bench-{}.db", n.fetch_add(1, Ordering::Relaxed)));
+        SqliteStore::open(path).unwrap()
+    });
+}
+
+/// PostgreSQL, when `QUEUECTL_TEST_POSTGRES_URL` names a server (each bench gets a fresh
+/// schema); skipped with a note otherwise.
+fn postgres(c: &mut Criterion) {
+    let Ok(url) = std::env::var("QUEUECTL_TEST_POSTGRES_URL") else {
+        eprintln!("skipping postgres benches: QUEUECTL_TEST_POSTGRES_URL not set");
+        return;
+    };
+    bench_store(c, "postgres", || {
+        let schema = format!("bench_{}", uuid_suffix());
+        queuectl_store_postgres::PostgresStore::connect_with(
+            &url,
+            queuectl_store_postgres::PostgresOptions {
+                schema: Some(schema),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    });
+}
+
+fn uuid_suffix() -> String {
+    format!(
+        "{}_{}",
+        std::process::id(),
+        NEXT_ID.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = memory
+    targets = memory, sqlite, postgres
 }
 criterion_main!(benches);

@@ -14,3 +14,6 @@ mod fuzz_corpus;
 // The worker runtime: the shell executor against real processes, the pool against a
 // MemoryStore, typed jobs.
 mod worker;
+
+// Shared helpers (a fresh PostgreSQL schema per test).
+mod support;

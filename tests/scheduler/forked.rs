@@ -63,6 +63,15 @@ fn forked_worker_entry() {
     let sched = Scheduler::new(SqliteStore::open(db).expect("open store"));
     let mut out = std::io::BufWriter::new(std::fs::File::create(log).expect("log file"));
     let start = Instant::now();
+    // Start together: the parent creates `go` once every process is up.
+    let go = Path::new(db).with_file_name("go");
+    while !go.exists() {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "worker {worker} never got the go"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
     loop {
         assert!(
             start.elapsed() < DEADLINE,
@@ -83,6 +92,8 @@ fn forked_worker_entry() {
             writeln!(out, "claim {} {worker}", job.id).unwrap();
         }
         out.flush().unwrap();
+        // A little "work" while holding the claims, so other processes claim meanwhile.
+        std::thread::sleep(Duration::from_millis(jobs.len() as u64));
         let items = jobs.into_iter().map(|j| (j, Outcome::success())).collect();
         for (i, g) in sched.finish_many(items).expect("finish").iter().enumerate() {
             writeln!(out, "finish {i} {}", g.is_applied()).unwrap();
@@ -113,6 +124,9 @@ fn run_case(jobs: usize, workers: usize, batch: u32) {
             .map(|(w, log)| spawn_worker(&db, &format!("w{w}"), batch, log))
             .collect(),
     );
+    // Give every process time to open the store, then release them together.
+    std::thread::sleep(Duration::from_millis(100));
+    std::fs::write(dir.path().join("go"), b"").unwrap();
     let start = Instant::now();
     for c in &mut children.0 {
         loop {
@@ -151,6 +165,12 @@ fn run_case(jobs: usize, workers: usize, batch: u32) {
         );
     }
     assert_eq!(claims.len(), jobs, "not every job was claimed");
+    // The test is only meaningful if the processes really raced for the same rows.
+    let claimers: std::collections::BTreeSet<&String> = claims.values().flatten().collect();
+    assert!(
+        claimers.len() >= 2,
+        "only {claimers:?} claimed: no contention happened"
+    );
     assert_eq!(applied, jobs, "not every job was finished exactly once");
     let counts = sched.store().counts().unwrap();
     assert_eq!(counts.completed, jobs as u64);

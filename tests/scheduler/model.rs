@@ -6,6 +6,7 @@ use proptest::prelude::*;
 use queuectl::testing::{run_ops, Op};
 use queuectl_store_conformance::{Fault, FaultyStore};
 use queuectl_store_memory::MemoryStore;
+use queuectl_store_sqlite::SqliteStore;
 
 pub(crate) fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
@@ -36,6 +37,20 @@ proptest! {
     #[test]
     fn memory_store_matches_the_model(ops in ops(), fault_at in 0u64..400) {
         let store = FaultyStore::new(MemoryStore::new());
+        store.fail_nth_call(fault_at, Fault::Busy);
+        let r = run_ops(store, &ops);
+        prop_assert!(r.is_ok(), "{}", r.err().unwrap_or_default());
+    }
+}
+
+proptest! {
+    // Each case opens a fresh SQLite file; fewer cases keep the suite fast.
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn sqlite_store_matches_the_model(ops in ops(), fault_at in 0u64..400) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FaultyStore::new(SqliteStore::open(dir.path().join("q.db")).unwrap());
         store.fail_nth_call(fault_at, Fault::Busy);
         let r = run_ops(store, &ops);
         prop_assert!(r.is_ok(), "{}", r.err().unwrap_or_default());
@@ -131,5 +146,19 @@ fn model_run_survives_an_injected_fault_without_divergence() {
             stats.store_errors, 1,
             "fault at call {n} was not hit by an op"
         );
+    }
+}
+
+proptest! {
+    // Each case creates (and drops) a PostgreSQL schema.
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    #[test]
+    fn postgres_store_matches_the_model(ops in ops(), fault_at in 0u64..400) {
+        let Some(schema) = crate::support::pg::PgSchema::new() else { return Ok(()); };
+        let store = FaultyStore::new(schema.store());
+        store.fail_nth_call(fault_at, Fault::Busy);
+        let r = run_ops(store, &ops);
+        prop_assert!(r.is_ok(), "{}", r.err().unwrap_or_default());
     }
 }

@@ -1,0 +1,3 @@
+//! Helpers shared by the integration test modules.
+
+pub(crate) mod pg;

@@ -1,0 +1,67 @@
+//! A fresh PostgreSQL schema per test, dropped when the test ends.
+//!
+//! Tests that need PostgreSQL read `QUEUECTL_TEST_POSTGRES_URL`; without it they print why
+//! and return (plain `cargo test` on a machine without a server). `.ci/run` always sets it
+//! and checks the server answers first, so they never skip in CI.
+
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use queuectl_store_postgres::{PostgresOptions, PostgresStore};
+
+/// The variable that names the test server.
+pub(crate) const URL_VAR: &str = "QUEUECTL_TEST_POSTGRES_URL";
+
+/// A schema that exists for one test.
+pub(crate) struct PgSchema {
+    /// The server URL, as given.
+    pub(crate) url: String,
+    /// The schema's name (hex, no quoting needed).
+    pub(crate) name: String,
+}
+
+impl PgSchema {
+    /// A fresh schema name on the test server, or `None` (with a printed reason) when no
+    /// server is configured.
+    pub(crate) fn new() -> Option<PgSchema> {
+        let url = match std::env::var(URL_VAR) {
+            Ok(url) if !url.trim().is_empty() => url,
+            _ => {
+                eprintln!("skipping: {URL_VAR} not set");
+                return None;
+            }
+        };
+        let name = format!("qt_{}", uuid::Uuid::new_v4().simple());
+        Some(PgSchema { url, name })
+    }
+
+    /// A store in this schema.
+    pub(crate) fn store(&self) -> PostgresStore {
+        PostgresStore::connect_with(
+            &self.url,
+            PostgresOptions {
+                schema: Some(self.name.clone()),
+                pool_size: 2,
+                ..PostgresOptions::default()
+            },
+        )
+        .expect("QUEUECTL_TEST_POSTGRES_URL is set but the server cannot be used")
+    }
+
+    #[allow(dead_code)] // for CLI tests against PostgreSQL
+    /// A `--db` URL that puts every connection of the CLI in this schema (libpq's
+    /// `options` parameter sets `search_path`).
+    pub(crate) fn cli_url(&self) -> String {
+        let sep = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options=-csearch_path%3D{}", self.url, self.name)
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        // Best effort: a leftover `qt_…` schema is harmless and says where it came from.
+        if let Ok(mut conn) = PgConnection::establish(&self.url) {
+            let _ = diesel::sql_query(format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name))
+                .execute(&mut conn);
+        }
+    }
+}
