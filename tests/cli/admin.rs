@@ -125,4 +125,9 @@ fn config_unknown_keys_and_bad_values_exit_2_and_leave_the_value_unchanged() {
         assert!(!run.stderr.is_empty());
     }
     assert_eq!(env.run(&["config", "get", "max-retries"]).ok(), "4\n");
+
+    let fresh = Env::new();
+    fresh.run(&["config", "set", "lease-seconds", "1"]).code(2);
+    fresh.run(&["config", "get", "nope"]).code(2);
+    assert!(!fresh.db().exists(), "a usage error creates no store");
 }
