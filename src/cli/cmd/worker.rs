@@ -66,10 +66,11 @@ fn stop(db: Option<&str>, a: &WorkerStopArgs) -> anyhow::Result<()> {
         signal_worker(w);
     }
     let slots: u32 = live.iter().map(|w| w.slots).sum();
-    let noun = if live.len() == 1 { "worker" } else { "workers" };
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     print_lines([format!(
-        "asked {} {noun} ({slots} slots) to stop",
-        live.len()
+        "asked {} ({}) to stop",
+        plural(live.len(), "worker"),
+        plural(usize::try_from(slots).unwrap_or(usize::MAX), "slot")
     )])?;
     if !a.wait {
         return Ok(());
@@ -184,5 +185,41 @@ fn is_queuectl_process(pid: u32) -> bool {
             String::from_utf8_lossy(argv0).contains("queuectl")
         }
         Err(_) => !std::path::Path::new("/proc/self").exists(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn worker(host: &str, pid: u32, heartbeat_ms: i64) -> WorkerInfo {
+        WorkerInfo {
+            id: format!("{host}:{pid}:x"),
+            host: host.to_owned(),
+            pid,
+            slots: 1,
+            queues: Vec::new(),
+            started_at: Timestamp::from_millis(0),
+            heartbeat_at: Timestamp::from_millis(heartbeat_ms),
+            stop_requested: false,
+        }
+    }
+
+    #[test]
+    fn liveness_follows_heartbeat_age_and_local_pids() {
+        let lease = Duration::from_secs(15);
+        let now = Timestamp::from_millis(100_000);
+        let me = std::process::id();
+        // 45 s = 3 leases: still live at the limit, dead past it.
+        assert!(is_live(&worker("here", me, 55_000), now, lease, "here"));
+        assert!(!is_live(&worker("here", me, 54_999), now, lease, "here"));
+        // Short leases never make the window shorter than 10 s.
+        let short = Duration::from_secs(2);
+        assert!(is_live(&worker("here", me, 90_000), now, short, "here"));
+        assert!(!is_live(&worker("here", me, 89_999), now, short, "here"));
+        // A local worker whose pid is gone is dead however fresh; a remote pid is not checked.
+        let gone = u32::try_from(i32::MAX).unwrap_or(u32::MAX);
+        assert!(!is_live(&worker("here", gone, 99_000), now, lease, "here"));
+        assert!(is_live(&worker("there", gone, 99_000), now, lease, "here"));
     }
 }
