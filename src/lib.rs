@@ -26,6 +26,7 @@
 mod clock;
 pub mod config;
 mod error;
+pub mod input;
 mod scheduler;
 mod target;
 #[cfg(feature = "testing")]

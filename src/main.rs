@@ -1,3 +1,27 @@
-//! The queuectl command-line tool (the CLI lands with its own issue).
+//! `queuectl`: the command-line tool. Everything but parsing and exit codes is in `cli/`.
 
-fn main() {}
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let args = match cli::args::Cli::try_parse() {
+        Ok(args) => args,
+        Err(err) => {
+            // clap prints usage errors to stderr (exit 2) and --help/--version to stdout (0).
+            let _ = err.print();
+            return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
+        }
+    };
+    cli::init_logging(&args);
+    match cli::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if cli::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("queuectl: error: {err:#}");
+            ExitCode::from(cli::exit_code(&err))
+        }
+    }
+}

@@ -1,6 +1,12 @@
 //! queuectl's integration tests: one binary (ripgrep's layout), one module per area.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+// The real `queuectl` binary against CONTRACT.md, in temp dirs.
+mod cli;
+
+// The committed fuzz corpus replayed through the fuzz harness (fuzz/harness.rs).
+mod fuzz_corpus;
+
 // The scheduler end to end against every store: the model-based proptest and the
 // forked-process exclusivity proptest.
 mod scheduler;

@@ -1,0 +1,77 @@
+//! The fuzz properties as plain functions over bytes.
+//!
+//! The libFuzzer targets in `fuzz_targets/` call them with arbitrary input; the root
+//! crate's integration tests (`tests/fuzz_corpus/`) include this file too and replay the
+//! committed corpus through them, so plain `cargo test` checks the same properties.
+
+use queuectl::input::{parse_job, parse_jobs, ParsedJob};
+use queuectl::{SettingKey, Settings};
+
+/// Parsing job JSON never panics; whatever it accepts obeys the input rules; a single
+/// job is also a batch of one.
+pub(crate) fn enqueue_json(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let single = parse_job(text);
+    let batch = parse_jobs(text);
+    match &single {
+        Ok(job) => {
+            check_job(job);
+            let batch = batch.as_ref().expect("a valid single job is a valid batch");
+            assert_eq!(batch.as_slice(), std::slice::from_ref(job));
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+    match &batch {
+        Ok(jobs) => {
+            assert!(!jobs.is_empty(), "an accepted batch holds a job");
+            jobs.iter().for_each(check_job);
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
+
+fn check_job(job: &ParsedJob) {
+    let r = &job.request;
+    assert!(!r.command.trim().is_empty(), "blank command accepted");
+    assert!(r
+        .id
+        .as_ref()
+        .is_none_or(|id| !id.as_str().trim().is_empty()));
+    assert!(r.queue.as_ref().is_none_or(|q| !q.trim().is_empty()));
+    assert!(r.timeout_secs.is_none_or(|t| t > 0));
+    assert!(r.kind.is_none(), "job JSON never sets a kind");
+    if let Some(t) = r.run_at {
+        // Every accepted instant prints as RFC 3339 and parses back to itself.
+        let printed = t.to_rfc3339();
+        assert_eq!(
+            queuectl::Timestamp::parse_rfc3339(&printed),
+            Ok(t),
+            "{printed}"
+        );
+    }
+}
+
+/// `KEY=VALUE` (a lone key has an empty value): parsing and validating never panic, and a
+/// normalised value is a fixed point that `Settings` stores and prints unchanged.
+pub(crate) fn config_kv(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let (key, value) = text.split_once('=').unwrap_or((&text, ""));
+    let Ok(key) = SettingKey::parse(key) else {
+        return;
+    };
+    assert_eq!(SettingKey::parse(key.name()).ok(), Some(key));
+    let Ok(normalised) = key.validate(value) else {
+        return;
+    };
+    assert_eq!(
+        key.validate(&normalised).ok().as_deref(),
+        Some(normalised.as_str())
+    );
+    let mut settings = Settings::default();
+    settings
+        .apply(key, &normalised)
+        .expect("a validated value applies");
+    assert_eq!(settings.get(key), normalised);
+}

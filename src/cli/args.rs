@@ -1,0 +1,310 @@
+//! The command line as clap sees it: raw flags, no store access.
+//!
+//! Values clap can check alone (enums, ranges, durations) are checked here, so a bad one
+//! is a usage error (exit 2) before anything is opened.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use queuectl::{JobState, Timestamp};
+
+const AFTER_HELP: &str = "\
+Storage: --db TARGET, or $QUEUECTL_DB (alias $QUEUECTL_DB_PATH); default ./queuectl.db.
+TARGET is a file path or sqlite://PATH, postgres://… / postgresql://…, or memory:.
+
+Exit codes: 0 success; 1 runtime or domain error (bad job JSON, duplicate id, not found,
+wrong state, store unreachable); 2 usage error (unknown command or flag, bad value,
+bad config key or value).";
+
+/// A job queue in one SQLite file (or PostgreSQL): enqueue shell commands, run workers.
+#[derive(Debug, Parser)]
+#[command(name = "queuectl", version, after_help = AFTER_HELP, propagate_version = true)]
+pub(crate) struct Cli {
+    /// Where the queue lives: a SQLite file path, sqlite://PATH, postgres://…, or memory:.
+    // hide_env_values: a postgres:// URL in the environment may carry a password.
+    #[arg(
+        long,
+        global = true,
+        env = "QUEUECTL_DB",
+        hide_env_values = true,
+        value_name = "TARGET"
+    )]
+    pub(crate) db: Option<String>,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub(crate) verbose: u8,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create or migrate the store (every command also does this on first use).
+    Init,
+    /// Add jobs: a JSON object, `-` for JSON objects / JSON Lines on stdin, or --file.
+    Enqueue(EnqueueArgs),
+    /// Run or stop workers.
+    #[command(subcommand)]
+    Worker(WorkerCommand),
+    /// Job counts per state and live worker slots.
+    Status(StatusArgs),
+    /// Jobs in insertion order, as a table or JSON.
+    List(ListArgs),
+    /// One job as JSON, with its last output and attempt history.
+    Show(IdArg),
+    /// The stdout and stderr of a job's last attempt.
+    Logs(LogsArgs),
+    /// The dead-letter queue: jobs that ran out of attempts.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+    /// Cancel a pending or failed job.
+    Cancel(IdArg),
+    /// Read and change persisted settings.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IdArg {
+    /// The job's id.
+    pub(crate) id: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EnqueueArgs {
+    /// A job as a JSON object, e.g. '{"command":"echo hi"}'; `-` reads a batch from stdin.
+    #[arg(
+        value_name = "JSON",
+        required_unless_present = "file",
+        conflicts_with = "file"
+    )]
+    pub(crate) job: Option<String>,
+
+    /// Read a batch of jobs (JSON Lines) from this file; `-` is stdin.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) file: Option<PathBuf>,
+
+    /// Higher runs first (overrides the JSON).
+    #[arg(long, allow_negative_numbers = true)]
+    pub(crate) priority: Option<i32>,
+
+    /// Not before this instant: RFC 3339 or epoch seconds (overrides the JSON).
+    #[arg(long, value_name = "TIME", value_parser = parse_run_at, conflicts_with = "delay")]
+    pub(crate) run_at: Option<Timestamp>,
+
+    /// Not before now + this delay, e.g. 30s, 5m, 1h30m, 2d (overrides the JSON).
+    #[arg(long, value_name = "DURATION", value_parser = parse_delay)]
+    pub(crate) delay: Option<Duration>,
+
+    /// Named queue (overrides the JSON).
+    #[arg(long, value_parser = non_blank)]
+    pub(crate) queue: Option<String>,
+
+    /// Total attempts allowed (overrides the JSON).
+    #[arg(long, value_name = "N")]
+    pub(crate) max_retries: Option<u32>,
+
+    /// Per-attempt timeout in seconds, > 0 (overrides the JSON).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) timeout: Option<u64>,
+
+    /// The job's id (overrides the JSON; only for a single job).
+    #[arg(long, value_parser = non_blank)]
+    pub(crate) id: Option<String>,
+
+    /// Print the stored job as JSON (an array for a batch) instead of its id.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum WorkerCommand {
+    /// Run workers in the foreground until stopped (SIGTERM/SIGINT: finish running jobs).
+    Start(WorkerStartArgs),
+    /// Ask every worker on this store to finish its current job and exit.
+    Stop(WorkerStopArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WorkerStartArgs {
+    /// Number of jobs run at once (slots), at least 1.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) count: u32,
+
+    /// Serve only this queue (repeatable); without it every queue is served.
+    #[arg(long = "queue", value_name = "QUEUE", value_parser = non_blank)]
+    pub(crate) queues: Vec<String>,
+
+    /// How often an idle worker looks for jobs (default: the poll-interval-ms setting).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(10..))]
+    pub(crate) poll_interval_ms: Option<u64>,
+
+    /// Exit 0 once no job of the served queues is pending, failed or processing.
+    #[arg(long)]
+    pub(crate) drain: bool,
+
+    /// This machine's id in the worker registry (default: the hostname).
+    #[arg(long, env = "QUEUECTL_HOST_ID", value_name = "H", value_parser = non_blank)]
+    pub(crate) host_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WorkerStopArgs {
+    /// Return only once the workers have exited.
+    #[arg(long)]
+    pub(crate) wait: bool,
+
+    /// With --wait: give up (exit 1) after this long, e.g. 30s or 10m.
+    #[arg(long, value_name = "DURATION", value_parser = parse_delay, requires = "wait")]
+    pub(crate) timeout: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// Print a JSON object instead of lines.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// Only jobs in this state.
+    #[arg(long)]
+    pub(crate) state: Option<StateArg>,
+
+    /// Only jobs in this queue.
+    #[arg(long)]
+    pub(crate) queue: Option<String>,
+
+    /// At most this many jobs.
+    #[arg(long, value_name = "N")]
+    pub(crate) limit: Option<u32>,
+
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogsArgs {
+    /// The job's id.
+    pub(crate) id: String,
+
+    /// Print only the job's stdout, verbatim.
+    #[arg(long, conflicts_with = "stderr")]
+    pub(crate) stdout: bool,
+
+    /// Print only the job's stderr, verbatim.
+    #[arg(long)]
+    pub(crate) stderr: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DlqCommand {
+    /// Dead jobs, as a table or JSON.
+    List(DlqListArgs),
+    /// Move a dead job (or every one with --all) back to pending with a fresh budget.
+    Retry(DlqRetryArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DlqListArgs {
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DlqRetryArgs {
+    /// The dead job's id.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub(crate) id: Option<String>,
+
+    /// Retry every dead job.
+    #[arg(long)]
+    pub(crate) all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Print one setting's value.
+    Get {
+        /// max-retries, backoff-base, backoff-max, job-timeout, lease-seconds or
+        /// poll-interval-ms (underscores accepted).
+        key: String,
+    },
+    /// Validate and persist a setting.
+    Set {
+        /// The setting's name.
+        key: String,
+        /// Its new value.
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+    },
+    /// Print every setting as `key = value`.
+    List,
+}
+
+/// `--state` values: clap lists them when an unknown one is given.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum StateArg {
+    Pending,
+    Processing,
+    Completed,
+    Failed,
+    Dead,
+    Cancelled,
+}
+
+impl From<StateArg> for JobState {
+    fn from(s: StateArg) -> Self {
+        match s {
+            StateArg::Pending => JobState::Pending,
+            StateArg::Processing => JobState::Processing,
+            StateArg::Completed => JobState::Completed,
+            StateArg::Failed => JobState::Failed,
+            StateArg::Dead => JobState::Dead,
+            StateArg::Cancelled => JobState::Cancelled,
+        }
+    }
+}
+
+fn parse_run_at(s: &str) -> Result<Timestamp, String> {
+    queuectl::input::parse_run_at(s)
+}
+
+fn parse_delay(s: &str) -> Result<Duration, String> {
+    queuectl::input::parse_delay(s)
+}
+
+fn non_blank(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("must not be blank".to_owned())
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_state_has_a_value() {
+        let names: Vec<_> = StateArg::value_variants()
+            .iter()
+            .map(|v| JobState::from(*v).as_str())
+            .collect();
+        let all: Vec<_> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(names, all);
+    }
+}

@@ -1,0 +1,43 @@
+//! `queuectl dlq list | retry ID | retry --all`: the dead-letter queue (state `dead`).
+
+use anyhow::anyhow;
+use queuectl::{JobFilter, JobId, JobState, JobStore as _, StoreError};
+
+use crate::cli::args::DlqCommand;
+use crate::cli::open_store::open;
+use crate::cli::output::{jobs_table, print_jobs_json, print_lines};
+
+pub(crate) fn run(db: Option<&str>, command: DlqCommand) -> anyhow::Result<()> {
+    let (sched, _) = open(db)?;
+    match command {
+        DlqCommand::List(a) => {
+            let filter = JobFilter {
+                state: Some(JobState::Dead),
+                ..JobFilter::default()
+            };
+            let jobs = sched.store().list(&filter)?;
+            if a.json {
+                print_jobs_json(&jobs)
+            } else if jobs.is_empty() {
+                eprintln!("the dead-letter queue is empty");
+                Ok(())
+            } else {
+                print_lines(jobs_table(&jobs))
+            }
+        }
+        DlqCommand::Retry(a) => match a.id {
+            Some(id) => match sched.requeue_dead(&JobId::new(id)) {
+                Ok(job) => print_lines([format!("requeued {}", job.id)]),
+                Err(queuectl::Error::Store(StoreError::WrongState { id, state })) => {
+                    Err(anyhow!("cannot retry job {id}: it is {state}, not dead"))
+                }
+                Err(e) => Err(e.into()),
+            },
+            None => {
+                let n = sched.requeue_all_dead()?;
+                let noun = if n == 1 { "job" } else { "jobs" };
+                print_lines([format!("requeued {n} {noun}")])
+            }
+        },
+    }
+}

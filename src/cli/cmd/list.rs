@@ -1,0 +1,25 @@
+//! `queuectl list`: jobs in insertion order, filtered, as a table or a JSON array.
+
+use queuectl::{JobFilter, JobStore as _};
+
+use crate::cli::args::ListArgs;
+use crate::cli::open_store::open;
+use crate::cli::output::{jobs_table, print_jobs_json, print_lines};
+
+pub(crate) fn run(db: Option<&str>, a: &ListArgs) -> anyhow::Result<()> {
+    let (sched, _) = open(db)?;
+    let filter = JobFilter {
+        state: a.state.map(Into::into),
+        queue: a.queue.clone(),
+        limit: a.limit,
+    };
+    let jobs = sched.store().list(&filter)?;
+    if a.json {
+        print_jobs_json(&jobs)
+    } else if jobs.is_empty() {
+        eprintln!("no jobs");
+        Ok(())
+    } else {
+        print_lines(jobs_table(&jobs))
+    }
+}

@@ -1,0 +1,12 @@
+//! One module per subcommand; each `run` opens the store, does one thing and prints.
+
+pub(crate) mod cancel;
+pub(crate) mod config;
+pub(crate) mod dlq;
+pub(crate) mod enqueue;
+pub(crate) mod init;
+pub(crate) mod list;
+pub(crate) mod logs;
+pub(crate) mod show;
+pub(crate) mod status;
+pub(crate) mod worker;

@@ -1,0 +1,33 @@
+//! `queuectl status`: one `state: N` line per state, then `workers: N` (live slots).
+
+use queuectl::{JobState, JobStore as _, StateCounts};
+use serde::Serialize;
+
+use crate::cli::args::StatusArgs;
+use crate::cli::cmd::worker::live_workers;
+use crate::cli::open_store::open;
+use crate::cli::output::{print_json, print_lines};
+
+#[derive(Serialize)]
+struct StatusJson {
+    #[serde(flatten)]
+    counts: StateCounts,
+    workers: u64,
+}
+
+pub(crate) fn run(db: Option<&str>, a: &StatusArgs) -> anyhow::Result<()> {
+    let (sched, _) = open(db)?;
+    let counts = sched.store().counts()?;
+    let workers = live_workers(&sched)?
+        .iter()
+        .map(|w| u64::from(w.slots))
+        .sum();
+    if a.json {
+        return print_json(&StatusJson { counts, workers });
+    }
+    let lines = JobState::ALL
+        .iter()
+        .map(|s| format!("{s}: {}", counts.get(*s)))
+        .chain(std::iter::once(format!("workers: {workers}")));
+    print_lines(lines)
+}

@@ -1,0 +1,96 @@
+//! The `queuectl` command line: private to the binary.
+//!
+//! `args` holds the clap structs; `open_store` turns `--db` into a store; each file in
+//! `cmd/` runs one subcommand; `output` prints. Errors travel as `anyhow::Error` and are
+//! mapped to exit codes in one place, [`exit_code`]: a [`UsageError`] or an invalid
+//! setting is 2, anything else 1.
+
+pub(crate) mod args;
+mod cmd;
+mod open_store;
+mod output;
+
+use std::fmt;
+use std::io::{self, IsTerminal as _};
+
+use tracing_subscriber::EnvFilter;
+
+use self::args::{Cli, Command};
+
+/// A mistake in how the command was called that clap cannot see (exit 2).
+#[derive(Debug)]
+pub(crate) struct UsageError(pub(crate) String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Logs go to stderr: `RUST_LOG` if set, else warnings (a foreground worker also shows
+/// what it does, at info), more with each `-v`.
+pub(crate) fn init_logging(cli: &Cli) {
+    let worker = matches!(cli.command, Command::Worker(args::WorkerCommand::Start(_)));
+    let default = match cli.verbose.saturating_add(u8::from(worker)) {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // A second init (only possible in tests) keeps the first subscriber; nothing to do.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
+        .with_env_filter(filter)
+        .try_init();
+}
+
+/// Runs the parsed command.
+pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
+    let db = cli.db.as_deref();
+    match cli.command {
+        Command::Init => cmd::init::run(db),
+        Command::Enqueue(a) => cmd::enqueue::run(db, a),
+        Command::Worker(c) => cmd::worker::run(db, c),
+        Command::Status(a) => cmd::status::run(db, &a),
+        Command::List(a) => cmd::list::run(db, &a),
+        Command::Show(a) => cmd::show::run(db, &a.id),
+        Command::Logs(a) => cmd::logs::run(db, &a),
+        Command::Dlq(c) => cmd::dlq::run(db, c),
+        Command::Cancel(a) => cmd::cancel::run(db, &a.id),
+        Command::Config(c) => cmd::config::run(db, c),
+    }
+}
+
+/// The exit code for an error: 2 for usage errors (including a bad config key or value and
+/// a `--db` target naming no known store), 1 for everything else.
+pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
+    let usage = err.chain().any(|e| {
+        e.is::<UsageError>()
+            || matches!(
+                e.downcast_ref::<queuectl::Error>(),
+                Some(
+                    queuectl::Error::InvalidSetting { .. } | queuectl::Error::InvalidTarget { .. }
+                )
+            )
+    });
+    if usage {
+        2
+    } else {
+        1
+    }
+}
+
+/// Whether the error is a closed stdout (`queuectl list | head`): not a failure.
+pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            || e.downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind)
+                == Some(io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,36 @@
+//! `--db` / `$QUEUECTL_DB` / `$QUEUECTL_DB_PATH` → an opened, migrated store.
+//!
+//! The store's generic parameter is stripped here, once: every command works on a
+//! `Scheduler<Arc<dyn JobStore>>`.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use queuectl::{open_store, JobStore, Scheduler, StoreTarget};
+
+/// The env var accepted as an alias of `$QUEUECTL_DB` (clap's `env` takes one name).
+const DB_ALIAS_ENV: &str = "QUEUECTL_DB_PATH";
+/// Where the queue lives when nothing says otherwise: relative to the cwd.
+const DEFAULT_DB: &str = "queuectl.db";
+
+/// The scheduler every command works through.
+pub(crate) type Sched = Scheduler<Arc<dyn JobStore>>;
+
+/// The target text: `--db` (or `$QUEUECTL_DB`, which clap folds into it), else
+/// `$QUEUECTL_DB_PATH`, else `./queuectl.db`. Empty values count as unset.
+pub(crate) fn target_text(db_flag: Option<&str>) -> String {
+    db_flag
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .or_else(|| std::env::var(DB_ALIAS_ENV).ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| DEFAULT_DB.to_owned())
+}
+
+/// Parses the target and opens (creating and migrating) the store behind it.
+pub(crate) fn open(db_flag: Option<&str>) -> anyhow::Result<(Sched, String)> {
+    let text = target_text(db_flag);
+    let target = StoreTarget::parse(&text)?;
+    let store = open_store(&target)
+        .with_context(|| format!("opening the store at {}", target.describe()))?;
+    Ok((Scheduler::new(store), target.describe()))
+}
