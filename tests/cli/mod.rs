@@ -1,13 +1,47 @@
 //! The real `queuectl` binary against CONTRACT.md, each test in its own temp dir (never
 //! the cwd's database). Spawned workers are killed on drop; waits poll with deadlines.
+//!
+//! Tests of the contract (not of SQLite file handling) are written once with
+//! [`store_test!`] and run against a SQLite file and against PostgreSQL (a fresh schema per
+//! test, selected through the URL as a user would), so the CLI is held to the same contract
+//! on both stores.
+
+/// Defines a CLI test that runs once per store, as `NAME::sqlite` and `NAME::postgres`.
+/// The body gets an [`Env`] whose `--db` names that store; the PostgreSQL case prints why
+/// and passes when `QUEUECTL_TEST_POSTGRES_URL` is unset (never in CI).
+macro_rules! store_test {
+    ($(#[$attr:meta])* fn $name:ident($env:ident) $body:block) => {
+        $(#[$attr])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn case($env: $crate::cli::Env) $body
+
+            #[test]
+            fn sqlite() {
+                case($crate::cli::Env::new());
+            }
+
+            #[test]
+            fn postgres() {
+                if let Some(env) = $crate::cli::Env::postgres() {
+                    case(env);
+                }
+            }
+        }
+    };
+}
 
 mod admin;
 mod enqueue;
 mod inspect;
+mod postgres;
 mod storage;
 mod usage;
 mod worker;
 
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -18,6 +52,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tempfile::TempDir;
+
+use crate::support::pg::PgSchema;
 
 /// The binary under test.
 const BIN: &str = env!("CARGO_BIN_EXE_queuectl");
@@ -30,10 +66,15 @@ const SCRUBBED_ENV: [&str; 4] = [
     "RUST_LOG",
 ];
 
-/// A temp dir holding one SQLite queue.
+/// A temp dir for one test, and the queue its commands use: a SQLite file in the dir, or
+/// a PostgreSQL schema of its own.
 pub(crate) struct Env {
     dir: TempDir,
     db: PathBuf,
+    /// The `--db` value.
+    target: OsString,
+    /// The schema, for a PostgreSQL env (dropped with the env).
+    pg: Option<PgSchema>,
     spawned: AtomicUsize,
 }
 
@@ -77,22 +118,47 @@ impl Run {
 }
 
 impl Env {
+    /// A SQLite queue (`queue.db` in a fresh temp dir).
     pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("queue.db");
         Env {
+            target: db.clone().into_os_string(),
             dir,
             db,
+            pg: None,
             spawned: AtomicUsize::new(0),
         }
+    }
+
+    /// A PostgreSQL queue in a fresh schema, named by a `postgres://…?options=…` URL; `None`
+    /// (with a printed reason) when `QUEUECTL_TEST_POSTGRES_URL` is unset.
+    pub(crate) fn postgres() -> Option<Self> {
+        let schema = PgSchema::new()?;
+        schema.create();
+        let mut env = Env::new();
+        env.target = OsString::from(schema.cli_url());
+        env.pg = Some(schema);
+        Some(env)
     }
 
     pub(crate) fn dir(&self) -> &Path {
         self.dir.path()
     }
 
+    /// The SQLite file of a SQLite env (a PostgreSQL env never creates it).
     pub(crate) fn db(&self) -> &Path {
         &self.db
+    }
+
+    /// The `--db` / `QUEUECTL_DB` value naming this env's queue.
+    pub(crate) fn target(&self) -> &OsStr {
+        &self.target
+    }
+
+    /// The schema of a PostgreSQL env.
+    pub(crate) fn pg(&self) -> Option<&PgSchema> {
+        self.pg.as_ref()
     }
 
     /// The binary with a clean environment, cwd = the temp dir, no `--db` yet.
@@ -108,7 +174,7 @@ impl Env {
     /// The binary pointed at this env's database.
     pub(crate) fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = self.bare();
-        cmd.arg("--db").arg(&self.db).args(args);
+        cmd.arg("--db").arg(&self.target).args(args);
         cmd
     }
 

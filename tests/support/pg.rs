@@ -47,12 +47,37 @@ impl PgSchema {
         .expect("QUEUECTL_TEST_POSTGRES_URL is set but the server cannot be used")
     }
 
-    #[allow(dead_code)] // for CLI tests against PostgreSQL
     /// A `--db` URL that puts every connection of the CLI in this schema (libpq's
-    /// `options` parameter sets `search_path`).
+    /// `options` parameter sets `search_path`). The schema must exist first
+    /// ([`PgSchema::create`]): a `search_path` naming no schema leaves nowhere to migrate.
     pub(crate) fn cli_url(&self) -> String {
         let sep = if self.url.contains('?') { '&' } else { '?' };
         format!("{}{sep}options=-csearch_path%3D{}", self.url, self.name)
+    }
+}
+
+impl PgSchema {
+    /// Creates the (empty) schema, so the CLI can migrate into it through [`Self::cli_url`].
+    pub(crate) fn create(&self) {
+        let mut conn = PgConnection::establish(&self.url)
+            .expect("QUEUECTL_TEST_POSTGRES_URL is set but the server cannot be used");
+        diesel::sql_query(format!("CREATE SCHEMA {}", self.name))
+            .execute(&mut conn)
+            .expect("create the test schema");
+    }
+
+    /// The number of rows in `table` of this schema, or `None` when it has no such table.
+    pub(crate) fn count_rows(&self, table: &str) -> Option<i64> {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = PgConnection::establish(&self.url).expect("connect to the test server");
+        diesel::sql_query(format!("SELECT count(*) AS n FROM {}.{table}", self.name))
+            .get_result::<Count>(&mut conn)
+            .ok()
+            .map(|c| c.n)
     }
 }
 
