@@ -65,6 +65,8 @@ pub(crate) enum Command {
     /// Read and change persisted settings.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Copy every job (state, output, history) and setting to another, empty store.
+    Migrate(MigrateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -226,6 +228,14 @@ pub(crate) struct DlqRetryArgs {
     /// Retry every dead job.
     #[arg(long)]
     pub(crate) all: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MigrateArgs {
+    /// The store to copy into (same forms as --db); it must hold no jobs. The source
+    /// (--db) is only read, and must have no running workers.
+    #[arg(long, value_name = "TARGET")]
+    pub(crate) to: String,
 }
 
 #[derive(Debug, Subcommand)]

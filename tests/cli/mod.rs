@@ -36,6 +36,7 @@ macro_rules! store_test {
 mod admin;
 mod enqueue;
 mod inspect;
+mod migrate;
 mod multihost;
 mod postgres;
 mod storage;

@@ -7,6 +7,7 @@ pub(crate) mod enqueue;
 pub(crate) mod init;
 pub(crate) mod list;
 pub(crate) mod logs;
+pub(crate) mod migrate;
 pub(crate) mod show;
 pub(crate) mod status;
 pub(crate) mod worker;
