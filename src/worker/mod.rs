@@ -6,7 +6,7 @@
 //! - Library users register in-process handlers for their own kinds, by hand
 //!   ([`WorkerPoolBuilder::handler`]) or as typed jobs ([`crate::typed`]).
 //!
-//! A pool runs in the foreground ([`WorkerPool::run`]) with one thread per slot plus three
+//! A pool runs in the foreground ([`WorkerPool::run`]) with one thread per slot plus four
 //! helpers, none of which runs job code:
 //! - **lease renewal** every lease/3 while jobs run; a renewal that comes back `Stale` means
 //!   the job was taken from us (recovered as dead): it is killed and not reported;
@@ -15,7 +15,11 @@
 //! - **recovery** at start-up and about every second: expired leases go back to `pending`;
 //!   registered workers on this host whose process is gone (or any worker whose heartbeat is
 //!   older than three leases) have their orphaned job process groups killed (see
-//!   `orphan.rs`), their jobs recovered and their registry entry removed.
+//!   `orphan.rs`), their jobs recovered and their registry entry removed;
+//! - **wake-up**, on a store that can wait for other processes' writes
+//!   ([`JobStore::wait_for_change`](queuectl_store::JobStore::wait_for_change): PostgreSQL's
+//!   `LISTEN/NOTIFY`): it wakes the idle slots within milliseconds of a claimable write
+//!   anywhere; on other stores it exits at once.
 //!
 //! Stopping is driven by a [`Shutdown`]: graceful (finish running jobs, claim nothing new) or
 //! immediate (kill running jobs and [`Scheduler::release`] them to `pending`, uncharged).
@@ -25,7 +29,8 @@
 //! empty claim, and skip the query while nothing changed (a full claim still runs at least
 //! once a second, because a delayed job becomes due without any write). They sleep in
 //! [`Scheduler::wait_for_work`], so an enqueue through the same scheduler (or a clone) in
-//! this process wakes them at once.
+//! this process wakes them at once, and so does the wake-up helper for other processes'
+//! writes; otherwise they look again after the poll interval.
 //!
 //! [`Scheduler`]: crate::Scheduler
 //! [`Scheduler::release`]: crate::Scheduler::release

@@ -38,6 +38,10 @@ const FINISH_ATTEMPTS: u32 = 5;
 /// Longest pause between claim attempts while the store keeps failing.
 const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(5);
 
+/// One wait of the wake-up thread for store notifications: also how long the end of a run
+/// may wait for that thread.
+const WAKE_WAIT: Duration = Duration::from_millis(100);
+
 /// Builds a [`WorkerPool`]; start with [`WorkerPool::builder`].
 pub struct WorkerPoolBuilder<S: JobStore + Clone> {
     scheduler: Scheduler<S>,
@@ -364,6 +368,9 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                 thread::Builder::new()
                     .name("queuectl-recovery".to_owned())
                     .spawn_scoped(scope, || self.recovery_loop(&run)),
+                thread::Builder::new()
+                    .name("queuectl-wake".to_owned())
+                    .spawn_scoped(scope, || self.wake_loop(&run)),
             ];
             for helper in helpers {
                 if let Err(e) = helper {
@@ -696,6 +703,24 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                     }
                 }
                 Err(e) => tracing::warn!(worker = %self.id, error = %e, "heartbeat failed"),
+            }
+        }
+    }
+
+    /// Wakes idle slots as soon as another process makes work available, on a store that
+    /// can wait for that (PostgreSQL's LISTEN/NOTIFY); on others it returns at once and the
+    /// slots keep polling the change marker every poll interval.
+    fn wake_loop(&self, run: &Run<'_>) {
+        while !run.done.is_cancelled() {
+            // Short waits, so the thread notices the end of the run promptly.
+            match self.scheduler.store().wait_for_change(WAKE_WAIT) {
+                Ok(Some(true)) => self.scheduler.notify_work(),
+                Ok(Some(false)) => {}
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::debug!(error = %e, "waiting for store notifications failed");
+                    run.done.wait_timeout(run.poll_interval);
+                }
             }
         }
     }

@@ -2,6 +2,7 @@
 
 use std::fmt::Debug;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::{
     Capabilities, ClaimRequest, Guarded, Job, JobFilter, JobId, JobRecord, LeaseRef, NewJob,
@@ -219,6 +220,18 @@ pub trait JobStore: Debug + Send + Sync + 'static {
     fn change_marker(&self) -> StoreResult<Option<u64>> {
         Ok(None)
     }
+
+    /// Blocks until a write through any handle or process may have made a job claimable,
+    /// or `timeout` passes: `Some(true)` when one may have (claim now), `Some(false)` on
+    /// timeout. `None`, returned at once, means this store cannot wait for other
+    /// processes' writes (the default): poll [`JobStore::change_marker`] instead.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn wait_for_change(&self, timeout: Duration) -> StoreResult<Option<bool>> {
+        let _ = timeout;
+        Ok(None)
+    }
 }
 
 macro_rules! forward_job_store {
@@ -303,6 +316,9 @@ macro_rules! forward_job_store {
             }
             fn change_marker(&self) -> StoreResult<Option<u64>> {
                 (**self).change_marker()
+            }
+            fn wait_for_change(&self, timeout: Duration) -> StoreResult<Option<bool>> {
+                (**self).wait_for_change(timeout)
             }
         }
     )*};
