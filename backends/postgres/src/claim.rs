@@ -20,24 +20,97 @@
 //! order, so rows are sorted again in Rust by the same key, using the `next_run_at` the CTE
 //! saw (the update clears it).
 
-use diesel::pg::PgConnection;
+use diesel::pg::{Pg, PgConnection};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Text};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Array, BigInt, Text, Untyped};
 use queuectl_store::{ClaimRequest, ClaimToken};
 
 use crate::row::JobRow;
 
-const CLAIM_HEAD: &str = "WITH c AS MATERIALIZED ( \
-     SELECT seq, next_run_at AS claim_due FROM jobs \
-     WHERE state IN ('pending', 'failed') AND next_run_at <= $1";
+/// The claim statement with its parameters.
+///
+/// Not a `diesel::sql_query`: diesel never caches those, so every claim paid a `Parse`
+/// round trip and a fresh plan. This builds the same text through [`AstPass`] without
+/// marking it uncacheable, so each connection prepares it once (one cached statement per
+/// shape: with and without a queue filter) and then only executes it.
+#[derive(Debug)]
+pub(crate) struct ClaimQuery<'a> {
+    now: i64,
+    limit: i64,
+    worker_id: &'a str,
+    token: i64,
+    lease_until: i64,
+    queues: Option<&'a [String]>,
+    /// Prefix `EXPLAIN` (tests only: to check the plan of exactly this statement).
+    explain: bool,
+}
 
-const CLAIM_TAIL: &str = " ORDER BY priority DESC, next_run_at, seq \
-     LIMIT $2 \
-     FOR UPDATE SKIP LOCKED) \
-     UPDATE jobs j SET state = 'processing', worker_id = $3, claim_token = $4, \
-     lease_until = $5, started_at = $1, updated_at = $1, next_run_at = NULL \
-     FROM c WHERE j.seq = c.seq \
-     RETURNING j.*, c.claim_due";
+impl<'a> ClaimQuery<'a> {
+    pub(crate) fn new(req: &'a ClaimRequest, token: ClaimToken) -> Self {
+        ClaimQuery {
+            now: req.now.as_millis(),
+            limit: i64::from(req.limit),
+            worker_id: &req.worker_id,
+            token: token.0,
+            lease_until: req.lease_until.as_millis(),
+            queues: (!req.queues.is_empty()).then_some(req.queues.as_slice()),
+            explain: false,
+        }
+    }
+}
+
+impl QueryFragment<Pg> for ClaimQuery<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        if self.explain {
+            out.push_sql("EXPLAIN ");
+        }
+        out.push_sql(
+            "WITH c AS MATERIALIZED ( \
+             SELECT seq, next_run_at AS claim_due FROM jobs \
+             WHERE state IN ('pending', 'failed') AND next_run_at <= ",
+        );
+        out.push_bind_param::<BigInt, _>(&self.now)?;
+        if let Some(queues) = &self.queues {
+            out.push_sql(" AND queue = ANY(");
+            out.push_bind_param::<Array<Text>, _>(queues)?;
+            out.push_sql(")");
+        }
+        out.push_sql(" ORDER BY priority DESC, next_run_at, seq LIMIT ");
+        out.push_bind_param::<BigInt, _>(&self.limit)?;
+        out.push_sql(
+            " FOR UPDATE SKIP LOCKED) \
+             UPDATE jobs j SET state = 'processing', worker_id = ",
+        );
+        out.push_bind_param::<Text, _>(&self.worker_id)?;
+        out.push_sql(", claim_token = ");
+        out.push_bind_param::<BigInt, _>(&self.token)?;
+        out.push_sql(", lease_until = ");
+        out.push_bind_param::<BigInt, _>(&self.lease_until)?;
+        out.push_sql(", started_at = ");
+        out.push_bind_param::<BigInt, _>(&self.now)?;
+        out.push_sql(", updated_at = ");
+        out.push_bind_param::<BigInt, _>(&self.now)?;
+        out.push_sql(
+            ", next_run_at = NULL FROM c WHERE j.seq = c.seq \
+             RETURNING j.*, c.claim_due",
+        );
+        Ok(())
+    }
+}
+
+// No static query id: the text differs with and without a queue filter, so diesel keys its
+// statement cache by the SQL text.
+impl QueryId for ClaimQuery<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for ClaimQuery<'_> {
+    type SqlType = Untyped;
+}
+
+impl RunQueryDsl<PgConnection> for ClaimQuery<'_> {}
 
 /// A claimed row plus the `next_run_at` it was claimed at, for sorting.
 #[derive(Debug, QueryableByName)]
@@ -54,26 +127,7 @@ pub(crate) fn claim(
     req: &ClaimRequest,
     token: ClaimToken,
 ) -> QueryResult<Vec<JobRow>> {
-    let now = req.now.as_millis();
-    let limit = i64::from(req.limit);
-    let mut rows: Vec<ClaimedRow> = if req.queues.is_empty() {
-        diesel::sql_query(format!("{CLAIM_HEAD}{CLAIM_TAIL}"))
-            .bind::<BigInt, _>(now)
-            .bind::<BigInt, _>(limit)
-            .bind::<Text, _>(&req.worker_id)
-            .bind::<BigInt, _>(token.0)
-            .bind::<BigInt, _>(req.lease_until.as_millis())
-            .load(conn)?
-    } else {
-        diesel::sql_query(format!("{CLAIM_HEAD} AND queue = ANY($6){CLAIM_TAIL}"))
-            .bind::<BigInt, _>(now)
-            .bind::<BigInt, _>(limit)
-            .bind::<Text, _>(&req.worker_id)
-            .bind::<BigInt, _>(token.0)
-            .bind::<BigInt, _>(req.lease_until.as_millis())
-            .bind::<Array<Text>, _>(&req.queues)
-            .load(conn)?
-    };
+    let mut rows: Vec<ClaimedRow> = ClaimQuery::new(req, token).load(conn)?;
     rows.sort_by(|a, b| {
         b.job
             .priority
@@ -158,20 +212,18 @@ mod tests {
             #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
             line: String,
         }
-        for sql in [
-            format!("{CLAIM_HEAD}{CLAIM_TAIL}"),
-            format!("{CLAIM_HEAD} AND queue = ANY($6){CLAIM_TAIL}"),
-        ] {
-            let sql = sql
-                .replace("$1", "0")
-                .replace("$2", "10")
-                .replace("$3", "'w'")
-                .replace("$4", "1")
-                .replace("$5", "0")
-                .replace("$6", "ARRAY['q']");
-            let plan: Vec<Plan> = diesel::sql_query(format!("EXPLAIN {sql}"))
-                .load(&mut conn)
-                .expect("explain");
+        let now = queuectl_store::Timestamp::from_millis(0);
+        for queues in [vec![], vec!["q".to_owned()]] {
+            let req = ClaimRequest {
+                limit: 10,
+                worker_id: "w".into(),
+                now,
+                lease_until: now,
+                queues,
+            };
+            let mut query = ClaimQuery::new(&req, ClaimToken(1));
+            query.explain = true;
+            let plan: Vec<Plan> = query.load(&mut conn).expect("explain");
             let text: Vec<String> = plan.into_iter().map(|p| p.line).collect();
             assert!(
                 text.iter().any(|l| l.contains("jobs_claim_idx")),

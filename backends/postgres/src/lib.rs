@@ -70,8 +70,10 @@
 //!   locked in id order), so retries only matter under a stricter server default.
 //! - **TLS.** libpq is built without OpenSSL (`bundled_without_openssl`): `sslmode=prefer`
 //!   (the default) connects in plain text, `sslmode=require` fails.
-//! - **Connection checks.** The pool pings a connection when it is checked out (one short
-//!   round trip per call), so a server restart costs no failed calls.
+//! - **Connection checks.** A pooled connection idle for over a second is pinged before
+//!   use and replaced if dead, so a server restart costs no failed calls; a busy one is not
+//!   pinged (a ping per call was a round trip per call). A connection that dies under a
+//!   call fails that call with [`StoreError::Unavailable`] and is dropped from the pool.
 //! - **Batch size.** `enqueue_many` and `import` insert in chunks that stay under
 //!   PostgreSQL's 65535 bind parameters per statement, all in one transaction.
 //! - **Pruning.** Finished jobs stay in `jobs` until `prune`; the claim's partial index
@@ -81,10 +83,12 @@
 
 mod claim;
 mod error;
+mod finish;
 mod migrate;
 mod notify;
 mod row;
 mod schema;
+mod session;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -94,7 +98,7 @@ use std::time::Duration;
 use diesel::dsl::count_star;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::r2d2::{Pool, PooledConnection};
 use diesel::result::Error as DieselError;
 use diesel::sql_types::{Array, BigInt, Text};
 use diesel::upsert::excluded;
@@ -111,6 +115,7 @@ use crate::row::{
     INSERT_ATTEMPT_PARAMS, INSERT_JOB_PARAMS,
 };
 use crate::schema::{job_attempts, job_output, jobs, settings, workers};
+use crate::session::{Manager, SessionSetup};
 
 /// PostgreSQL's limit on bind parameters in one statement.
 const MAX_BIND_PARAMS: usize = 65_535;
@@ -142,7 +147,7 @@ impl Default for PostgresOptions {
 
 /// A [`JobStore`] on a PostgreSQL database. Cheap to share: wrap it in an `Arc`.
 pub struct PostgresStore {
-    pool: Pool<ConnectionManager<PgConnection>>,
+    pool: Pool<Manager>,
     listener: Listener,
     /// `user@host:port/db`, for messages (never the password).
     target: String,
@@ -163,21 +168,6 @@ impl fmt::Debug for PostgresStore {
             .field("listener", &self.listener)
             .field("local_writes", &self.local_writes.load(Ordering::Relaxed))
             .finish()
-    }
-}
-
-/// Runs once on every new pooled connection.
-#[derive(Debug)]
-struct SessionSetup {
-    schema: Option<String>,
-}
-
-impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSetup {
-    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
-        if let Some(schema) = &self.schema {
-            migrate::set_search_path(conn, schema).map_err(diesel::r2d2::Error::QueryError)?;
-        }
-        Ok(())
     }
 }
 
@@ -265,10 +255,13 @@ impl PostgresStore {
             .max_size(options.pool_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(options.connect_timeout.max(Duration::from_millis(100)))
+            // No `SELECT 1` per checkout: sessions are pinged only after sitting idle
+            // (session.rs).
+            .test_on_check_out(false)
             .connection_customizer(Box::new(SessionSetup {
                 schema: options.schema.clone(),
             }))
-            .build(ConnectionManager::<PgConnection>::new(url.clone()))
+            .build(Manager::new(url.clone()))
             .map_err(|e| pool_error(&e, &target))?;
 
         Ok(PostgresStore {
@@ -306,20 +299,29 @@ impl PostgresStore {
         self.local_writes.fetch_add(1, Ordering::AcqRel);
     }
 
-    fn conn(&self) -> StoreResult<PooledConnection<ConnectionManager<PgConnection>>> {
+    fn conn(&self) -> StoreResult<PooledConnection<Manager>> {
         self.pool.get().map_err(|e| pool_error(&e, &self.target))
     }
 
     /// Runs `f` on a pooled connection, retrying transient failures a bounded number of
     /// times (a failed statement or transaction has rolled back, so a retry is safe).
     fn run<T>(&self, mut f: impl FnMut(&mut PgConnection) -> TxResult<T>) -> StoreResult<T> {
-        let mut conn = self.conn()?;
+        let mut session = self.conn()?;
+        if session.checked().is_err() {
+            // Dead while idle (a server restart): nothing was sent, so take a fresh one.
+            drop(session);
+            session = self.conn()?;
+        }
         let mut attempt = 0;
         loop {
-            let err = match f(&mut conn) {
+            let conn = session.checked().map_err(to_store_error)?;
+            let err = match f(conn) {
                 Ok(v) => return Ok(v),
                 Err(TxError::Store(e)) => return Err(e),
-                Err(TxError::Db(e)) => to_store_error(e),
+                Err(TxError::Db(e)) => {
+                    session.note_error(&e);
+                    to_store_error(e)
+                }
             };
             if !err.is_transient() || attempt >= MAX_RETRIES {
                 return Err(err);
@@ -562,6 +564,27 @@ impl JobStore for PostgresStore {
     fn finish(&self, transitions: &[Transition], now: Timestamp) -> StoreResult<Vec<Guarded>> {
         if transitions.is_empty() {
             return Ok(Vec::new());
+        }
+        if let Some(query) = finish::FinishQuery::new(transitions, now) {
+            // The common case (workers reporting executions): one statement.
+            let done: Vec<finish::Finished> = self.run(|conn| Ok(query.clone().load(conn)?))?;
+            let mut out = vec![Guarded::Stale; transitions.len()];
+            let mut wake = false;
+            for f in &done {
+                if let Some(slot) = usize::try_from(f.ord).ok().and_then(|i| out.get_mut(i)) {
+                    *slot = Guarded::Applied;
+                }
+                wake |= f.state == JobState::Failed.as_str();
+            }
+            if !done.is_empty() {
+                self.wrote();
+            }
+            if wake {
+                // After the commit, in a statement of its own: a failed job is due only
+                // after its backoff, so a wake-up a moment later loses nothing.
+                self.run(|conn| Ok(notify(conn)?))?;
+            }
+            return Ok(out);
         }
         // Lock rows in id order (stable, so the first of two transitions of one job wins):
         // concurrent finishes and renewals then never wait on each other in a cycle.
@@ -971,6 +994,10 @@ impl JobStore for PostgresStore {
         Ok(Some(
             heard.wrapping_add(self.local_writes.load(Ordering::Acquire)),
         ))
+    }
+
+    fn wait_for_change(&self, timeout: Duration) -> StoreResult<Option<bool>> {
+        self.listener.wait(timeout).map(Some)
     }
 }
 
