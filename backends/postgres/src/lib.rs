@@ -49,9 +49,18 @@
 //!   an idle worker something to claim. A dropped listening connection also moves it,
 //!   since notifications may have been missed. Like every marker it says nothing about
 //!   time passing: a job delayed into the future needs the scheduler's own poll.
-//! - **Wake-up latency.** Diesel offers no blocking wait on the socket, so the listener
-//!   polls its non-blocking read every 1–8 ms: wake-ups take a few milliseconds, an idle
-//!   wait issues no query.
+//! - **Wake-up latency.** [`JobStore::wait_for_change`] (what the worker pool's wake-up
+//!   thread blocks in) and [`PostgresStore::wait_for_notification`] wait on the listening
+//!   connection. Diesel offers no blocking wait on the socket, so the listener polls its
+//!   non-blocking read every 1–8 ms: wake-ups take a few milliseconds, an idle wait issues
+//!   no query.
+//! - **Round trips.** A claim is one prepared statement, cached per connection; a batch of
+//!   `Completed` / `Failed` / `Dead` transitions is one statement however large (see
+//!   `finish.rs`); other transition kinds are applied row by row in one transaction.
+//! - **Durability.** Every write waits for its commit to be flushed (the server's default
+//!   `synchronous_commit = on`), which bounds single-job calls by the disk's flush latency.
+//!   `?options=-csynchronous_commit%3Doff` in the URL trades that for throughput: a server
+//!   crash may lose the last fraction of a second of commits, so a job may run again.
 //! - **Schemas.** With [`PostgresOptions::schema`] every pooled connection runs
 //!   `SET search_path TO <schema>`; several independent queues (or test runs) can share a
 //!   database, and notifications carry the schema so they do not wake each other.
