@@ -116,14 +116,18 @@ fn sqlite(c: &mut Criterion) {
 }
 
 /// PostgreSQL, when `QUEUECTL_TEST_POSTGRES_URL` names a server (each bench gets a fresh
-/// schema); skipped with a note otherwise.
+/// schema, dropped at the end); skipped with a note otherwise.
 fn postgres(c: &mut Criterion) {
+    use diesel::{Connection as _, RunQueryDsl as _};
+
     let Ok(url) = std::env::var("QUEUECTL_TEST_POSTGRES_URL") else {
         eprintln!("skipping postgres benches: QUEUECTL_TEST_POSTGRES_URL not set");
         return;
     };
+    let schemas = std::sync::Mutex::new(Vec::new());
     bench_store(c, "postgres", || {
         let schema = format!("bench_{}", uuid_suffix());
+        schemas.lock().unwrap().push(schema.clone());
         queuectl_store_postgres::PostgresStore::connect_with(
             &url,
             queuectl_store_postgres::PostgresOptions {
@@ -133,6 +137,13 @@ fn postgres(c: &mut Criterion) {
         )
         .unwrap()
     });
+    // Every store is gone by now; a schema left behind is only clutter, so best effort.
+    if let Ok(mut conn) = diesel::PgConnection::establish(&url) {
+        for schema in schemas.lock().unwrap().iter() {
+            let _ = diesel::sql_query(format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .execute(&mut conn);
+        }
+    }
 }
 
 fn uuid_suffix() -> String {
