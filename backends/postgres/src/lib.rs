@@ -83,14 +83,16 @@
 //!   use and replaced if dead, so a server restart costs no failed calls; a busy one is not
 //!   pinged (a ping per call was a round trip per call). A connection that dies under a
 //!   call fails that call with [`StoreError::Unavailable`] and is dropped from the pool.
-//! - **Batch size.** `enqueue_many` and `import` insert in chunks that stay under
-//!   PostgreSQL's 65535 bind parameters per statement, all in one transaction.
+//! - **Batch size.** `enqueue_many` sends each column as one array: one statement for any
+//!   batch. `import` inserts in chunks that stay under PostgreSQL's 65535 bind parameters
+//!   per statement, all in one transaction.
 //! - **Pruning.** Finished jobs stay in `jobs` until `prune`; the claim's partial index
 //!   ignores them, but `list` and `counts` scan them. Prune on a schedule.
 
 #![warn(missing_docs)]
 
 mod claim;
+mod enqueue;
 mod error;
 mod finish;
 mod migrate;
@@ -108,7 +110,7 @@ use diesel::dsl::count_star;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{Pool, PooledConnection};
-use diesel::result::Error as DieselError;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::{Array, BigInt, Text};
 use diesel::upsert::excluded;
 use queuectl_store::{
@@ -547,11 +549,30 @@ impl JobStore for PostgresStore {
             .iter()
             .map(|j| InsertJobRow::from_new(j, now))
             .collect::<StoreResult<Vec<_>>>()?;
-        self.transaction(|conn| {
-            insert_jobs(conn, &rows)?;
-            notify(conn)?;
-            Ok(())
-        })?;
+        let query = enqueue::EnqueueQuery::new(&rows, now.as_millis());
+        self.run(
+            |conn| match query.clone().get_result::<enqueue::Enqueued>(conn) {
+                Ok(done) if usize::try_from(done.inserted).ok() == Some(rows.len()) => Ok(()),
+                Ok(done) => Err(StoreError::Backend {
+                    message: format!("enqueue stored {} of {} jobs", done.inserted, rows.len()),
+                    source: None,
+                }
+                .into()),
+                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)) => {
+                    // Which id was taken is looked up, not parsed out of the server's
+                    // (translatable) message; nothing was stored either way.
+                    match enqueue::first_taken(conn, query.ids())? {
+                        Some(id) => Err(StoreError::Conflict(JobId::new(id)).into()),
+                        None => Err(DieselError::DatabaseError(
+                            DatabaseErrorKind::UniqueViolation,
+                            info,
+                        )
+                        .into()),
+                    }
+                }
+                Err(e) => Err(e.into()),
+            },
+        )?;
         self.wrote();
         Ok(())
     }
@@ -1096,13 +1117,13 @@ mod tests {
     }
 
     #[test]
-    fn enqueue_many_beyond_one_statement_is_still_all_or_nothing() {
+    fn a_batch_larger_than_the_bind_parameter_limit_is_all_or_nothing_and_in_order() {
         let Some(schema) = testutil::TestSchema::new() else {
             return;
         };
         let store = schema.open();
         let now = Timestamp::from_millis(1_000);
-        // More rows than fit in one statement's 65535 bind parameters.
+        // More rows than one statement could carry as one bind parameter per value.
         let rows = 2 * MAX_BIND_PARAMS / INSERT_JOB_PARAMS + 10;
         let jobs: Vec<NewJob> = (0..rows)
             .map(|i| {
@@ -1112,7 +1133,7 @@ mod tests {
             })
             .collect();
         store.enqueue(&jobs[rows - 1], now).unwrap();
-        // The last chunk collides: the chunks before it are rolled back too.
+        // The last job collides: none of the thousands before it is stored.
         let err = store.enqueue_many(&jobs, now).unwrap_err();
         assert!(
             matches!(err, StoreError::Conflict(ref id) if *id == jobs[rows - 1].id),
@@ -1123,7 +1144,7 @@ mod tests {
         store.enqueue_many(&jobs[..rows - 1], now).unwrap();
         let listed = store.list(&JobFilter::default()).unwrap();
         assert_eq!(listed.len(), rows);
-        // Insertion order follows the batch order across chunks.
+        // Insertion order follows the batch order.
         assert_eq!(listed[0].id, jobs[rows - 1].id);
         assert!(listed[1..].iter().zip(&jobs).all(|(a, b)| a.id == b.id));
     }
