@@ -49,6 +49,10 @@ fn a_search_path_naming_no_schema_exits_1_saying_so() {
     cmd.args(["--db", &url, "status"]);
     let r = run(cmd).code(1);
     assert!(r.stderr.starts_with("queuectl: error: "), "{}", r.stderr);
-    assert!(r.stderr.contains("schema"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("names no existing schema"),
+        "{}",
+        r.stderr
+    );
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
 }

@@ -249,18 +249,28 @@ impl PostgresStore {
         // Migrate on a connection of its own first: it gives the clearest connect error
         // and holds the advisory lock for exactly the migration.
         let mut conn = PgConnection::establish(&url).map_err(|e| connect_error(&e, &target))?;
-        migrate::run(&mut conn, options.schema.as_deref())?;
-        let schema: Option<String> = diesel::select(diesel::dsl::sql::<
-            diesel::sql_types::Nullable<Text>,
-        >("current_schema()"))
-        .get_result(&mut conn)
-        .map_err(to_store_error)?;
-        drop(conn);
-        let schema = schema.ok_or_else(|| {
+        let current_schema = |conn: &mut PgConnection| -> StoreResult<Option<String>> {
+            diesel::select(diesel::dsl::sql::<diesel::sql_types::Nullable<Text>>(
+                "current_schema()",
+            ))
+            .get_result(conn)
+            .map_err(to_store_error)
+        };
+        let no_schema = || {
             StoreError::Migration(
-                "no schema selected: the search_path names no existing schema".to_owned(),
+                "no schema selected: the search_path names no existing schema \
+                 (create it first, or choose one that exists)"
+                    .to_owned(),
             )
-        })?;
+        };
+        // Checked before migrating: the migration's own error ("no schema has been selected
+        // to create in") does not say what to do.
+        if options.schema.is_none() && current_schema(&mut conn)?.is_none() {
+            return Err(no_schema());
+        }
+        migrate::run(&mut conn, options.schema.as_deref())?;
+        let schema = current_schema(&mut conn)?.ok_or_else(no_schema)?;
+        drop(conn);
 
         let pool = Pool::builder()
             .max_size(options.pool_size.max(1))
