@@ -75,3 +75,12 @@ pub(crate) fn config_kv(data: &[u8]) {
         .expect("a validated value applies");
     assert_eq!(settings.get(key), normalised);
 }
+
+/// Any op sequence decoded from the bytes runs against the MemoryStore exactly as the
+/// reference model says (the same runner as the model proptest).
+pub(crate) fn scheduler_ops(data: &[u8]) {
+    let ops = queuectl::testing::ops_from_bytes(data);
+    if let Err(e) = queuectl::testing::run_ops(queuectl_store_memory::MemoryStore::new(), &ops) {
+        panic!("model divergence: {e}");
+    }
+}

@@ -49,3 +49,8 @@ pub use queuectl_store::{
     JobId, JobOutput, JobRecord, JobState, JobStore, LeaseRef, NewJob, StateCounts, StoreError,
     Timestamp, Transition, TransitionKind, WorkerInfo,
 };
+
+/// The README's Rust examples, compiled as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -628,3 +628,44 @@ impl<S: JobStore> Run<S> {
         Ok(())
     }
 }
+
+/// Decodes arbitrary bytes into an op sequence (at most 256 ops), so a fuzzer's input
+/// drives [`run_ops`] directly: every byte string is a valid program.
+#[must_use]
+pub fn ops_from_bytes(data: &[u8]) -> Vec<Op> {
+    let mut bytes = data.iter().copied();
+    let mut next = move || bytes.next();
+    let mut ops = Vec::new();
+    while ops.len() < 256 {
+        let Some(code) = next() else { break };
+        let a = next().unwrap_or(0);
+        let b = next().unwrap_or(0);
+        let pick = u16::from_le_bytes([a, b]);
+        let op = match code % 13 {
+            0 => Op::Enqueue {
+                priority: i8::from_le_bytes([a]) % 4,
+                delay_secs: b % 40,
+                max_retries: a % 5,
+            },
+            1 => Op::Claim {
+                worker: a,
+                limit: b % 6,
+            },
+            2 => Op::Succeed { pick },
+            3 => Op::Fail { pick, exit_code: b },
+            4 => Op::Timeout { pick },
+            5 => Op::Renew { pick },
+            6 => Op::Advance {
+                millis: u32::from(pick) * 8,
+            },
+            7 => Op::Crash { worker: a },
+            8 => Op::Recover,
+            9 => Op::RequeueDead { pick },
+            10 => Op::RequeueAllDead,
+            11 => Op::Cancel { pick },
+            _ => Op::LateFinish { pick },
+        };
+        ops.push(op);
+    }
+    ops
+}

@@ -773,9 +773,15 @@ impl<S: JobStore + Clone> WorkerPool<S> {
     }
 }
 
-/// The hostname, the default host id of a worker.
+/// The default host id of a worker: `QUEUECTL_HOST_ID` if set, else the hostname.
 #[must_use]
 pub fn default_host_id() -> String {
+    if let Some(id) = std::env::var("QUEUECTL_HOST_ID")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+    {
+        return id;
+    }
     hostname::get()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "localhost".to_owned())
@@ -852,6 +858,38 @@ fn thread_error(e: std::io::Error) -> Error {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn worker(host: &str, pid: u32, heartbeat_ms: i64) -> WorkerInfo {
+        WorkerInfo {
+            id: format!("{host}:{pid}:x"),
+            host: host.to_owned(),
+            pid,
+            slots: 1,
+            queues: Vec::new(),
+            started_at: Timestamp::from_millis(0),
+            heartbeat_at: Timestamp::from_millis(heartbeat_ms),
+            stop_requested: false,
+        }
+    }
+
+    #[test]
+    fn death_follows_heartbeat_age_and_local_pids() {
+        let lease = Duration::from_secs(15);
+        let now = Timestamp::from_millis(100_000);
+        let me = std::process::id();
+        let live = |w: &WorkerInfo, lease| death_reason(w, "here", now, lease).is_none();
+        // 45 s = 3 leases: still live at the limit, dead past it.
+        assert!(live(&worker("here", me, 55_000), lease));
+        assert!(!live(&worker("here", me, 54_999), lease));
+        // Short leases never make the window shorter than 10 s.
+        let short = Duration::from_secs(2);
+        assert!(live(&worker("here", me, 90_000), short));
+        assert!(!live(&worker("here", me, 89_999), short));
+        // A local worker whose pid is gone is dead however fresh; a remote pid is not checked.
+        let gone = u32::try_from(i32::MAX).unwrap_or(u32::MAX);
+        assert!(!live(&worker("here", gone, 99_000), lease));
+        assert!(live(&worker("there", gone, 99_000), lease));
+    }
 
     #[test]
     fn error_backoff_grows_from_the_poll_interval_to_a_cap() {

@@ -50,3 +50,11 @@ fn corpus_seeds_cover_accepted_and_rejected_inputs() {
         .collect();
     assert!(results.contains(&true) && results.contains(&false));
 }
+
+#[test]
+fn scheduler_ops_corpus_matches_the_model() {
+    for (path, data) in corpus("scheduler_ops") {
+        eprintln!("{}", path.display());
+        harness::scheduler_ops(&data);
+    }
+}

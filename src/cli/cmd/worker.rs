@@ -5,20 +5,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use indicatif::ProgressBar;
-use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use queuectl::worker::{Shutdown, WorkerPool};
-use queuectl::{JobStore as _, Timestamp, WorkerInfo};
+use queuectl::{JobStore as _, WorkerInfo};
 
 use crate::cli::args::{WorkerCommand, WorkerStartArgs, WorkerStopArgs};
 use crate::cli::open_store::{open, Sched};
 use crate::cli::output::print_lines;
-
-/// A heartbeat older than this many leases means a dead worker (as in the runtime).
-const STALE_HEARTBEAT_LEASES: u32 = 3;
-/// ... but never sooner than this.
-const STALE_HEARTBEAT_MIN: Duration = Duration::from_secs(10);
 
 /// How often `worker stop --wait` looks at the registry.
 const WAIT_POLL: Duration = Duration::from_millis(100);
@@ -100,62 +94,14 @@ fn stop(db: Option<&str>, a: &WorkerStopArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Registered workers that are alive: a recent heartbeat and, on this host, a running
-/// process.
+/// Registered workers that are alive, by the runtime's own rule.
 pub(crate) fn live_workers(sched: &Sched) -> anyhow::Result<Vec<WorkerInfo>> {
-    let lease = Duration::from_secs(sched.settings()?.lease_secs);
-    let now = sched.now();
-    let here = host_id(None);
-    Ok(sched
-        .store()
-        .list_workers()?
-        .into_iter()
-        .filter(|w| is_live(w, now, lease, &here))
-        .collect())
+    Ok(queuectl::worker::live_workers(sched)?)
 }
 
-/// The runtime's rule for a dead worker, seen from the other side: a worker is live while
-/// its heartbeat is younger than three leases (and never less than 10 s), and, on this
-/// host, while its process runs.
-fn is_live(w: &WorkerInfo, now: Timestamp, lease: Duration, here: &str) -> bool {
-    let stale_after = (lease * STALE_HEARTBEAT_LEASES).max(STALE_HEARTBEAT_MIN);
-    now.since(w.heartbeat_at) <= stale_after && (w.host != here || pid_alive(w.pid))
-}
-
+/// `--host-id`, else the runtime's default (`QUEUECTL_HOST_ID`, else the hostname).
 fn host_id(flag: Option<&str>) -> String {
-    flag.map(str::to_owned)
-        .or_else(|| {
-            std::env::var("QUEUECTL_HOST_ID")
-                .ok()
-                .filter(|s| !s.trim().is_empty())
-        })
-        .unwrap_or_else(|| {
-            hostname::get()
-                .map(|h| h.to_string_lossy().into_owned())
-                .unwrap_or_else(|_| "localhost".to_owned())
-        })
-}
-
-/// Whether `pid` runs on this host; a zombie (killed, not yet reaped) counts as gone.
-/// Errs towards "alive", as the runtime does.
-fn pid_alive(pid: u32) -> bool {
-    let Some(p) = to_pid(pid) else { return true };
-    match kill(p, None) {
-        Err(Errno::ESRCH) => false,
-        Ok(()) => !is_zombie(pid),
-        Err(_) => true,
-    }
-}
-
-fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            // The state follows the parenthesised command name, which may hold spaces.
-            let after = stat.rsplit_once(')')?.1;
-            after.split_whitespace().next().map(|s| s == "Z")
-        })
-        .unwrap_or(false)
+    flag.map_or_else(queuectl::worker::default_host_id, str::to_owned)
 }
 
 /// SIGTERM to a local worker, unless its pid now belongs to some other program.
@@ -185,41 +131,5 @@ fn is_queuectl_process(pid: u32) -> bool {
             String::from_utf8_lossy(argv0).contains("queuectl")
         }
         Err(_) => !std::path::Path::new("/proc/self").exists(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn worker(host: &str, pid: u32, heartbeat_ms: i64) -> WorkerInfo {
-        WorkerInfo {
-            id: format!("{host}:{pid}:x"),
-            host: host.to_owned(),
-            pid,
-            slots: 1,
-            queues: Vec::new(),
-            started_at: Timestamp::from_millis(0),
-            heartbeat_at: Timestamp::from_millis(heartbeat_ms),
-            stop_requested: false,
-        }
-    }
-
-    #[test]
-    fn liveness_follows_heartbeat_age_and_local_pids() {
-        let lease = Duration::from_secs(15);
-        let now = Timestamp::from_millis(100_000);
-        let me = std::process::id();
-        // 45 s = 3 leases: still live at the limit, dead past it.
-        assert!(is_live(&worker("here", me, 55_000), now, lease, "here"));
-        assert!(!is_live(&worker("here", me, 54_999), now, lease, "here"));
-        // Short leases never make the window shorter than 10 s.
-        let short = Duration::from_secs(2);
-        assert!(is_live(&worker("here", me, 90_000), now, short, "here"));
-        assert!(!is_live(&worker("here", me, 89_999), now, short, "here"));
-        // A local worker whose pid is gone is dead however fresh; a remote pid is not checked.
-        let gone = u32::try_from(i32::MAX).unwrap_or(u32::MAX);
-        assert!(!is_live(&worker("here", gone, 99_000), now, lease, "here"));
-        assert!(is_live(&worker("there", gone, 99_000), now, lease, "here"));
     }
 }
