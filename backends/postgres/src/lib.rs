@@ -79,10 +79,12 @@
 //!   locked in id order), so retries only matter under a stricter server default.
 //! - **TLS.** libpq is built without OpenSSL (`bundled_without_openssl`): `sslmode=prefer`
 //!   (the default) connects in plain text, `sslmode=require` fails.
-//! - **Connection checks.** A pooled connection idle for over a second is pinged before
-//!   use and replaced if dead, so a server restart costs no failed calls; a busy one is not
-//!   pinged (a ping per call was a round trip per call). A connection that dies under a
-//!   call fails that call with [`StoreError::Unavailable`] and is dropped from the pool.
+//! - **Connection checks.** A pooled connection is pinged before use only when it sat idle
+//!   for over a second or another one of this handle was found dead since (a ping per call
+//!   was a round trip per call), and replaced if dead. A server restart while the handle is
+//!   idle costs no failed call; one during a burst of calls fails the call that first meets
+//!   a dead connection with [`StoreError::Unavailable`], and the calls after it run on
+//!   fresh connections.
 //! - **Batch size.** `enqueue_many` sends each column as one array: one statement for any
 //!   batch. `import` inserts in chunks that stay under PostgreSQL's 65535 bind parameters
 //!   per statement, all in one transaction.
@@ -166,6 +168,8 @@ pub struct PostgresStore {
     schema: String,
     /// Job writes committed through this handle; half of the change marker.
     local_writes: AtomicU64,
+    /// Pooled connections found dead so far (see session.rs).
+    lost_connections: AtomicU64,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -291,6 +295,7 @@ impl PostgresStore {
             target,
             schema,
             local_writes: AtomicU64::new(0),
+            lost_connections: AtomicU64::new(0),
         })
     }
 
@@ -328,19 +333,28 @@ impl PostgresStore {
     /// times (a failed statement or transaction has rolled back, so a retry is safe).
     fn run<T>(&self, mut f: impl FnMut(&mut PgConnection) -> TxResult<T>) -> StoreResult<T> {
         let mut session = self.conn()?;
-        if session.checked().is_err() {
-            // Dead while idle (a server restart): nothing was sent, so take a fresh one.
+        // A session that may be dead is pinged first (session.rs). Dead ones (a server
+        // restart kills every pooled connection) leave the pool; nothing was sent on them,
+        // so take another, at most once per pooled connection plus a fresh one.
+        let mut dead = 0;
+        while let Err(e) = session.checked(&self.lost_connections) {
+            dead += 1;
+            if dead > self.pool.max_size() {
+                return Err(to_store_error(e));
+            }
             drop(session);
             session = self.conn()?;
         }
         let mut attempt = 0;
         loop {
-            let conn = session.checked().map_err(to_store_error)?;
+            let conn = session
+                .checked(&self.lost_connections)
+                .map_err(to_store_error)?;
             let err = match f(conn) {
                 Ok(v) => return Ok(v),
                 Err(TxError::Store(e)) => return Err(e),
                 Err(TxError::Db(e)) => {
-                    session.note_error(&e);
+                    session.note_error(&e, &self.lost_connections);
                     to_store_error(e)
                 }
             };
@@ -1157,6 +1171,51 @@ mod tests {
         // Insertion order follows the batch order.
         assert_eq!(listed[0].id, jobs[rows - 1].id);
         assert!(listed[1..].iter().zip(&jobs).all(|(a, b)| a.id == b.id));
+    }
+
+    /// A server restart kills every pooled connection. After the idle threshold the next
+    /// call pings, finds the connections dead, and runs on a fresh one; during a burst,
+    /// at most the call that first meets a dead connection fails, and every other pooled
+    /// connection is checked before its next use.
+    #[test]
+    fn pooled_connections_killed_by_the_server_are_replaced() {
+        let Some(schema) = testutil::TestSchema::new() else {
+            return;
+        };
+        let app = schema.name.clone();
+        let sep = if schema.url.contains('?') { '&' } else { '?' };
+        let url = format!("{}{sep}application_name={app}", schema.url);
+        let store = PostgresStore::connect_with(&url, schema.options()).unwrap();
+        let now = Timestamp::from_millis(1_000);
+        store.enqueue(&NewJob::shell("true", now), now).unwrap();
+        let kill = || {
+            let mut conn = schema.raw_connection();
+            diesel::sql_query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name = $1",
+            )
+            .bind::<Text, _>(&app)
+            .execute(&mut conn)
+            .unwrap()
+        };
+
+        assert!(kill() >= 1, "the pool holds a connection");
+        // Past the idle threshold: the ping finds the corpse, the call never sees it.
+        std::thread::sleep(session::PING_AFTER_IDLE + Duration::from_millis(100));
+        assert_eq!(store.counts().unwrap().total(), 1);
+
+        assert!(kill() >= 1);
+        // Straight away: a connection used within the second is not pinged, so this call
+        // may meet a dead one and fail (or, when the pool hands out one that is pinged
+        // anyway, succeed)...
+        match store.counts() {
+            Ok(c) => assert_eq!(c.total(), 1),
+            Err(StoreError::Unavailable { .. }) => {}
+            Err(other) => panic!("expected Unavailable, got {other:?}"),
+        }
+        // ... and then every other pooled connection is checked: the next call works.
+        assert_eq!(store.counts().unwrap().total(), 1);
+        assert_eq!(store.counts().unwrap().total(), 1);
     }
 
     #[test]

@@ -1,16 +1,18 @@
-//! The connection pool: pooled sessions that are pinged only after sitting idle.
+//! The connection pool: pooled sessions that are pinged only when they may be dead.
 //!
 //! r2d2 can test each connection with a `SELECT 1` whenever it is checked out, which costs
 //! one round trip per store call (a claim-and-finish pair paid two of its five). Instead a
-//! session is pinged only when it was last used more than [`PING_AFTER_IDLE`] ago, which is
-//! when a server restart or a cut idle connection could have killed it unnoticed; a busy
-//! worker's sessions are never pinged. A session whose ping or query failed because the
-//! connection is gone is marked broken, so the pool drops it instead of handing it out
-//! again (diesel's own `is_broken` only looks at its transaction state, which a dead socket
-//! does not change, hence the wrapper). A call that hits a connection dying under it fails
+//! session is pinged only when it may have died unnoticed: when it was last used more than
+//! [`PING_AFTER_IDLE`] ago, or when another session of the same store has lost its
+//! connection since (a server restart kills them all at once). A busy worker's sessions are
+//! otherwise never pinged. A session whose ping or query failed because the connection is
+//! gone is marked broken, so the pool drops it instead of handing it out again (diesel's
+//! own `is_broken` only looks at its transaction state, which a dead socket does not
+//! change, hence the wrapper). The call that first meets a connection dying under it fails
 //! with [`queuectl_store::StoreError::Unavailable`], as it did with pings: a write whose
 //! connection broke may or may not have committed, so it is not retried blindly.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use diesel::pg::PgConnection;
@@ -26,27 +28,34 @@ pub(crate) const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 pub(crate) struct Session {
     conn: PgConnection,
     last_used: Instant,
+    /// The store's count of lost connections when this one was last known alive.
+    losses_seen: u64,
     broken: bool,
 }
 
 impl Session {
-    /// The connection, checked with a ping first if it sat idle: `Err` when it is dead
-    /// (the session is then marked broken, and the caller should take another).
-    pub(crate) fn checked(&mut self) -> Result<&mut PgConnection, DieselError> {
-        if self.last_used.elapsed() > PING_AFTER_IDLE {
+    /// The connection, pinged first if it sat idle or if `losses` (the store's count of
+    /// lost connections) moved since it was last known alive: `Err` when it is dead (the
+    /// session is then marked broken, and the caller should take another).
+    pub(crate) fn checked(&mut self, losses: &AtomicU64) -> Result<&mut PgConnection, DieselError> {
+        let now_lost = losses.load(Ordering::Acquire);
+        if self.last_used.elapsed() > PING_AFTER_IDLE || self.losses_seen != now_lost {
             if let Err(e) = self.conn.ping() {
-                self.note_error(&e);
+                self.note_error(&e, losses);
                 return Err(e);
             }
+            self.losses_seen = now_lost;
         }
         self.last_used = Instant::now();
         Ok(&mut self.conn)
     }
 
-    /// Remembers that the connection is dead when `e` says so.
-    pub(crate) fn note_error(&mut self, e: &DieselError) {
-        if is_connection_lost(e) {
+    /// Remembers that the connection is dead when `e` says so, and counts it in `losses`
+    /// so the store's other sessions check theirs before their next use.
+    pub(crate) fn note_error(&mut self, e: &DieselError, losses: &AtomicU64) {
+        if is_connection_lost(e) && !self.broken {
             self.broken = true;
+            losses.fetch_add(1, Ordering::AcqRel);
         }
     }
 }
@@ -80,6 +89,8 @@ impl ManageConnection for Manager {
         Ok(Session {
             conn: self.0.connect()?,
             last_used: Instant::now(),
+            // Unknown: a fresh session is pinged once if the store has ever lost one.
+            losses_seen: 0,
             broken: false,
         })
     }
