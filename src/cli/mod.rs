@@ -42,10 +42,30 @@ pub(crate) fn init_logging(cli: &Cli) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // A second init (only possible in tests) keeps the first subscriber; nothing to do.
     let _ = tracing_subscriber::fmt()
-        .with_writer(io::stderr)
+        .with_writer(|| LossyStderr)
         .with_ansi(io::stderr().is_terminal())
         .with_env_filter(filter)
         .try_init();
+}
+
+/// Standard error for logs, dropping what cannot be written.
+///
+/// A closed or full stderr (`worker start 2>&1 | head -1`, `2>/dev/full`) must not stop a
+/// worker: tracing's fallback on a failed write is `eprintln!`, which panics, and a panic
+/// in a slot or signal thread would leave the pool unable to shut down. Logs are
+/// best-effort; the store holds the truth.
+struct LossyStderr;
+
+impl io::Write for LossyStderr {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let _ = io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let _ = io::stderr().flush();
+        Ok(())
+    }
 }
 
 /// Runs the parsed command.
