@@ -163,7 +163,12 @@ pub(crate) fn jobs_table(jobs: &[Job]) -> Vec<String> {
             let cells: Vec<String> = row
                 .iter()
                 .zip(widths)
-                .map(|(cell, w)| format!("{cell:<w$}"))
+                // Padded by hand: `{:<w$}` panics for widths above u16::MAX, and ids and
+                // queue names have no length limit.
+                .map(|(cell, w)| {
+                    let pad = w.saturating_sub(cell.chars().count());
+                    format!("{cell}{}", " ".repeat(pad))
+                })
                 .collect();
             cells.join("  ").trim_end().to_owned()
         })
@@ -189,6 +194,14 @@ fn one_line(s: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use queuectl::{JobId, JobState, NewJob};
+
+    #[test]
+    fn tables_take_ids_longer_than_any_format_width() {
+        let long = "i".repeat(70_000);
+        let lines = jobs_table(&[job(&long, "true")]);
+        assert!(lines[1].starts_with(&long));
+        assert_eq!(lines[0].find("STATE"), Some(70_002));
+    }
 
     fn job(id: &str, command: &str) -> Job {
         let t = Timestamp::from_millis(1_764_350_109_123);
