@@ -41,7 +41,7 @@ pub use crate::config::{SettingKey, Settings};
 pub use crate::error::{Error, Result};
 pub use crate::scheduler::{
     backoff_delay, recovery_transition, EnqueueRequest, ExponentialBackoff, Outcome, Recovery,
-    RetryPolicy, Scheduler, MAX_INTERRUPTS, MIN_DELAY,
+    RetryPolicy, Scheduler, MAX_COMMAND_BYTES, MAX_ID_BYTES, MAX_INTERRUPTS, MIN_DELAY,
 };
 pub use crate::target::{open_store, StoreTarget};
 pub use queuectl_store::{

@@ -225,6 +225,13 @@ impl<S: JobStore> Scheduler<S> {
             .into_iter()
             .map(|r| resolve(r, &settings, now))
             .collect::<Result<Vec<NewJob>>>()?;
+        let mut seen = std::collections::HashSet::with_capacity(jobs.len());
+        if let Some(dup) = jobs.iter().find(|j| !seen.insert(&j.id)) {
+            return Err(Error::InvalidJob {
+                field: "id",
+                message: format!("'{}' appears more than once in the batch", dup.id),
+            });
+        }
         self.store.enqueue_many(&jobs, now)?;
         self.notify_work();
         Ok(jobs.into_iter().map(|j| j.id).collect())
@@ -495,13 +502,64 @@ fn finish_kind(
     }
 }
 
+/// The longest command `sh -c` can take: Linux's limit on one argument (`MAX_ARG_STRLEN`,
+/// 128 KiB with its terminating NUL).
+pub const MAX_COMMAND_BYTES: usize = 128 * 1024 - 1;
+
+/// The longest id: it travels to the job as `QUEUECTL_JOB_ID`, and a person has to type it.
+pub const MAX_ID_BYTES: usize = 1024;
+
+/// The earliest and latest `run_at`: the years 0000 to 9999, what RFC 3339 can write.
+const RUN_AT_RANGE: std::ops::RangeInclusive<i64> = -62_167_219_200_000..=253_402_300_799_999;
+
 fn resolve(r: EnqueueRequest, settings: &Settings, now: Timestamp) -> Result<NewJob> {
     let invalid = |field: &'static str, message: &str| Error::InvalidJob {
         field,
         message: message.to_owned(),
     };
+    // NUL can neither be passed to a process (argv, environment) nor stored in PostgreSQL
+    // text; rejecting it here keeps every store and the executor in agreement.
+    let nul = |field: &'static str, value: &str| {
+        if value.contains('\0') {
+            Err(invalid(field, "must not contain NUL characters"))
+        } else {
+            Ok(())
+        }
+    };
     if r.command.trim().is_empty() {
         return Err(invalid("command", "must be a non-empty string"));
+    }
+    nul("command", &r.command)?;
+    if r.command.len() > MAX_COMMAND_BYTES {
+        return Err(invalid(
+            "command",
+            &format!(
+                "is longer than {MAX_COMMAND_BYTES} bytes, the most one argument to sh can hold"
+            ),
+        ));
+    }
+    if let Some(id) = &r.id {
+        nul("id", id.as_str())?;
+        if id.as_str().len() > MAX_ID_BYTES {
+            return Err(invalid(
+                "id",
+                &format!("is longer than {MAX_ID_BYTES} bytes"),
+            ));
+        }
+    }
+    if let Some(q) = &r.queue {
+        nul("queue", q)?;
+    }
+    if let Some(k) = &r.kind {
+        nul("kind", k)?;
+    }
+    if let Some(t) = r.run_at {
+        if !RUN_AT_RANGE.contains(&t.as_millis()) {
+            return Err(invalid(
+                "run_at",
+                "must lie between the years 0000 and 9999 (UTC)",
+            ));
+        }
     }
     let id = match r.id {
         Some(id) if id.as_str().trim().is_empty() => {
@@ -606,6 +664,56 @@ mod tests {
         let mut r = EnqueueRequest::shell("true");
         r.timeout_secs = Some(0);
         assert_eq!(bad(r), "timeout");
+    }
+
+    #[test]
+    fn resolve_rejects_what_no_process_or_store_could_take() {
+        let s = Settings::default();
+        let field = |r: EnqueueRequest| match resolve(r, &s, NOW) {
+            Err(Error::InvalidJob { field, .. }) => field,
+            other => panic!("expected InvalidJob, got {other:?}"),
+        };
+        assert_eq!(field(EnqueueRequest::shell("echo a\0b")), "command");
+        assert_eq!(
+            field(EnqueueRequest::shell("x".repeat(MAX_COMMAND_BYTES + 1))),
+            "command"
+        );
+        assert!(resolve(
+            EnqueueRequest::shell("x".repeat(MAX_COMMAND_BYTES)),
+            &s,
+            NOW
+        )
+        .is_ok());
+        let mut r = EnqueueRequest::shell("true");
+        r.id = Some(JobId::new("a\0b"));
+        assert_eq!(field(r), "id");
+        let mut r = EnqueueRequest::shell("true");
+        r.id = Some(JobId::new("i".repeat(MAX_ID_BYTES + 1)));
+        assert_eq!(field(r), "id");
+        let mut r = EnqueueRequest::shell("true");
+        r.run_at = Some(Timestamp::from_millis(253_402_300_800_000));
+        assert_eq!(field(r), "run_at");
+        let mut r = EnqueueRequest::shell("true");
+        r.run_at = Some(Timestamp::from_millis(-62_167_219_200_001));
+        assert_eq!(field(r), "run_at");
+    }
+
+    #[test]
+    fn a_batch_repeating_an_id_is_rejected_before_the_store() {
+        let sched = Scheduler::new(queuectl_store_memory::MemoryStore::new());
+        let req = |id: &str| EnqueueRequest {
+            id: Some(JobId::new(id)),
+            ..EnqueueRequest::shell("true")
+        };
+        let err = sched
+            .enqueue_many(vec![req("a"), req("b"), req("a")])
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("invalid job: id: 'a' appears more than once in the batch")
+        );
+        assert_eq!(sched.store().counts().map(|c| c.total()).ok(), Some(0));
     }
 
     #[test]
