@@ -20,7 +20,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if cli::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("queuectl: error: {err:#}");
+            eprintln!("queuectl: error: {}", cli::render_error(&err));
             ExitCode::from(cli::exit_code(&err))
         }
     }

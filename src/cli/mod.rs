@@ -115,3 +115,36 @@ pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
                 == Some(io::ErrorKind::BrokenPipe)
     })
 }
+
+/// The error as users see it: each cause, outermost first, stopping at the store's own
+/// words. A store error's sources are driver text ("unable to open database file",
+/// libpq's messages) which the contract keeps from users; they are logged at debug level
+/// (`-vv`) for whoever needs them.
+pub(crate) fn render_error(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        // anyhow contexts often end where the next cause begins; skip exact repeats.
+        if parts.last().is_none_or(|p| !p.ends_with(&text)) {
+            parts.push(text);
+        }
+        if cause.is::<queuectl::StoreError>()
+            || matches!(
+                cause.downcast_ref::<queuectl::Error>(),
+                Some(queuectl::Error::Store(_))
+            )
+        {
+            let hidden: Vec<String> = cause
+                .source()
+                .into_iter()
+                .flat_map(|s| std::iter::successors(Some(s), |e| e.source()))
+                .map(ToString::to_string)
+                .collect();
+            if !hidden.is_empty() {
+                tracing::debug!(driver = %hidden.join(": "), "store error detail");
+            }
+            break;
+        }
+    }
+    parts.join(": ")
+}

@@ -17,7 +17,16 @@ use crate::error::Failure;
 pub(crate) const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
 /// Applies every pending migration, atomically. A no-op on an up-to-date database.
+///
+/// An up-to-date database is recognised with a read first, so a read-only file (or one
+/// another process holds the write lock on) still opens for `status`, `list` and `show`.
 pub(crate) fn run_pending(conn: &mut SqliteConnection) -> Result<(), Failure> {
+    if !conn
+        .has_pending_migration(MIGRATIONS)
+        .map_err(migration_failure)?
+    {
+        return Ok(());
+    }
     conn.immediate_transaction(|conn| {
         conn.run_pending_migrations(MIGRATIONS)
             .map(drop)
@@ -40,7 +49,19 @@ pub(crate) fn revert_all(conn: &mut SqliteConnection) -> Result<(), Failure> {
 fn migration_failure(e: Box<dyn std::error::Error + Send + Sync>) -> Failure {
     match e.downcast::<DieselError>() {
         Ok(e) => Failure::Db(*e),
-        Err(e) => Failure::Store(StoreError::Migration(e.to_string())),
+        Err(e) => {
+            let text = e.to_string();
+            // A table of ours already exists but our migration record does not: the file
+            // belongs to another program (or was edited by hand). Say so in words.
+            let message = if text.contains("already exists") {
+                "the file is an SQLite database that queuectl did not create (it has tables \
+                 of the same names); use another file"
+                    .to_owned()
+            } else {
+                text
+            };
+            Failure::Store(StoreError::Migration(message))
+        }
     }
 }
 
