@@ -68,12 +68,16 @@ impl SettingKey {
     #[must_use]
     pub const fn rule(self) -> &'static str {
         match self {
-            SettingKey::MaxRetries => "an integer >= 0",
-            SettingKey::BackoffBase => "a number >= 1",
-            SettingKey::BackoffMax => "a whole number of seconds >= 1",
-            SettingKey::JobTimeout => "a whole number of seconds >= 0 (0 = no timeout)",
-            SettingKey::LeaseSeconds => "a whole number of seconds >= 2",
-            SettingKey::PollIntervalMs => "a whole number of milliseconds >= 10",
+            SettingKey::MaxRetries => "a whole number from 0 to 4294967295",
+            SettingKey::BackoffBase => "a number from 1 to 1000000",
+            SettingKey::BackoffMax => "a whole number of seconds from 1 to 315360000 (10 years)",
+            SettingKey::JobTimeout => {
+                "a whole number of seconds from 0 (no timeout) to 315360000 (10 years)"
+            }
+            SettingKey::LeaseSeconds => "a whole number of seconds from 2 to 315360000 (10 years)",
+            SettingKey::PollIntervalMs => {
+                "a whole number of milliseconds from 10 to 315360000000 (10 years)"
+            }
         }
     }
 
@@ -299,7 +303,8 @@ mod tests {
             .unwrap_or_default();
         assert_eq!(
             msg,
-            "invalid value '1' for lease-seconds: expected a whole number of seconds >= 2"
+            "invalid value '1' for lease-seconds: expected a whole number of seconds from 2 to \
+             315360000 (10 years)"
         );
     }
 }

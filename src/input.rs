@@ -62,8 +62,8 @@ const MIN_EPOCH_SECS: i64 = -62_167_219_200;
 pub struct ParsedJob {
     /// The request to hand to [`crate::Scheduler::enqueue`].
     pub request: EnqueueRequest,
-    /// Names of fields that were neither understood nor silently ignored, in the order
-    /// they appeared; the values were dropped.
+    /// Names of fields that were neither understood nor silently ignored, sorted by name
+    /// (the JSON object is read into a sorted map); the values were dropped.
     pub unknown_fields: Vec<String>,
 }
 
