@@ -364,11 +364,21 @@ impl<S: JobStore> Scheduler<S> {
     /// # Errors
     /// Store failures.
     pub fn recover_expired(&self) -> Result<Recovery> {
+        self.recover_expired_except(&|_| false)
+    }
+
+    /// As [`Scheduler::recover_expired`], leaving alone the expired jobs for which `keep`
+    /// is true (the worker runtime keeps those of live workers on its own host).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn recover_expired_except(&self, keep: &dyn Fn(&Job) -> bool) -> Result<Recovery> {
         let mut total = Recovery::default();
         loop {
             let now = self.now();
-            let expired = self.store.expired_leases(now, RECOVERY_BATCH)?;
+            let mut expired = self.store.expired_leases(now, RECOVERY_BATCH)?;
             let n = expired.len();
+            expired.retain(|j| !keep(j));
             let pass = self.recover_jobs(expired, now)?;
             let progressed = !pass.is_empty();
             total.recovered.extend(pass.recovered);

@@ -48,7 +48,9 @@ use std::time::{Duration, Instant};
 use queuectl_store::Job;
 
 pub use self::executor::{ShellHandler, TIMEOUT_EXIT_CODE};
-pub use self::pool::{default_host_id, live_workers, PoolReport, WorkerPool, WorkerPoolBuilder};
+pub use self::pool::{
+    default_host_id, live_workers, recover_dead_workers, PoolReport, WorkerPool, WorkerPoolBuilder,
+};
 pub use self::shutdown::{CancelToken, Shutdown};
 
 pub(crate) use self::executor::timeout_error;

@@ -732,44 +732,97 @@ impl<S: JobStore + Clone> WorkerPool<S> {
     }
 
     fn recover_once(&self, run: &Run<'_>) {
-        match self.scheduler.recover_expired() {
-            Ok(r) => log_recovery(&r, "lease expired"),
-            Err(e) => tracing::warn!(error = %e, "recovering expired leases failed"),
+        recovery_pass(
+            &self.scheduler,
+            &self.groups,
+            &self.host,
+            run.lease,
+            Some(&self.id),
+        );
+    }
+}
+
+/// One recovery pass as seen from `host`: the pass every worker runs about once a second,
+/// and what `status` and `list` run so a dead worker's jobs come back (and its orphaned
+/// job processes die) even while no worker is running.
+///
+/// - Registered workers that are dead (see [`live_workers`]) have their orphaned job
+///   process groups killed when they ran on this host, their jobs recovered whatever their
+///   leases say, and their entries removed.
+/// - Jobs whose lease expired are recovered, except those held by a worker *on this host
+///   whose process is alive*: such a worker was only stalled (typically by a long write
+///   transaction holding the store's lock, which also blocked its lease renewals), and
+///   taking its job would run it twice at once. Its next renewal succeeds, or it dies and
+///   the first rule applies. Across hosts only the lease can tell.
+///
+/// Failures are logged and retried at the next pass.
+///
+/// # Errors
+/// Unreadable settings; everything else is logged.
+pub fn recover_dead_workers<S: JobStore>(scheduler: &Scheduler<S>, host: &str) -> Result<()> {
+    let lease = scheduler.settings()?.lease();
+    let groups = GroupRegistry::new(GroupRegistry::default_root());
+    recovery_pass(scheduler, &groups, host, lease, None);
+    Ok(())
+}
+
+fn recovery_pass<S: JobStore>(
+    scheduler: &Scheduler<S>,
+    groups: &GroupRegistry,
+    host: &str,
+    lease: Duration,
+    me: Option<&str>,
+) {
+    let workers = match scheduler.store().list_workers() {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list workers");
+            return;
         }
-        let workers = match self.scheduler.store().list_workers() {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list workers");
-                return;
+    };
+    let now = scheduler.now();
+    let mut live_here: Vec<&str> = Vec::new();
+    for worker in &workers {
+        if me == Some(worker.id.as_str()) {
+            live_here.push(&worker.id);
+            continue;
+        }
+        let Some(reason) = death_reason(worker, host, now, lease) else {
+            if worker.host == host {
+                live_here.push(&worker.id);
             }
+            continue;
         };
-        let now = self.scheduler.now();
-        for worker in workers.iter().filter(|w| w.id != self.id) {
-            let Some(reason) = death_reason(worker, &self.host, now, run.lease) else {
-                continue;
-            };
-            tracing::warn!(dead_worker = %worker.id, reason, "found a dead worker");
-            if worker.host == self.host {
-                let killed = self.groups.kill_orphans(&worker.id);
-                if !killed.is_empty() {
-                    tracing::warn!(dead_worker = %worker.id, groups = ?killed,
-                        "killed orphaned job process groups");
-                }
-            }
-            match self.scheduler.recover_worker(&worker.id) {
-                Ok(r) => log_recovery(&r, "worker died"),
-                Err(e) => {
-                    // Keep it registered so the next pass tries again.
-                    tracing::warn!(dead_worker = %worker.id, error = %e,
-                        "recovering a dead worker's jobs failed");
-                    continue;
-                }
-            }
-            if let Err(e) = self.scheduler.store().deregister_worker(&worker.id) {
-                tracing::warn!(dead_worker = %worker.id, error = %e,
-                    "cannot deregister a dead worker");
+        tracing::warn!(dead_worker = %worker.id, reason, "found a dead worker");
+        if worker.host == host {
+            let killed = groups.kill_orphans(&worker.id);
+            if !killed.is_empty() {
+                tracing::warn!(dead_worker = %worker.id, groups = ?killed,
+                    "killed orphaned job process groups");
             }
         }
+        match scheduler.recover_worker(&worker.id) {
+            Ok(r) => log_recovery(&r, "worker died"),
+            Err(e) => {
+                // Keep it registered so the next pass tries again.
+                tracing::warn!(dead_worker = %worker.id, error = %e,
+                    "recovering a dead worker's jobs failed");
+                continue;
+            }
+        }
+        if let Err(e) = scheduler.store().deregister_worker(&worker.id) {
+            tracing::warn!(dead_worker = %worker.id, error = %e,
+                "cannot deregister a dead worker");
+        }
+    }
+    let held_by_live_local = |job: &queuectl_store::Job| {
+        job.worker_id
+            .as_deref()
+            .is_some_and(|w| live_here.contains(&w))
+    };
+    match scheduler.recover_expired_except(&held_by_live_local) {
+        Ok(r) => log_recovery(&r, "lease expired"),
+        Err(e) => tracing::warn!(error = %e, "recovering expired leases failed"),
     }
 }
 

@@ -39,6 +39,7 @@ mod inspect;
 mod migrate;
 mod multihost;
 mod postgres;
+mod stall;
 mod storage;
 mod usage;
 mod worker;

@@ -232,6 +232,12 @@ fn cancellation_cuts_a_timeouts_term_grace_short() {
     wait_until("the timeout passed", || watch.timed_out());
     token.cancel();
     let (code, error, _, _) = failed(rx.recv_timeout(HANG).expect("the handler hung"));
-    assert_eq!((code, error.as_str()), (Some(124), "timeout after 100ms"));
+    // Under load the handler may see the cancellation before it has acted on the timeout;
+    // either way it must return now (not after the grace) with the group killed.
+    assert!(
+        (code, error.as_str()) == (Some(124), "timeout after 100ms")
+            || (code.is_none() && error.starts_with("cancelled")),
+        "{code:?} {error}"
+    );
     wait_until("the shell is gone", || pid_gone(shell));
 }

@@ -8,6 +8,7 @@ use crate::cli::output::{jobs_table, print_jobs_json, print_lines};
 
 pub(crate) fn run(db: Option<&str>, a: &ListArgs) -> anyhow::Result<()> {
     let (sched, _) = open(db)?;
+    crate::cli::cmd::worker::recover_dead_local_workers(&sched);
     let filter = JobFilter {
         state: a.state.map(Into::into),
         queue: a.queue.clone(),

@@ -4,7 +4,7 @@ use queuectl::{JobState, JobStore as _, StateCounts};
 use serde::Serialize;
 
 use crate::cli::args::StatusArgs;
-use crate::cli::cmd::worker::live_workers;
+use crate::cli::cmd::worker::{live_workers, recover_dead_local_workers};
 use crate::cli::open_store::open;
 use crate::cli::output::{print_json, print_lines};
 
@@ -17,6 +17,7 @@ struct StatusJson {
 
 pub(crate) fn run(db: Option<&str>, a: &StatusArgs) -> anyhow::Result<()> {
     let (sched, _) = open(db)?;
+    recover_dead_local_workers(&sched);
     let counts = sched.store().counts()?;
     let workers = live_workers(&sched)?
         .iter()

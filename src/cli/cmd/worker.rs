@@ -133,3 +133,12 @@ fn is_queuectl_process(pid: u32) -> bool {
         Err(_) => !std::path::Path::new("/proc/self").exists(),
     }
 }
+
+/// Recovers what dead workers on this host left behind (their jobs back to `pending`,
+/// their orphaned processes killed), so `status` and `list` tell the truth even while no
+/// worker runs. Best effort: a failure is logged, the command goes on.
+pub(crate) fn recover_dead_local_workers(sched: &Sched) {
+    if let Err(e) = queuectl::worker::recover_dead_workers(sched, &host_id(None)) {
+        tracing::warn!(error = %e, "recovering dead workers' jobs failed");
+    }
+}
