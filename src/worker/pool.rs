@@ -742,9 +742,23 @@ impl<S: JobStore + Clone> WorkerPool<S> {
     }
 }
 
-/// One recovery pass as seen from `host`: the pass every worker runs about once a second,
-/// and what `status` and `list` run so a dead worker's jobs come back (and its orphaned
-/// job processes die) even while no worker is running.
+/// Recovers what dead workers *of this host* left behind: their orphaned job process
+/// groups are killed, their jobs go back to `pending` (uncharged) and their registry
+/// entries are removed. `status` and `list` run this, so a SIGKILLed worker's jobs come
+/// back even while no worker runs. Lease expiry and other hosts' workers are left to the
+/// workers' own recovery pass.
+///
+/// # Errors
+/// Unreadable settings; everything else is logged and retried at the next call.
+pub fn recover_dead_workers<S: JobStore>(scheduler: &Scheduler<S>, host: &str) -> Result<()> {
+    let lease = scheduler.settings()?.lease();
+    let groups = GroupRegistry::new(GroupRegistry::default_root());
+    recovery_pass(scheduler, &groups, host, lease, None);
+    Ok(())
+}
+
+/// One recovery pass as seen from `host`. With `me` (a running worker's id, the pass every
+/// worker runs about once a second):
 ///
 /// - Registered workers that are dead (see [`live_workers`]) have their orphaned job
 ///   process groups killed when they ran on this host, their jobs recovered whatever their
@@ -755,17 +769,8 @@ impl<S: JobStore + Clone> WorkerPool<S> {
 ///   taking its job would run it twice at once. Its next renewal succeeds, or it dies and
 ///   the first rule applies. Across hosts only the lease can tell.
 ///
+/// Without `me` (a CLI command), only dead workers of this host are handled.
 /// Failures are logged and retried at the next pass.
-///
-/// # Errors
-/// Unreadable settings; everything else is logged.
-pub fn recover_dead_workers<S: JobStore>(scheduler: &Scheduler<S>, host: &str) -> Result<()> {
-    let lease = scheduler.settings()?.lease();
-    let groups = GroupRegistry::new(GroupRegistry::default_root());
-    recovery_pass(scheduler, &groups, host, lease, None);
-    Ok(())
-}
-
 fn recovery_pass<S: JobStore>(
     scheduler: &Scheduler<S>,
     groups: &GroupRegistry,
@@ -793,6 +798,9 @@ fn recovery_pass<S: JobStore>(
             }
             continue;
         };
+        if me.is_none() && worker.host != host {
+            continue;
+        }
         tracing::warn!(dead_worker = %worker.id, reason, "found a dead worker");
         if worker.host == host {
             let killed = groups.kill_orphans(&worker.id);
@@ -814,6 +822,9 @@ fn recovery_pass<S: JobStore>(
             tracing::warn!(dead_worker = %worker.id, error = %e,
                 "cannot deregister a dead worker");
         }
+    }
+    if me.is_none() {
+        return;
     }
     let held_by_live_local = |job: &queuectl_store::Job| {
         job.worker_id
