@@ -62,6 +62,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dlq(c) => cmd::dlq::run(db, c),
         Command::Cancel(a) => cmd::cancel::run(db, &a.id),
         Command::Config(c) => cmd::config::run(db, c),
+        Command::Bench(a) => cmd::bench::run(db, &a),
     }
 }
 

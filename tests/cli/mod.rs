@@ -2,6 +2,7 @@
 //! the cwd's database). Spawned workers are killed on drop; waits poll with deadlines.
 
 mod admin;
+mod bench;
 mod enqueue;
 mod inspect;
 mod storage;
