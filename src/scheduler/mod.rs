@@ -273,6 +273,12 @@ impl<S: JobStore> Scheduler<S> {
     /// # Errors
     /// Store failures.
     pub fn finish_many(&self, items: Vec<(Job, Outcome)>) -> Result<Vec<Guarded>> {
+        self.finish_slice(&items)
+    }
+
+    /// [`Scheduler::finish_many`] without taking the items, so a caller can try again
+    /// after a transient failure without copying them first.
+    pub(crate) fn finish_slice(&self, items: &[(Job, Outcome)]) -> Result<Vec<Guarded>> {
         let any_failed = items
             .iter()
             .any(|(_, o)| matches!(o, Outcome::Failed { .. }));
@@ -288,15 +294,15 @@ impl<S: JobStore> Scheduler<S> {
         let now = self.now();
         let mut transitions = Vec::with_capacity(items.len());
         let mut stale_at = Vec::new();
-        for (i, (job, outcome)) in items.into_iter().enumerate() {
+        for (i, (job, outcome)) in items.iter().enumerate() {
             let Some(token) = job.claim_token else {
                 stale_at.push(i);
                 continue;
             };
             transitions.push(Transition {
-                id: job.id,
+                id: job.id.clone(),
                 token,
-                kind: finish_kind(job.attempts, job.max_retries, outcome, &policy, now),
+                kind: finish_kind(job.attempts, job.max_retries, outcome.clone(), &policy, now),
             });
         }
         let retried = transitions
