@@ -83,7 +83,7 @@ mod row;
 mod schema;
 
 use std::collections::hash_map::RandomState;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
@@ -104,8 +104,8 @@ use queuectl_store::{
 
 use crate::error::{pool_error, Failure};
 use crate::row::{
-    state_from_db, state_to_db, AttemptRow, InsertAttempt, InsertJob, InsertOutput, JobRow,
-    OutputRow, WorkerRow, INSERT_ATTEMPT_COLUMNS, INSERT_JOB_COLUMNS, INSERT_OUTPUT_COLUMNS,
+    state_from_db, state_to_db, AttemptRow, InsertAttempt, InsertJob, InsertJobRow, InsertOutput,
+    JobRow, OutputRow, WorkerRow, INSERT_ATTEMPT_COLUMNS, INSERT_OUTPUT_COLUMNS,
 };
 use crate::schema::{job_attempts, job_output, jobs, settings, workers};
 
@@ -478,27 +478,11 @@ fn reject_repeats<'a>(ids: impl IntoIterator<Item = &'a JobId>) -> StoreResult<(
 /// `Conflict`. `rows` must not repeat an id (see [`reject_repeats`]).
 fn insert_jobs(conn: &mut SqliteConnection, rows: &[InsertJob<'_>]) -> Result<Vec<i64>, Failure> {
     let mut seqs = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(rows_per_insert(INSERT_JOB_COLUMNS)) {
-        // A one-row insert is a statement of fixed shape, which Diesel caches; multi-row
-        // inserts vary in length and are prepared each time.
-        let inserted: Vec<(String, i64)> = match chunk {
-            [row] => diesel::insert_into(jobs::table)
-                .values(row)
-                .on_conflict_do_nothing()
-                .returning((jobs::id, jobs::seq))
-                .load(conn)?,
-            _ => diesel::insert_into(jobs::table)
-                .values(chunk)
-                .on_conflict_do_nothing()
-                .returning((jobs::id, jobs::seq))
-                .load(conn)?,
-        };
-        let by_id: HashMap<String, i64> = inserted.into_iter().collect();
-        for row in chunk {
-            match by_id.get(row.id()) {
-                Some(seq) => seqs.push(*seq),
-                None => return Err(StoreError::Conflict(JobId::new(row.id())).into()),
-            }
+    for row in rows {
+        // One cached statement per row (see `InsertJobRow`); no row back means the id exists.
+        match InsertJobRow(row).get_result::<i64>(conn).optional()? {
+            Some(seq) => seqs.push(seq),
+            None => return Err(StoreError::Conflict(JobId::new(row.id())).into()),
         }
     }
     Ok(seqs)
@@ -669,26 +653,6 @@ fn list_query(filter: &JobFilter) -> JobQuery<'_> {
     query
 }
 
-/// Whether a transition carries text with a NUL character, which the batched finish's
-/// JSON round trip may not keep intact; such transitions take the one-by-one path.
-fn has_nul(kind: &TransitionKind) -> bool {
-    let (execution, error) = match kind {
-        TransitionKind::Completed { execution } => (execution, None),
-        TransitionKind::Failed {
-            execution, error, ..
-        }
-        | TransitionKind::Dead { execution, error } => (execution, Some(error.as_str())),
-        _ => return false,
-    };
-    [
-        execution.output.stdout.as_str(),
-        execution.output.stderr.as_str(),
-        error.unwrap_or(""),
-    ]
-    .iter()
-    .any(|s| s.contains('\0'))
-}
-
 fn guarded(rows: usize) -> Guarded {
     if rows == 1 {
         Guarded::Applied
@@ -738,7 +702,8 @@ impl JobStore for SqliteStore {
         // Executions finished by a worker take three statements for the whole batch;
         // anything else (recovery, release, a job named twice) one transition at a time.
         let batched = finish::all_executions(transitions)
-            && transitions.iter().all(|t| !has_nul(&t.kind))
+            // Ids travel as JSON text; one with a NUL would not survive the round trip.
+            && transitions.iter().all(|t| !t.id.as_str().contains('\0'))
             && reject_repeats(transitions.iter().map(|t| &t.id)).is_ok();
         self.write(|conn| {
             if batched {
