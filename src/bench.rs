@@ -21,7 +21,7 @@
 //!    reference rate for shell jobs.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
@@ -185,12 +185,23 @@ pub struct BenchReport {
 #[derive(Default)]
 struct Probe {
     ran: AtomicU64,
+    /// Whether `started` is set: read on every job, so the burn-down never takes the lock.
+    armed: AtomicBool,
     started: Mutex<Option<mpsc::Sender<Instant>>>,
 }
 
 impl Probe {
+    fn arm(&self, tx: Option<mpsc::Sender<Instant>>) {
+        let armed = tx.is_some();
+        *self.started.lock() = tx;
+        self.armed.store(armed, Ordering::SeqCst);
+    }
+
     fn record(&self) {
         self.ran.fetch_add(1, Ordering::Relaxed);
+        if !self.armed.load(Ordering::Relaxed) {
+            return;
+        }
         if let Some(tx) = &*self.started.lock() {
             // The receiver outlives every armed phase; a send error means it gave up.
             let _ = tx.send(Instant::now());
@@ -462,7 +473,7 @@ fn pickup<S: JobStore + Clone>(
     progress: Progress<'_>,
 ) -> Result<(f64, f64)> {
     let (tx, rx) = mpsc::channel();
-    *probe.started.lock() = Some(tx);
+    probe.arm(Some(tx));
     let result = (|| {
         let mut samples = Vec::with_capacity(cfg.pickup_samples as usize);
         for i in 0..u64::from(cfg.pickup_samples) {
@@ -484,7 +495,7 @@ fn pickup<S: JobStore + Clone>(
             percentile(&mut samples, 99.0),
         ))
     })();
-    *probe.started.lock() = None;
+    probe.arm(None);
     result
 }
 
