@@ -197,6 +197,11 @@ pub struct SqliteStore {
     /// Reads `PRAGMA data_version` for [`JobStore::change_marker`]; never writes, so every
     /// commit (by the pool or another process) counts as "another connection's" for it.
     marker: Mutex<SqliteConnection>,
+    /// Held for the whole of every write transaction: SQLite lets one writer in at a time
+    /// anyway, and threads of this process that queue here are handed the lock at once,
+    /// instead of polling the file lock through SQLite's busy handler (which sleeps for
+    /// milliseconds). Other processes still meet at the file lock.
+    write_lock: Mutex<()>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -266,6 +271,7 @@ impl SqliteStore {
             options,
             pool,
             marker: Mutex::new(first),
+            write_lock: Mutex::new(()),
         })
     }
 
@@ -298,6 +304,14 @@ impl SqliteStore {
         &self,
         mut op: impl FnMut(&mut SqliteConnection) -> Result<T, Failure>,
     ) -> StoreResult<T> {
+        // Bounded like every other wait for the database: a writer of this process stuck
+        // behind another process's lock must not hold the others here forever.
+        let Some(_writer) = self.write_lock.try_lock_for(self.options.max_busy_wait) else {
+            return Err(StoreError::Busy(format!(
+                "other writers of this process kept the database busy for over {}",
+                human(self.options.max_busy_wait)
+            )));
+        };
         self.run(|conn| conn.immediate_transaction(&mut op))
     }
 
@@ -330,12 +344,16 @@ impl ConnectionSetup {
             Durability::Full => "FULL",
         };
         // busy_timeout first: switching to WAL takes a lock that may be busy.
+        // temp_store = MEMORY: a batched claim or finish outgrows the in-memory statement
+        // journal, and SQLite would otherwise create, write and delete a temp file for it
+        // on every such statement.
         ConnectionSetup {
             pragmas: format!(
                 "PRAGMA busy_timeout = {busy_ms};\n\
                  PRAGMA journal_mode = WAL;\n\
                  PRAGMA synchronous = {synchronous};\n\
-                 PRAGMA foreign_keys = ON;"
+                 PRAGMA foreign_keys = ON;\n\
+                 PRAGMA temp_store = MEMORY;"
             ),
         }
     }
