@@ -91,7 +91,7 @@ impl Default for BenchConfig {
         BenchConfig {
             jobs: 100_000,
             workers: 2,
-            batch: 64,
+            batch: 256,
             job: BenchJob::Noop,
             backlog: 0,
             pickup_samples: 200,
@@ -327,11 +327,12 @@ pub fn run<S: JobStore + Clone>(
             let worker = s.spawn(|| pool.run(&shutdown));
             let measured = (|| -> Result<()> {
                 if cfg.pickup_samples > 0 {
-                    let (p50, p99) = pickup(scheduler, "local", &probe, cfg, progress)?;
+                    let (p50, p99) =
+                        pickup(scheduler, "local", Duration::ZERO, &probe, cfg, progress)?;
                     report.pickup_p50_ms = Some(p50);
                     report.pickup_p99_ms = Some(p99);
                     if let Some(other) = &other {
-                        let (p50, p99) = pickup(other, "remote", &probe, cfg, progress)?;
+                        let (p50, p99) = pickup(other, "remote", poll, &probe, cfg, progress)?;
                         report.pickup_cross_p50_ms = Some(p50);
                         report.pickup_cross_p99_ms = Some(p99);
                     }
@@ -463,11 +464,13 @@ fn history_record(n: u64, now: Timestamp) -> JobRecord {
     }
 }
 
-/// Enqueues `cfg.pickup_samples` jobs (ids `pickup-<tag>-<n>`) one at a time through `via`
+/// Enqueues `cfg.pickup_samples` jobs (ids `pickup-<tag>-<n>`) one at a time, each after a
+/// random part of `poll` (zero for in-process samples), through `via`
 /// into the idle pool; returns (p50, p99) of enqueue-to-start in milliseconds.
 fn pickup<S: JobStore + Clone>(
     via: &Scheduler<S>,
     tag: &str,
+    poll: Duration,
     probe: &Probe,
     cfg: &BenchConfig,
     progress: Progress<'_>,
@@ -477,8 +480,10 @@ fn pickup<S: JobStore + Clone>(
     let result = (|| {
         let mut samples = Vec::with_capacity(cfg.pickup_samples as usize);
         for i in 0..u64::from(cfg.pickup_samples) {
-            // Let the slots go back to sleep, so each sample starts from idle.
-            thread::sleep(Duration::from_millis(2));
+            // Let the slots go back to sleep, so each sample starts from idle, then wait a
+            // random part of a poll interval: a producer in another process does not know
+            // when the workers last looked, and neither should the samples.
+            thread::sleep(Duration::from_millis(2) + poll.mul_f64(unit_random()));
             let mut job = new_job(cfg, i, Timestamp::now());
             job.id = JobId::new(format!("pickup-{tag}-{i}"));
             let t0 = Instant::now();
@@ -578,6 +583,16 @@ fn raw_spawn_rate(n: u64, workers: u32, progress: Progress<'_>) -> Result<f64> {
         return Err(bench_error(format!("cannot spawn sh -c true: {why}")));
     }
     Ok(rate(n, secs))
+}
+
+/// A uniformly distributed value in `[0, 1)`, from the randomly keyed std hasher.
+fn unit_random() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let bits = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+        >> 11;
+    bits as f64 / (1u64 << 53) as f64
 }
 
 fn rate(n: u64, secs: f64) -> f64 {

@@ -138,7 +138,7 @@ pub(crate) struct BenchArgs {
     #[arg(long, default_value = "noop", value_name = "noop|CMD", value_parser = non_blank)]
     pub(crate) job: String,
 
-    /// Jobs a slot claims per claim query (default: 64 for noop jobs, 1 for shell jobs).
+    /// Jobs a slot claims per claim query (default: 256 for noop jobs, 4 for shell jobs).
     #[arg(long, value_name = "B", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub(crate) batch: Option<u32>,
 

@@ -69,7 +69,7 @@ pub(crate) fn run(db: Option<&str>, a: &BenchArgs) -> anyhow::Result<()> {
     let cfg = BenchConfig {
         jobs: a.jobs,
         workers: a.workers.unwrap_or(if shell { 4 } else { 2 }),
-        batch: a.batch.unwrap_or(if shell { 1 } else { 64 }),
+        batch: a.batch.unwrap_or(if shell { 4 } else { 256 }),
         job,
         backlog: a.backlog,
         pickup_samples: a.pickup_samples,
