@@ -641,16 +641,26 @@ fn apply_transition(
 /// A query for whole job rows (boxed: its filters depend on the call).
 type JobQuery<'a> = jobs::BoxedQuery<'a, Sqlite, SqlTypeOf<AsSelect<JobRow, Sqlite>>>;
 
-/// `processing` jobs whose lease ended before `now`, oldest lease first (index
-/// `jobs_lease`, read in order).
-fn expired_leases_query(now: Timestamp, limit: u32) -> JobQuery<'static> {
-    jobs::table
-        .filter(jobs::state.eq(state_to_db(JobState::Processing)))
-        .filter(jobs::lease_until.lt(now.as_millis()))
-        .order((jobs::lease_until.asc(), jobs::seq.asc()))
-        .limit(limit_of(limit))
-        .select(JobRow::as_select())
-        .into_boxed()
+/// `processing` jobs whose lease ended before `now`, oldest lease first, read in order from
+/// the partial index `jobs_lease`. Hand-written for the same reasons as the claim (see
+/// `claim.rs`): the state test must be the index's literal `WHERE`, and `INDEXED BY` keeps
+/// the planner from preferring `jobs_state` on a table without statistics. It runs about
+/// once a second, so it is not worth a cached statement.
+fn expired_leases_query(
+    now: Timestamp,
+    limit: u32,
+) -> diesel::query_builder::BoxedSqlQuery<'static, Sqlite, diesel::query_builder::SqlQuery> {
+    diesel::sql_query(
+        "SELECT seq, id, command, kind, state, attempts, max_retries, priority, queue, \
+         interrupts, created_at, updated_at, run_at, next_run_at, timeout_secs, exit_code, \
+         last_error, worker_id, started_at, finished_at, lease_until, claim_token \
+         FROM jobs INDEXED BY jobs_lease \
+         WHERE state = 'processing' AND lease_until < ? \
+         ORDER BY lease_until, seq LIMIT ?",
+    )
+    .into_boxed()
+    .bind::<BigInt, _>(now.as_millis())
+    .bind::<BigInt, _>(limit_of(limit))
 }
 
 /// Jobs matching `filter` in insertion order (index `jobs_state` when filtered by state).
@@ -767,7 +777,8 @@ impl JobStore for SqliteStore {
     // ----- maintenance -----
 
     fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Job>> {
-        let rows = self.run(|conn| Ok(expired_leases_query(now, limit).load(conn)?))?;
+        let rows: Vec<JobRow> =
+            self.run(|conn| Ok(expired_leases_query(now, limit).load(conn)?))?;
         rows.into_iter().map(JobRow::into_job).collect()
     }
 
