@@ -258,9 +258,11 @@ pub fn run<S: JobStore + Clone>(
         ..BenchReport::default()
     };
 
-    fill_backlog(scheduler.store(), cfg.backlog, progress)?;
+    // Ids carry a tag of this run, so a store that kept an earlier run's jobs takes another.
+    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    fill_backlog(scheduler.store(), cfg.backlog, &run, progress)?;
 
-    let (single, batched) = enqueue_all(scheduler.store(), cfg, progress)?;
+    let (single, batched) = enqueue_all(scheduler.store(), cfg, &run, progress)?;
     report.enqueue_single_per_sec = single;
     report.enqueue_per_sec = batched;
 
@@ -327,12 +329,20 @@ pub fn run<S: JobStore + Clone>(
             let worker = s.spawn(|| pool.run(&shutdown));
             let measured = (|| -> Result<()> {
                 if cfg.pickup_samples > 0 {
-                    let (p50, p99) =
-                        pickup(scheduler, "local", Duration::ZERO, &probe, cfg, progress)?;
+                    let (p50, p99) = pickup(
+                        scheduler,
+                        &run,
+                        "local",
+                        Duration::ZERO,
+                        &probe,
+                        cfg,
+                        progress,
+                    )?;
                     report.pickup_p50_ms = Some(p50);
                     report.pickup_p99_ms = Some(p99);
                     if let Some(other) = &other {
-                        let (p50, p99) = pickup(other, "remote", poll, &probe, cfg, progress)?;
+                        let (p50, p99) =
+                            pickup(other, &run, "remote", poll, &probe, cfg, progress)?;
                         report.pickup_cross_p50_ms = Some(p50);
                         report.pickup_cross_p99_ms = Some(p99);
                     }
@@ -368,7 +378,7 @@ pub fn run<S: JobStore + Clone>(
 }
 
 /// A benchmark job: `noop` jobs carry their number as the command, for the logs.
-fn new_job(cfg: &BenchConfig, n: u64, now: Timestamp) -> NewJob {
+fn new_job(cfg: &BenchConfig, run: &str, n: u64, now: Timestamp) -> NewJob {
     let mut job = match &cfg.job {
         BenchJob::Noop => {
             let mut j = NewJob::shell(format!("noop {n}"), now);
@@ -377,7 +387,7 @@ fn new_job(cfg: &BenchConfig, n: u64, now: Timestamp) -> NewJob {
         }
         BenchJob::Shell(cmd) => NewJob::shell(cmd.clone(), now),
     };
-    job.id = JobId::new(format!("bench-{n}"));
+    job.id = JobId::new(format!("bench-{run}-{n}"));
     job.max_retries = 1;
     job
 }
@@ -385,11 +395,12 @@ fn new_job(cfg: &BenchConfig, n: u64, now: Timestamp) -> NewJob {
 fn enqueue_all<S: JobStore>(
     store: &S,
     cfg: &BenchConfig,
+    run: &str,
     progress: Progress<'_>,
 ) -> Result<(f64, f64)> {
     let single_n = (cfg.jobs / 10).min(SINGLE_ENQUEUE_SAMPLE);
     let now = Timestamp::now();
-    let singles: Vec<NewJob> = (0..single_n).map(|n| new_job(cfg, n, now)).collect();
+    let singles: Vec<NewJob> = (0..single_n).map(|n| new_job(cfg, run, n, now)).collect();
     let started = Instant::now();
     for (i, job) in singles.iter().enumerate() {
         store.enqueue(job, now)?;
@@ -400,7 +411,9 @@ fn enqueue_all<S: JobStore>(
     let single = rate(single_n, started.elapsed().as_secs_f64());
     drop(singles);
 
-    let rest: Vec<NewJob> = (single_n..cfg.jobs).map(|n| new_job(cfg, n, now)).collect();
+    let rest: Vec<NewJob> = (single_n..cfg.jobs)
+        .map(|n| new_job(cfg, run, n, now))
+        .collect();
     let started = Instant::now();
     let mut done = single_n;
     for chunk in rest.chunks(ENQUEUE_BATCH) {
@@ -412,12 +425,17 @@ fn enqueue_all<S: JobStore>(
     Ok((single, batched))
 }
 
-fn fill_backlog<S: JobStore>(store: &S, backlog: u64, progress: Progress<'_>) -> Result<()> {
+fn fill_backlog<S: JobStore>(
+    store: &S,
+    backlog: u64,
+    run: &str,
+    progress: Progress<'_>,
+) -> Result<()> {
     let now = Timestamp::now();
     let mut next = 0u64;
     while next < backlog {
         let end = backlog.min(next + BACKLOG_CHUNK as u64);
-        let records: Vec<JobRecord> = (next..end).map(|n| history_record(n, now)).collect();
+        let records: Vec<JobRecord> = (next..end).map(|n| history_record(run, n, now)).collect();
         store.import(&records)?;
         next = end;
         progress(Phase::Backlog, next, backlog);
@@ -426,9 +444,9 @@ fn fill_backlog<S: JobStore>(store: &S, backlog: u64, progress: Progress<'_>) ->
 }
 
 /// A job that ran once and completed.
-fn history_record(n: u64, now: Timestamp) -> JobRecord {
+fn history_record(run: &str, n: u64, now: Timestamp) -> JobRecord {
     let mut new = NewJob::shell("true", now);
-    new.id = JobId::new(format!("history-{n}"));
+    new.id = JobId::new(format!("history-{run}-{n}"));
     JobRecord {
         job: Job {
             id: new.id,
@@ -464,11 +482,12 @@ fn history_record(n: u64, now: Timestamp) -> JobRecord {
     }
 }
 
-/// Enqueues `cfg.pickup_samples` jobs (ids `pickup-<tag>-<n>`) one at a time, each after a
+/// Enqueues `cfg.pickup_samples` jobs (ids `pickup-<run>-<tag>-<n>`) one at a time, each after a
 /// random part of `poll` (zero for in-process samples), through `via`
 /// into the idle pool; returns (p50, p99) of enqueue-to-start in milliseconds.
 fn pickup<S: JobStore + Clone>(
     via: &Scheduler<S>,
+    run: &str,
     tag: &str,
     poll: Duration,
     probe: &Probe,
@@ -484,8 +503,8 @@ fn pickup<S: JobStore + Clone>(
             // random part of a poll interval: a producer in another process does not know
             // when the workers last looked, and neither should the samples.
             thread::sleep(Duration::from_millis(2) + poll.mul_f64(unit_random()));
-            let mut job = new_job(cfg, i, Timestamp::now());
-            job.id = JobId::new(format!("pickup-{tag}-{i}"));
+            let mut job = new_job(cfg, run, i, Timestamp::now());
+            job.id = JobId::new(format!("pickup-{run}-{tag}-{i}"));
             let t0 = Instant::now();
             via.store().enqueue(&job, via.now())?;
             via.notify_work();

@@ -93,3 +93,15 @@ fn bench_on_memory_prints_lines_and_refuses_a_store_with_unfinished_jobs() {
     let r = env.run(&["bench", "--jobs", "10"]).code(1);
     assert!(r.stderr.contains("unfinished jobs"), "{}", r.stderr);
 }
+
+#[test]
+fn bench_runs_twice_on_the_same_file() {
+    let env = Env::new();
+    for _ in 0..2 {
+        let v = env
+            .run(&["bench", "--jobs", "50", "--pickup-samples", "1", "--json"])
+            .json();
+        assert_eq!(v["jobs"], 50);
+    }
+    assert_eq!(env.status()["completed"], 2 * (50 + 2));
+}
