@@ -451,7 +451,20 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                     Ok(jobs) if !jobs.is_empty() => {
                         failures = 0;
                         idle_marker = None;
-                        self.run_batch(run, jobs);
+                        // While there is work, the outcomes of one batch and the claim of
+                        // the next share a transaction.
+                        let mut jobs = jobs;
+                        loop {
+                            let done = self.run_batch(run, jobs);
+                            if run.stop.is_cancelled() || done.is_empty() {
+                                self.report(run, done);
+                                break;
+                            }
+                            jobs = self.report_and_claim(run, done);
+                            if jobs.is_empty() {
+                                break;
+                            }
+                        }
                         continue;
                     }
                     Ok(_) => {
@@ -506,7 +519,10 @@ impl<S: JobStore + Clone> WorkerPool<S> {
         })
     }
 
-    fn run_batch(&self, run: &Run<'_>, jobs: Vec<Job>) {
+    /// Runs a claimed batch; returns the last outcomes, not yet recorded, for the caller to
+    /// record (with the next claim, when it goes on).
+    #[must_use]
+    fn run_batch(&self, run: &Run<'_>, jobs: Vec<Job>) -> Vec<(Job, Outcome)> {
         {
             let mut running = run.running.lock();
             for job in &jobs {
@@ -543,7 +559,7 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                 oldest = None;
             }
         }
-        self.report(run, done);
+        done
     }
 
     /// Runs one job; returns its outcome to record, or `None` if there is nothing to record
@@ -602,27 +618,47 @@ impl<S: JobStore + Clone> WorkerPool<S> {
         if done.is_empty() {
             return;
         }
-        let mut attempt = 0;
-        let result = loop {
-            attempt += 1;
-            match self.scheduler.finish_slice(&done) {
-                Err(Error::Store(e)) if e.is_transient() && attempt < FINISH_ATTEMPTS => {
-                    tracing::debug!(error = %e, "store busy; reporting again");
-                    thread::sleep(Duration::from_millis(50) * 2u32.pow(attempt));
-                }
-                other => break other,
+        let result = with_retries(|| self.scheduler.finish_slice(&done));
+        self.account(run, &done, result);
+    }
+
+    /// Records `done` and claims the next batch in one store call (one transaction where
+    /// the store can); returns the claimed jobs.
+    fn report_and_claim(&self, run: &Run<'_>, done: Vec<(Job, Outcome)>) -> Vec<Job> {
+        // A failed call applied nothing (see `JobStore::finish_and_claim`): retrying is safe.
+        let result = with_retries(|| {
+            self.scheduler.finish_and_claim(
+                &done,
+                &self.id,
+                self.claim_batch,
+                &self.queues,
+                run.lease,
+            )
+        });
+        match result {
+            Ok((finished, claimed)) => {
+                self.account(run, &done, Ok(finished));
+                claimed
             }
-        };
+            Err(e) => {
+                self.account(run, &done, Err(e));
+                Vec::new()
+            }
+        }
+    }
+
+    /// Lets go of recorded jobs and counts and logs how their recording went.
+    fn account(&self, run: &Run<'_>, done: &[(Job, Outcome)], result: Result<Vec<Guarded>>) {
         {
             let mut running = run.running.lock();
-            for (job, _) in &done {
+            for (job, _) in done {
                 running.remove(&job.id);
             }
         }
         let results = match result {
             Ok(results) => results,
             Err(e) => {
-                for (job, _) in &done {
+                for (job, _) in done {
                     tracing::error!(worker = %self.id, job = %job.id, error = %e,
                         "cannot record the job's result; it will be recovered when its lease expires");
                 }
@@ -836,6 +872,22 @@ fn log_recovery(r: &Recovery, why: &str) {
     }
     for id in &r.abandoned {
         tracing::warn!(job = %id, why, "job interrupted too often: dead");
+    }
+}
+
+/// Runs a store call that records outcomes, again while the store says it is busy (up to
+/// [`FINISH_ATTEMPTS`] tries, backing off).
+fn with_retries<T>(mut op: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match op() {
+            Err(Error::Store(e)) if e.is_transient() && attempt < FINISH_ATTEMPTS => {
+                tracing::debug!(error = %e, "store busy; reporting again");
+                thread::sleep(Duration::from_millis(50) * 2u32.pow(attempt));
+            }
+            other => return other,
+        }
     }
 }
 

@@ -413,4 +413,53 @@ mod tests {
         assert_eq!(stale.job.state, JobState::Processing);
         assert!(stale.history.is_empty() && stale.output.is_none());
     }
+
+    /// The finish and the next claim share one transaction: the finished job is recorded,
+    /// the next one claimed, and a stale transition does not stop the claim.
+    #[test]
+    fn finish_and_claim_records_then_claims_the_next_job() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path().join("fc.db")).expect("open");
+        let jobs: Vec<NewJob> = (0..3)
+            .map(|i| {
+                let mut j = NewJob::shell("true", T0);
+                j.id = JobId::new(format!("n{i}"));
+                j
+            })
+            .collect();
+        store.enqueue_many(&jobs, T0).expect("enqueue");
+        let first = claim(&store, 1).remove(0);
+        let done = [
+            Transition {
+                id: first.id.clone(),
+                token: first.claim_token.expect("token"),
+                kind: TransitionKind::Completed {
+                    execution: exec(0, ""),
+                },
+            },
+            Transition {
+                id: JobId::new("missing"),
+                token: ClaimToken(1),
+                kind: TransitionKind::Completed {
+                    execution: exec(0, ""),
+                },
+            },
+        ];
+        let req = ClaimRequest {
+            limit: 1,
+            worker_id: "w".into(),
+            now: T0,
+            lease_until: T0.add(Duration::from_secs(30)),
+            queues: Vec::new(),
+        };
+        let (finished, next) = store.finish_and_claim(&done, T0, &req).expect("call");
+        assert_eq!(finished, [Guarded::Applied, Guarded::Stale]);
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].id.as_str(), "n1");
+        assert_eq!(next[0].state, JobState::Processing);
+        assert_eq!(
+            store.get(&first.id).expect("get").state,
+            JobState::Completed
+        );
+    }
 }

@@ -688,6 +688,28 @@ fn list_query(filter: &JobFilter) -> JobQuery<'_> {
     query
 }
 
+/// Applies `transitions` as [`JobStore::finish`] says, inside the caller's immediate
+/// transaction. Executions finished by a worker take three statements per group (see
+/// `finish.rs`); anything else (recovery, release, a job named twice) one transition at a
+/// time.
+fn finish_in(
+    conn: &mut SqliteConnection,
+    transitions: &[Transition],
+    now: Timestamp,
+) -> Result<Vec<Guarded>, Failure> {
+    let batched = finish::all_executions(transitions)
+        // Ids travel as JSON text; one with a NUL would not survive the round trip.
+        && transitions.iter().all(|t| !t.id.as_str().contains('\0'))
+        && reject_repeats(transitions.iter().map(|t| &t.id)).is_ok();
+    if batched {
+        return finish::finish_executions(conn, transitions, now);
+    }
+    transitions
+        .iter()
+        .map(|t| apply_transition(conn, t, now))
+        .collect()
+}
+
 fn guarded(rows: usize) -> Guarded {
     if rows == 1 {
         Guarded::Applied
@@ -734,20 +756,21 @@ impl JobStore for SqliteStore {
         if transitions.is_empty() {
             return Ok(Vec::new());
         }
-        // Executions finished by a worker take three statements for the whole batch;
-        // anything else (recovery, release, a job named twice) one transition at a time.
-        let batched = finish::all_executions(transitions)
-            // Ids travel as JSON text; one with a NUL would not survive the round trip.
-            && transitions.iter().all(|t| !t.id.as_str().contains('\0'))
-            && reject_repeats(transitions.iter().map(|t| &t.id)).is_ok();
+        self.write(|conn| finish_in(conn, transitions, now))
+    }
+
+    fn finish_and_claim(
+        &self,
+        transitions: &[Transition],
+        now: Timestamp,
+        req: &ClaimRequest,
+    ) -> StoreResult<(Vec<Guarded>, Vec<Job>)> {
+        // One transaction, one commit: a worker at claim batch 1 pays one commit per job
+        // instead of two.
         self.write(|conn| {
-            if batched {
-                return finish::finish_executions(conn, transitions, now);
-            }
-            transitions
-                .iter()
-                .map(|t| apply_transition(conn, t, now))
-                .collect()
+            let finished = finish_in(conn, transitions, now)?;
+            let claimed = claim::claim(conn, req)?;
+            Ok((finished, claimed))
         })
     }
 
