@@ -1,6 +1,6 @@
-//! Claim throughput per store: claim + finish at batch sizes 1, 16 and 128, and enqueue
-//! single and batched. One generic harness, one adapter line per store (redb's
-//! `BenchDatabase` idea).
+//! Claim throughput per store: claim + finish at batch sizes 1, 16 and 128, finish + next
+//! claim in one call at 1 and 16, and enqueue single and batched. One generic harness, one
+//! adapter line per store (redb's `BenchDatabase` idea).
 //!
 //! Run: `cargo bench --bench claim` (add `-- claim_finish` to run one group).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
@@ -59,6 +59,37 @@ fn claim_finish<S: JobStore>(store: &S, batch: u32, iters: u64) -> Duration {
     start.elapsed()
 }
 
+/// As [`claim_finish`], but each batch's finish and the next claim go in one
+/// `finish_and_claim` call, as the worker pool does (one transaction on SQLite).
+fn finish_and_claim<S: JobStore>(store: &S, batch: u32, iters: u64) -> Duration {
+    for chunk in jobs(iters * u64::from(batch)).chunks(10_000) {
+        store.enqueue_many(chunk, NOW).unwrap();
+    }
+    let req = ClaimRequest {
+        limit: batch,
+        worker_id: "bench".into(),
+        now: NOW,
+        lease_until: NOW.add(Duration::from_secs(30)),
+        queues: Vec::new(),
+    };
+    let start = Instant::now();
+    let mut claimed = store.claim(&req).unwrap();
+    for _ in 0..iters {
+        let done: Vec<Transition> = claimed
+            .into_iter()
+            .map(|j| Transition {
+                id: j.id,
+                token: j.claim_token.unwrap(),
+                kind: TransitionKind::Completed {
+                    execution: Execution::default(),
+                },
+            })
+            .collect();
+        claimed = store.finish_and_claim(&done, NOW, &req).unwrap().1;
+    }
+    start.elapsed()
+}
+
 /// Registers every group for one store.
 pub fn bench_store<S: JobStore>(c: &mut Criterion, name: &str, make: impl Fn() -> S) {
     let mut g = c.benchmark_group("claim_finish");
@@ -67,6 +98,16 @@ pub fn bench_store<S: JobStore>(c: &mut Criterion, name: &str, make: impl Fn() -
         g.bench_with_input(BenchmarkId::new(name, batch), &batch, |b, &batch| {
             let store = make();
             b.iter_custom(|iters| claim_finish(&store, batch, iters));
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("finish_and_claim");
+    for batch in [1u32, 16] {
+        g.throughput(Throughput::Elements(u64::from(batch)));
+        g.bench_with_input(BenchmarkId::new(name, batch), &batch, |b, &batch| {
+            let store = make();
+            b.iter_custom(|iters| finish_and_claim(&store, batch, iters));
         });
     }
     g.finish();

@@ -23,6 +23,7 @@
 //! a web UI.
 #![warn(missing_docs)]
 
+pub mod bench;
 mod clock;
 pub mod config;
 mod error;

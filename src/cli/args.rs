@@ -67,6 +67,8 @@ pub(crate) enum Command {
     Config(ConfigCommand),
     /// Copy every job (state, output, history) and setting to another, empty store.
     Migrate(MigrateArgs),
+    /// Measure throughput, pickup latency and memory (default store: a fresh temp file).
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +122,62 @@ pub(crate) struct EnqueueArgs {
     /// Print the stored job as JSON (an array for a batch) instead of its id.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Jobs to enqueue and run.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub(crate) jobs: u64,
+
+    /// Worker slots (default: 2 for noop jobs, 4 for shell jobs: what measures best on a
+    /// 2-core machine).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub(crate) workers: Option<u32>,
+
+    /// `noop` (an in-process handler: measures the engine) or a shell command such as
+    /// 'true' (measures the runtime).
+    #[arg(long, default_value = "noop", value_name = "noop|CMD", value_parser = non_blank)]
+    pub(crate) job: String,
+
+    /// Jobs a slot claims per claim query (default: 256 for noop jobs, 4 for shell jobs).
+    #[arg(long, value_name = "B", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub(crate) batch: Option<u32>,
+
+    /// Import this many completed jobs of history first.
+    #[arg(long, default_value_t = 0, value_name = "M")]
+    pub(crate) backlog: u64,
+
+    /// Also measure raw `sh -c true` spawns at the same concurrency, and the ratio.
+    #[arg(long)]
+    pub(crate) raw_spawn: bool,
+
+    /// SQLite commit durability: WAL synchronous NORMAL or FULL.
+    #[arg(long, value_enum, default_value = "normal")]
+    pub(crate) durability: DurabilityArg,
+
+    /// Pickup-latency samples per phase (0 skips the pickup phases).
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub(crate) pickup_samples: u32,
+
+    /// Idle workers' poll interval (default: the poll-interval-ms setting).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) poll_interval_ms: Option<u64>,
+
+    /// Also measure an idle pool's CPU use for this many seconds.
+    #[arg(long, default_value_t = 0, value_name = "SECS")]
+    pub(crate) idle_secs: u64,
+
+    /// Print one JSON object instead of lines.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `--durability` values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum DurabilityArg {
+    Normal,
+    Full,
 }
 
 #[derive(Debug, Subcommand)]

@@ -280,6 +280,49 @@ impl<S: JobStore> Scheduler<S> {
     /// # Errors
     /// Store failures.
     pub fn finish_many(&self, items: Vec<(Job, Outcome)>) -> Result<Vec<Guarded>> {
+        self.finish_slice(&items)
+    }
+
+    /// [`Scheduler::finish_many`] without taking the items, so a caller can try again
+    /// after a transient failure without copying them first.
+    pub(crate) fn finish_slice(&self, items: &[(Job, Outcome)]) -> Result<Vec<Guarded>> {
+        self.finish_then(items, |store, transitions, now| {
+            Ok((store.finish(transitions, now)?, ()))
+        })
+        .map(|(finished, ())| finished)
+    }
+
+    /// Records `items` as [`Scheduler::finish_many`] does, then claims as
+    /// [`Scheduler::claim`] does, through [`JobStore::finish_and_claim`]: one transaction
+    /// on stores that can, so a worker pays one commit per batch instead of two.
+    pub(crate) fn finish_and_claim(
+        &self,
+        items: &[(Job, Outcome)],
+        worker_id: &str,
+        limit: u32,
+        queues: &[String],
+        lease: Duration,
+    ) -> Result<(Vec<Guarded>, Vec<Job>)> {
+        self.finish_then(items, |store, transitions, now| {
+            let claim_now = self.now();
+            let req = ClaimRequest {
+                limit,
+                worker_id: worker_id.to_owned(),
+                now: claim_now,
+                lease_until: claim_now.add(lease),
+                queues: queues.to_vec(),
+            };
+            Ok(store.finish_and_claim(transitions, now, &req)?)
+        })
+    }
+
+    /// Turns outcomes into transitions (the policy), hands them to `apply` with the
+    /// finish instant, and maps its results back to `items`, in order.
+    fn finish_then<T>(
+        &self,
+        items: &[(Job, Outcome)],
+        apply: impl FnOnce(&S, &[Transition], Timestamp) -> Result<(Vec<Guarded>, T)>,
+    ) -> Result<(Vec<Guarded>, T)> {
         let any_failed = items
             .iter()
             .any(|(_, o)| matches!(o, Outcome::Failed { .. }));
@@ -295,21 +338,22 @@ impl<S: JobStore> Scheduler<S> {
         let now = self.now();
         let mut transitions = Vec::with_capacity(items.len());
         let mut stale_at = Vec::new();
-        for (i, (job, outcome)) in items.into_iter().enumerate() {
+        for (i, (job, outcome)) in items.iter().enumerate() {
             let Some(token) = job.claim_token else {
                 stale_at.push(i);
                 continue;
             };
             transitions.push(Transition {
-                id: job.id,
+                id: job.id.clone(),
                 token,
-                kind: finish_kind(job.attempts, job.max_retries, outcome, &policy, now),
+                kind: finish_kind(job.attempts, job.max_retries, outcome.clone(), &policy, now),
             });
         }
         let retried = transitions
             .iter()
             .any(|t| matches!(t.kind, TransitionKind::Failed { .. }));
-        let mut applied = self.store.finish(&transitions, now)?.into_iter();
+        let (applied, extra) = apply(&self.store, &transitions, now)?;
+        let mut applied = applied.into_iter();
         if retried {
             self.notify_work();
         }
@@ -325,7 +369,7 @@ impl<S: JobStore> Scheduler<S> {
                 out.push(applied.next().unwrap_or(Guarded::Stale));
             }
         }
-        Ok(out)
+        Ok((out, extra))
     }
 
     /// Extends the leases of jobs still held under their tokens to `now + lease`.

@@ -74,6 +74,11 @@ impl Default for ShellHandler {
 /// quiet. Output and EOF wake it at once.
 const TICK: Duration = Duration::from_millis(50);
 
+/// The first look at the exit status after both pipes closed; each further look waits twice
+/// as long, up to [`TICK`]. A shell that closed its output is usually exiting within a few
+/// hundred microseconds, and a millisecond here would cost a short job more than its run.
+const QUIET_FIRST: Duration = Duration::from_micros(50);
+
 /// How long to keep waiting for the shell to be reaped after SIGKILL before giving up on it
 /// (a process stuck in uninterruptible sleep); duct reaps it later.
 const REAP_LIMIT: Duration = Duration::from_secs(5);
@@ -116,6 +121,29 @@ impl ShellHandler {
         self
     }
 
+    /// The shell as a path: a name without a `/` is looked up in `PATH` here, as `execvp`
+    /// would. duct sets the child's whole environment, and std then spawns with
+    /// `posix_spawn` (a vfork: cheap whatever the worker's size) only for a program given
+    /// as a path; for a bare name it forks, copying the worker's page tables for every job.
+    fn program(&self) -> OsString {
+        use std::os::unix::ffi::OsStrExt as _;
+        use std::os::unix::fs::PermissionsExt as _;
+        if self.shell.is_empty() || self.shell.as_bytes().contains(&b'/') {
+            return self.shell.clone();
+        }
+        let Some(paths) = std::env::var_os("PATH") else {
+            return self.shell.clone();
+        };
+        std::env::split_paths(&paths)
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .map(|dir| dir.join(&self.shell))
+            .find(|candidate| {
+                std::fs::metadata(candidate)
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            })
+            .map_or_else(|| self.shell.clone(), std::path::PathBuf::into_os_string)
+    }
+
     fn spawn_failed(&self, what: &str, err: &io::Error) -> Outcome {
         let error = format!(
             "could not start `{} -c`: {what}: {err}",
@@ -139,7 +167,7 @@ impl Handler for ShellHandler {
             Ok(p) => p,
             Err(e) => return self.spawn_failed("creating the stderr pipe", &e),
         };
-        let expression = duct::cmd(&self.shell, ["-c", job.command.as_str()])
+        let expression = duct::cmd(self.program(), ["-c", job.command.as_str()])
             .stdin_null()
             .stdout_file(out_w)
             .stderr_file(err_w)
@@ -297,7 +325,7 @@ impl Run<'_> {
             let tick = if pipes_open {
                 TICK
             } else {
-                self.quiet_tick = (self.quiet_tick * 2).clamp(Duration::from_millis(1), TICK);
+                self.quiet_tick = (self.quiet_tick * 2).clamp(QUIET_FIRST, TICK);
                 self.quiet_tick
             };
             let tick = match (self.status.is_none(), self.ctx.deadline(), self.ended) {
@@ -312,6 +340,11 @@ impl Run<'_> {
 
     /// Waits up to `timeout` for output and reads whatever is ready.
     fn pump(&mut self, timeout: Duration) {
+        if !self.stdout.open && !self.stderr.open {
+            // Nothing to poll, and poll(2) counts in whole milliseconds.
+            std::thread::sleep(timeout);
+            return;
+        }
         let millis = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
         let (out_ready, err_ready) = {
             let mut fds = Vec::with_capacity(2);

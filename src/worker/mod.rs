@@ -24,6 +24,12 @@
 //! Stopping is driven by a [`Shutdown`]: graceful (finish running jobs, claim nothing new) or
 //! immediate (kill running jobs and [`Scheduler::release`] them to `pending`, uncharged).
 //!
+//! A slot claims up to [`WorkerPoolBuilder::claim_batch`] jobs at once, runs them one after
+//! the other and records their outcomes together, in one store call (one transaction): a
+//! group commit, flushed early once the oldest unrecorded outcome is 5 ms old so that a long
+//! job never delays recording the ones before it. A job counts as finished only once that
+//! call returns; until then it stays held, and its lease renewed, by this worker.
+//!
 //! Idle slots cost almost nothing: before a claim query they compare the store's
 //! [`change_marker`](queuectl_store::JobStore::change_marker) with the one seen at their last
 //! empty claim, and skip the query while nothing changed (a full claim still runs at least

@@ -35,6 +35,12 @@ const STALE_HEARTBEAT_MIN: Duration = Duration::from_secs(10);
 /// Attempts at reporting an outcome while the store says it is busy.
 const FINISH_ATTEMPTS: u32 = 5;
 
+/// A finished job of a claimed batch waits at most about this long for the rest of the
+/// batch before its outcome is committed: outcomes of short jobs share one transaction
+/// (one commit), while a long job never holds back the recording of the ones before it.
+/// The job stays held under its lease (and renewed) until its outcome is committed.
+const GROUP_COMMIT_WINDOW: Duration = Duration::from_millis(5);
+
 /// Longest pause between claim attempts while the store keeps failing.
 const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -452,7 +458,20 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                     Ok(jobs) if !jobs.is_empty() => {
                         failures = 0;
                         idle_marker = None;
-                        self.run_batch(run, jobs);
+                        // While there is work, the outcomes of one batch and the claim of
+                        // the next share a transaction.
+                        let mut jobs = jobs;
+                        loop {
+                            let done = self.run_batch(run, jobs);
+                            if run.stop.is_cancelled() || done.is_empty() {
+                                self.report(run, done);
+                                break;
+                            }
+                            jobs = self.report_and_claim(run, done);
+                            if jobs.is_empty() {
+                                break;
+                            }
+                        }
                         continue;
                     }
                     Ok(_) => {
@@ -507,7 +526,10 @@ impl<S: JobStore + Clone> WorkerPool<S> {
         })
     }
 
-    fn run_batch(&self, run: &Run<'_>, jobs: Vec<Job>) {
+    /// Runs a claimed batch; returns the last outcomes, not yet recorded, for the caller to
+    /// record (with the next claim, when it goes on).
+    #[must_use]
+    fn run_batch(&self, run: &Run<'_>, jobs: Vec<Job>) -> Vec<(Job, Outcome)> {
         {
             let mut running = run.running.lock();
             for job in &jobs {
@@ -523,6 +545,10 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                 }
             }
         }
+        // Group commit: outcomes of one claimed batch are recorded together, in one store
+        // call (one transaction), unless the batch runs long; see `GROUP_COMMIT_WINDOW`.
+        let mut done: Vec<(Job, Outcome)> = Vec::new();
+        let mut oldest: Option<Instant> = None;
         for job in jobs {
             if run.stop.is_cancelled() {
                 // Claimed but never started: hand it back as it was.
@@ -531,14 +557,25 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                 }
                 continue;
             }
-            self.execute(run, job);
+            if let Some(finished) = self.execute(run, job) {
+                done.push(finished);
+                oldest.get_or_insert_with(Instant::now);
+            }
+            if oldest.is_some_and(|t| t.elapsed() >= GROUP_COMMIT_WINDOW) {
+                self.report(run, std::mem::take(&mut done));
+                oldest = None;
+            }
         }
+        done
     }
 
-    fn execute(&self, run: &Run<'_>, job: Job) {
+    /// Runs one job; returns its outcome to record, or `None` if there is nothing to record
+    /// (its lease was lost, or it was released by an immediate stop). The job stays in
+    /// `running`, its lease renewed, until its outcome is committed.
+    fn execute(&self, run: &Run<'_>, job: Job) -> Option<(Job, Outcome)> {
         let Some(cancel) = run.running.lock().get(&job.id).map(|r| r.cancel.clone()) else {
             tracing::error!(job = %job.id, "claimed job without a claim token; not running it");
-            return;
+            return None;
         };
         let timeout = job.timeout_secs.filter(|t| *t > 0).map(Duration::from_secs);
         let mut ctx = JobContext::new(job.attempts.saturating_add(1), timeout, cancel);
@@ -562,57 +599,94 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                 error: format!("no handler for kind {}", job.kind),
             },
         };
-        let Some(entry) = run.running.lock().remove(&job.id) else {
-            return;
-        };
-        if entry.lost {
+        let mut running = run.running.lock();
+        let lost = running.get(&job.id)?.lost;
+        if lost {
+            running.remove(&job.id);
+            drop(running);
             run.lost.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(worker = %self.id, job = %job.id,
                 "job was taken from this worker while it ran; its result is discarded");
-            return;
+            return None;
         }
         // A job that finished cleanly keeps its success; anything else may be our own kill.
         if run.shutdown.is_immediate() && !matches!(outcome, Outcome::Succeeded { .. }) {
+            let entry = running.remove(&job.id)?;
+            drop(running);
             self.release(run, &job, entry.token);
-            return;
+            return None;
         }
-        self.report(run, &job, outcome);
+        Some((job, outcome))
     }
 
-    fn report(&self, run: &Run<'_>, job: &Job, outcome: Outcome) {
-        let (ok, error) = match &outcome {
-            Outcome::Succeeded { .. } => (true, None),
-            Outcome::Failed { error, .. } => (false, Some(error.clone())),
-        };
-        let mut attempt = 0;
-        let result = loop {
-            attempt += 1;
-            match self.scheduler.finish(job, outcome.clone()) {
-                Err(Error::Store(e)) if e.is_transient() && attempt < FINISH_ATTEMPTS => {
-                    tracing::debug!(job = %job.id, error = %e, "store busy; reporting again");
-                    thread::sleep(Duration::from_millis(50) * 2u32.pow(attempt));
-                }
-                other => break other,
-            }
-        };
+    /// Records finished executions in one store call, then lets go of their entries in
+    /// `running`.
+    fn report(&self, run: &Run<'_>, done: Vec<(Job, Outcome)>) {
+        if done.is_empty() {
+            return;
+        }
+        let result = with_retries(|| self.scheduler.finish_slice(&done));
+        self.account(run, &done, result);
+    }
+
+    /// Records `done` and claims the next batch in one store call (one transaction where
+    /// the store can); returns the claimed jobs.
+    fn report_and_claim(&self, run: &Run<'_>, done: Vec<(Job, Outcome)>) -> Vec<Job> {
+        // A failed call applied nothing (see `JobStore::finish_and_claim`): retrying is safe.
+        let result = with_retries(|| {
+            self.scheduler.finish_and_claim(
+                &done,
+                &self.id,
+                self.claim_batch,
+                &self.queues,
+                run.lease,
+            )
+        });
         match result {
-            Ok(Guarded::Applied) if ok => {
-                run.succeeded.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(worker = %self.id, job = %job.id, "job succeeded");
-            }
-            Ok(Guarded::Applied) => {
-                run.failed.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(worker = %self.id, job = %job.id,
-                    error = error.as_deref().unwrap_or(""), "job failed");
-            }
-            Ok(Guarded::Stale) => {
-                run.lost.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(worker = %self.id, job = %job.id,
-                    "job was taken from this worker while it ran; its result is discarded");
+            Ok((finished, claimed)) => {
+                self.account(run, &done, Ok(finished));
+                claimed
             }
             Err(e) => {
-                tracing::error!(worker = %self.id, job = %job.id, error = %e,
-                    "cannot record the job's result; it will be recovered when its lease expires");
+                self.account(run, &done, Err(e));
+                Vec::new()
+            }
+        }
+    }
+
+    /// Lets go of recorded jobs and counts and logs how their recording went.
+    fn account(&self, run: &Run<'_>, done: &[(Job, Outcome)], result: Result<Vec<Guarded>>) {
+        {
+            let mut running = run.running.lock();
+            for (job, _) in done {
+                running.remove(&job.id);
+            }
+        }
+        let results = match result {
+            Ok(results) => results,
+            Err(e) => {
+                for (job, _) in done {
+                    tracing::error!(worker = %self.id, job = %job.id, error = %e,
+                        "cannot record the job's result; it will be recovered when its lease expires");
+                }
+                return;
+            }
+        };
+        for ((job, outcome), guarded) in done.iter().zip(results) {
+            match (guarded, outcome) {
+                (Guarded::Applied, Outcome::Succeeded { .. }) => {
+                    run.succeeded.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(worker = %self.id, job = %job.id, "job succeeded");
+                }
+                (Guarded::Applied, Outcome::Failed { error, .. }) => {
+                    run.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(worker = %self.id, job = %job.id, error = %error, "job failed");
+                }
+                (Guarded::Stale, _) => {
+                    run.lost.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(worker = %self.id, job = %job.id,
+                        "job was taken from this worker while it ran; its result is discarded");
+                }
             }
         }
     }
@@ -893,6 +967,22 @@ fn log_recovery(r: &Recovery, why: &str) {
     }
     for id in &r.abandoned {
         tracing::warn!(job = %id, why, "job interrupted too often: dead");
+    }
+}
+
+/// Runs a store call that records outcomes, again while the store says it is busy (up to
+/// [`FINISH_ATTEMPTS`] tries, backing off).
+fn with_retries<T>(mut op: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match op() {
+            Err(Error::Store(e)) if e.is_transient() && attempt < FINISH_ATTEMPTS => {
+                tracing::debug!(error = %e, "store busy; reporting again");
+                thread::sleep(Duration::from_millis(50) * 2u32.pow(attempt));
+            }
+            other => return other,
+        }
     }
 }
 

@@ -61,7 +61,12 @@ impl CancelToken {
             drop(state);
             child.cancel();
         } else {
-            state.children.retain(|w| w.strong_count() > 0);
+            // Drop the finished children only when the list is full: pruning on every call
+            // would scan every running job's token for each new one (the pool makes one
+            // per job). This way the list stays within twice the live children, amortised.
+            if state.children.len() == state.children.capacity() {
+                state.children.retain(|w| w.strong_count() > 0);
+            }
             state.children.push(Arc::downgrade(&child.inner));
         }
         child

@@ -45,6 +45,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use parking_lot::Mutex;
 use queuectl_store::{
@@ -80,11 +81,101 @@ struct Entry {
     history: Vec<AttemptRecord>,
 }
 
+/// Every job, indexed by its [`Seq`]: sequences are dense (0, 1, 2, …), so a vector beats
+/// a tree here (one index instead of a walk down a few cache-missing nodes). A removed
+/// job leaves an empty slot.
+#[derive(Debug, Default)]
+struct Slab {
+    slots: Vec<Option<(Seq, Entry)>>,
+    len: usize,
+}
+
+impl Slab {
+    fn get(&self, seq: &Seq) -> Option<&Entry> {
+        let slot = self.slots.get(usize::try_from(*seq).ok()?)?;
+        slot.as_ref().map(|(_, e)| e)
+    }
+
+    fn get_mut(&mut self, seq: &Seq) -> Option<&mut Entry> {
+        let slot = self.slots.get_mut(usize::try_from(*seq).ok()?)?;
+        slot.as_mut().map(|(_, e)| e)
+    }
+
+    /// Stores `entry` at `seq`, which must be past every stored one (sequences only grow).
+    fn insert(&mut self, seq: Seq, entry: Entry) {
+        let Ok(at) = usize::try_from(seq) else {
+            return;
+        };
+        if self.slots.len() <= at {
+            self.slots.resize_with(at + 1, || None);
+        }
+        if let Some(slot) = self.slots.get_mut(at) {
+            if slot.replace((seq, entry)).is_none() {
+                self.len += 1;
+            }
+        }
+    }
+
+    fn remove(&mut self, seq: &Seq) -> Option<Entry> {
+        let slot = self.slots.get_mut(usize::try_from(*seq).ok()?)?;
+        let (_, entry) = slot.take()?;
+        self.len -= 1;
+        Some(entry)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Every job with its sequence, in insertion order.
+    fn iter(&self) -> impl Iterator<Item = (&Seq, &Entry)> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.as_ref().map(|(q, e)| (q, e)))
+    }
+
+    /// Every job, in insertion order.
+    fn values(&self) -> impl Iterator<Item = &Entry> {
+        self.iter().map(|(_, e)| e)
+    }
+}
+
+/// FxHash (rustc's hasher): job ids are hashed on every claim and finish, and SipHash's
+/// resistance to crafted keys buys nothing in a store that lives inside one process.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxBuild = BuildHasherDefault<FxHasher>;
+
 #[derive(Debug, Default)]
 struct State {
     /// Every job, in insertion order.
-    jobs: BTreeMap<Seq, Entry>,
-    ids: HashMap<JobId, Seq>,
+    jobs: Slab,
+    ids: HashMap<JobId, Seq, FxBuild>,
+    /// The `processing` jobs: a finish looks its job up here, in a map as small as the
+    /// number of running jobs (and so in cache), not in `ids`. Kept in step with `jobs`
+    /// like `ready`.
+    processing: HashMap<JobId, Seq, FxBuild>,
     /// The claimable (`pending`/`failed`) jobs in claim order, due or not. Kept in step with
     /// `jobs` by [`State::modify`], the only way a stored job changes.
     ready: BTreeSet<ReadyKey>,
@@ -121,18 +212,32 @@ impl State {
             self.ready.insert(key);
         }
         self.ids.insert(entry.job.id.clone(), seq);
+        if entry.job.state == JobState::Processing {
+            self.processing.insert(entry.job.id.clone(), seq);
+        }
         self.jobs.insert(seq, entry);
     }
 
-    /// Applies `f` to the job with sequence `seq`, keeping the claim index in step.
+    /// Applies `f` to the job with sequence `seq`, keeping the claim index and the
+    /// processing map in step.
     fn modify<R>(&mut self, seq: Seq, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
         let entry = self.jobs.get_mut(&seq)?;
         if let Some(key) = ready_key(&entry.job, seq) {
             self.ready.remove(&key);
         }
+        let was_processing = entry.job.state == JobState::Processing;
         let result = f(entry);
         if let Some(key) = ready_key(&entry.job, seq) {
             self.ready.insert(key);
+        }
+        match (was_processing, entry.job.state == JobState::Processing) {
+            (false, true) => {
+                self.processing.insert(entry.job.id.clone(), seq);
+            }
+            (true, false) => {
+                self.processing.remove(&entry.job.id);
+            }
+            _ => {}
         }
         Some(result)
     }
@@ -143,6 +248,7 @@ impl State {
                 self.ready.remove(&key);
             }
             self.ids.remove(&entry.job.id);
+            self.processing.remove(&entry.job.id);
         }
     }
 
@@ -184,7 +290,7 @@ impl State {
 
     /// The sequence of `id` if it is `processing` under `token`.
     fn held(&self, id: &JobId, token: ClaimToken) -> Option<Seq> {
-        let seq = *self.ids.get(id)?;
+        let seq = *self.processing.get(id)?;
         let job = &self.jobs.get(&seq)?.job;
         (job.state == JobState::Processing && job.claim_token == Some(token)).then_some(seq)
     }
@@ -643,6 +749,20 @@ mod tests {
             .collect();
         assert_eq!(state.ready, expected);
         assert_eq!(state.ids.len(), state.jobs.len());
+        let processing: HashMap<JobId, Seq> = state
+            .jobs
+            .iter()
+            .filter(|(_, e)| e.job.state == JobState::Processing)
+            .map(|(seq, e)| (e.job.id.clone(), *seq))
+            .collect();
+        assert_eq!(
+            state
+                .processing
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect::<HashMap<_, _>>(),
+            processing
+        );
     }
 
     #[test]

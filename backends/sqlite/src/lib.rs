@@ -35,17 +35,24 @@
 //! # How it works
 //!
 //! - Every connection runs in WAL mode (readers never block the writer or each other) with
-//!   `foreign_keys = ON`, `synchronous = NORMAL` (or `FULL`, see [`Durability`]) and a
-//!   busy timeout ([`SqliteOptions::busy_timeout`]).
+//!   `foreign_keys = ON`, `synchronous = NORMAL` (or `FULL`, see [`Durability`]),
+//!   `temp_store = MEMORY` and a busy timeout ([`SqliteOptions::busy_timeout`]).
 //! - Every write is one `BEGIN IMMEDIATE` transaction, which takes the file's write lock
 //!   up front. A transaction therefore never fails half-way because another writer got
-//!   there first, and its reads are the state it writes over.
+//!   there first, and its reads are the state it writes over. Writers of one store handle
+//!   also queue on an in-process mutex first, so threads of one process hand the lock to
+//!   each other at once instead of sleeping in SQLite's busy handler.
+//! - Hot statements (claim, the batched finish in `finish.rs`, the enqueue row insert)
+//!   have fixed SQL text and are prepared once per connection. A finish of many executions
+//!   costs three statements per group of transitions that write the same values (a claimed
+//!   batch of successes is one group), not three per job.
 //! - A held lock is waited out: first by SQLite's busy handler, then by re-running the whole
 //!   transaction with backoff until [`SqliteOptions::max_busy_wait`] (30 s by default) has
 //!   passed. Only then does a call fail, with [`StoreError::Busy`]; SQLite's own
 //!   "database is locked" never reaches the caller.
 //! - The claim selects due jobs through a partial index holding only `pending` and
-//!   `failed` rows in claim order, so its cost does not grow with finished jobs.
+//!   `failed` rows in claim order, so its cost does not grow with finished jobs; expired
+//!   leases are found through a partial index of the `processing` rows.
 //! - Timestamps are stored as INTEGER milliseconds since the epoch, exactly as
 //!   [`Timestamp`] holds them: every timestamp round-trips unchanged.
 //! - [`JobStore::change_marker`] is SQLite's `PRAGMA data_version` read on a dedicated
@@ -77,12 +84,13 @@
 
 mod claim;
 mod error;
+mod finish;
 mod migrate;
 mod row;
 mod schema;
 
 use std::collections::hash_map::RandomState;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
@@ -103,8 +111,8 @@ use queuectl_store::{
 
 use crate::error::{pool_error, Failure};
 use crate::row::{
-    state_from_db, state_to_db, AttemptRow, InsertAttempt, InsertJob, InsertOutput, JobRow,
-    OutputRow, WorkerRow, INSERT_ATTEMPT_COLUMNS, INSERT_JOB_COLUMNS, INSERT_OUTPUT_COLUMNS,
+    state_from_db, state_to_db, AttemptRow, InsertAttempt, InsertJob, InsertJobRow, InsertOutput,
+    JobRow, OutputRow, WorkerRow, INSERT_ATTEMPT_COLUMNS, INSERT_OUTPUT_COLUMNS,
 };
 use crate::schema::{job_attempts, job_output, jobs, settings, workers};
 
@@ -196,6 +204,11 @@ pub struct SqliteStore {
     /// Reads `PRAGMA data_version` for [`JobStore::change_marker`]; never writes, so every
     /// commit (by the pool or another process) counts as "another connection's" for it.
     marker: Mutex<SqliteConnection>,
+    /// Held for the whole of every write transaction: SQLite lets one writer in at a time
+    /// anyway, and threads of this process that queue here are handed the lock at once,
+    /// instead of polling the file lock through SQLite's busy handler (which sleeps for
+    /// milliseconds). Other processes still meet at the file lock.
+    write_lock: Mutex<()>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -265,6 +278,7 @@ impl SqliteStore {
             options,
             pool,
             marker: Mutex::new(first),
+            write_lock: Mutex::new(()),
         })
     }
 
@@ -297,6 +311,14 @@ impl SqliteStore {
         &self,
         mut op: impl FnMut(&mut SqliteConnection) -> Result<T, Failure>,
     ) -> StoreResult<T> {
+        // Bounded like every other wait for the database: a writer of this process stuck
+        // behind another process's lock must not hold the others here forever.
+        let Some(_writer) = self.write_lock.try_lock_for(self.options.max_busy_wait) else {
+            return Err(StoreError::Busy(format!(
+                "other writers of this process kept the database busy for over {}",
+                human(self.options.max_busy_wait)
+            )));
+        };
         self.run(|conn| conn.immediate_transaction(&mut op))
     }
 
@@ -329,12 +351,16 @@ impl ConnectionSetup {
             Durability::Full => "FULL",
         };
         // busy_timeout first: switching to WAL takes a lock that may be busy.
+        // temp_store = MEMORY: a batched claim or finish outgrows the in-memory statement
+        // journal, and SQLite would otherwise create, write and delete a temp file for it
+        // on every such statement.
         ConnectionSetup {
             pragmas: format!(
                 "PRAGMA busy_timeout = {busy_ms};\n\
                  PRAGMA journal_mode = WAL;\n\
                  PRAGMA synchronous = {synchronous};\n\
-                 PRAGMA foreign_keys = ON;"
+                 PRAGMA foreign_keys = ON;\n\
+                 PRAGMA temp_store = MEMORY;"
             ),
         }
     }
@@ -477,27 +503,11 @@ fn reject_repeats<'a>(ids: impl IntoIterator<Item = &'a JobId>) -> StoreResult<(
 /// `Conflict`. `rows` must not repeat an id (see [`reject_repeats`]).
 fn insert_jobs(conn: &mut SqliteConnection, rows: &[InsertJob<'_>]) -> Result<Vec<i64>, Failure> {
     let mut seqs = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(rows_per_insert(INSERT_JOB_COLUMNS)) {
-        // A one-row insert is a statement of fixed shape, which Diesel caches; multi-row
-        // inserts vary in length and are prepared each time.
-        let inserted: Vec<(String, i64)> = match chunk {
-            [row] => diesel::insert_into(jobs::table)
-                .values(row)
-                .on_conflict_do_nothing()
-                .returning((jobs::id, jobs::seq))
-                .load(conn)?,
-            _ => diesel::insert_into(jobs::table)
-                .values(chunk)
-                .on_conflict_do_nothing()
-                .returning((jobs::id, jobs::seq))
-                .load(conn)?,
-        };
-        let by_id: HashMap<String, i64> = inserted.into_iter().collect();
-        for row in chunk {
-            match by_id.get(row.id()) {
-                Some(seq) => seqs.push(*seq),
-                None => return Err(StoreError::Conflict(JobId::new(row.id())).into()),
-            }
+    for row in rows {
+        // One cached statement per row (see `InsertJobRow`); no row back means the id exists.
+        match InsertJobRow(row).get_result::<i64>(conn).optional()? {
+            Some(seq) => seqs.push(seq),
+            None => return Err(StoreError::Conflict(JobId::new(row.id())).into()),
         }
     }
     Ok(seqs)
@@ -638,16 +648,26 @@ fn apply_transition(
 /// A query for whole job rows (boxed: its filters depend on the call).
 type JobQuery<'a> = jobs::BoxedQuery<'a, Sqlite, SqlTypeOf<AsSelect<JobRow, Sqlite>>>;
 
-/// `processing` jobs whose lease ended before `now`, oldest lease first (index
-/// `jobs_lease`, read in order).
-fn expired_leases_query(now: Timestamp, limit: u32) -> JobQuery<'static> {
-    jobs::table
-        .filter(jobs::state.eq(state_to_db(JobState::Processing)))
-        .filter(jobs::lease_until.lt(now.as_millis()))
-        .order((jobs::lease_until.asc(), jobs::seq.asc()))
-        .limit(limit_of(limit))
-        .select(JobRow::as_select())
-        .into_boxed()
+/// `processing` jobs whose lease ended before `now`, oldest lease first, read in order from
+/// the partial index `jobs_lease`. Hand-written for the same reasons as the claim (see
+/// `claim.rs`): the state test must be the index's literal `WHERE`, and `INDEXED BY` keeps
+/// the planner from preferring `jobs_state` on a table without statistics. It runs about
+/// once a second, so it is not worth a cached statement.
+fn expired_leases_query(
+    now: Timestamp,
+    limit: u32,
+) -> diesel::query_builder::BoxedSqlQuery<'static, Sqlite, diesel::query_builder::SqlQuery> {
+    diesel::sql_query(
+        "SELECT seq, id, command, kind, state, attempts, max_retries, priority, queue, \
+         interrupts, created_at, updated_at, run_at, next_run_at, timeout_secs, exit_code, \
+         last_error, worker_id, started_at, finished_at, lease_until, claim_token \
+         FROM jobs INDEXED BY jobs_lease \
+         WHERE state = 'processing' AND lease_until < ? \
+         ORDER BY lease_until, seq LIMIT ?",
+    )
+    .into_boxed()
+    .bind::<BigInt, _>(now.as_millis())
+    .bind::<BigInt, _>(limit_of(limit))
 }
 
 /// Jobs matching `filter` in insertion order (index `jobs_state` when filtered by state).
@@ -666,6 +686,28 @@ fn list_query(filter: &JobFilter) -> JobQuery<'_> {
         query = query.limit(limit_of(limit));
     }
     query
+}
+
+/// Applies `transitions` as [`JobStore::finish`] says, inside the caller's immediate
+/// transaction. Executions finished by a worker take three statements per group (see
+/// `finish.rs`); anything else (recovery, release, a job named twice) one transition at a
+/// time.
+fn finish_in(
+    conn: &mut SqliteConnection,
+    transitions: &[Transition],
+    now: Timestamp,
+) -> Result<Vec<Guarded>, Failure> {
+    let batched = finish::all_executions(transitions)
+        // Ids travel as JSON text; one with a NUL would not survive the round trip.
+        && transitions.iter().all(|t| !t.id.as_str().contains('\0'))
+        && reject_repeats(transitions.iter().map(|t| &t.id)).is_ok();
+    if batched {
+        return finish::finish_executions(conn, transitions, now);
+    }
+    transitions
+        .iter()
+        .map(|t| apply_transition(conn, t, now))
+        .collect()
 }
 
 fn guarded(rows: usize) -> Guarded {
@@ -714,11 +756,21 @@ impl JobStore for SqliteStore {
         if transitions.is_empty() {
             return Ok(Vec::new());
         }
+        self.write(|conn| finish_in(conn, transitions, now))
+    }
+
+    fn finish_and_claim(
+        &self,
+        transitions: &[Transition],
+        now: Timestamp,
+        req: &ClaimRequest,
+    ) -> StoreResult<(Vec<Guarded>, Vec<Job>)> {
+        // One transaction, one commit: a worker at claim batch 1 pays one commit per job
+        // instead of two.
         self.write(|conn| {
-            transitions
-                .iter()
-                .map(|t| apply_transition(conn, t, now))
-                .collect()
+            let finished = finish_in(conn, transitions, now)?;
+            let claimed = claim::claim(conn, req)?;
+            Ok((finished, claimed))
         })
     }
 
@@ -755,7 +807,8 @@ impl JobStore for SqliteStore {
     // ----- maintenance -----
 
     fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Job>> {
-        let rows = self.run(|conn| Ok(expired_leases_query(now, limit).load(conn)?))?;
+        let rows: Vec<JobRow> =
+            self.run(|conn| Ok(expired_leases_query(now, limit).load(conn)?))?;
         rows.into_iter().map(JobRow::into_job).collect()
     }
 

@@ -65,6 +65,27 @@ pub trait JobStore: Debug + Send + Sync + 'static {
     /// Only driver failures; then nothing was applied.
     fn finish(&self, transitions: &[Transition], now: Timestamp) -> StoreResult<Vec<Guarded>>;
 
+    /// [`JobStore::finish`] followed by [`JobStore::claim`], as a worker does between two
+    /// batches. A store may run both in one transaction (one commit instead of two); the
+    /// default calls them one after the other. The finish is applied first; `now` is the
+    /// finish's, `req.now` the claim's.
+    ///
+    /// An error means nothing was applied. The default therefore returns the finish's
+    /// results with no jobs when only its claim fails: a claim changes nothing when it
+    /// fails, and the caller's next claim meets the failure again.
+    ///
+    /// # Errors
+    /// Only driver failures; then nothing was applied.
+    fn finish_and_claim(
+        &self,
+        transitions: &[Transition],
+        now: Timestamp,
+        req: &ClaimRequest,
+    ) -> StoreResult<(Vec<Guarded>, Vec<Job>)> {
+        let finished = self.finish(transitions, now)?;
+        Ok((finished, self.claim(req).unwrap_or_default()))
+    }
+
     /// Sets `lease_until` (and `updated_at = now`) on each job still `processing` under its
     /// token; one [`Guarded`] per lease, in order.
     ///
@@ -248,6 +269,14 @@ macro_rules! forward_job_store {
             }
             fn finish(&self, t: &[Transition], now: Timestamp) -> StoreResult<Vec<Guarded>> {
                 (**self).finish(t, now)
+            }
+            fn finish_and_claim(
+                &self,
+                t: &[Transition],
+                now: Timestamp,
+                req: &ClaimRequest,
+            ) -> StoreResult<(Vec<Guarded>, Vec<Job>)> {
+                (**self).finish_and_claim(t, now, req)
             }
             fn renew_leases(
                 &self,

@@ -1,0 +1,2 @@
+DROP INDEX jobs_lease;
+CREATE INDEX jobs_lease ON jobs (state, lease_until);
