@@ -215,31 +215,12 @@ impl GroupTracker {
 /// A `processing` shell job for handler tests.
 #[cfg(test)]
 pub(crate) fn test_job(command: &str) -> Job {
-    use queuectl_store::{JobId, JobState, Timestamp};
-    let t = Timestamp::from_millis(0);
-    Job {
-        id: JobId::new("job-1"),
-        command: command.to_owned(),
-        kind: "shell".to_owned(),
-        state: JobState::Processing,
-        attempts: 0,
-        max_retries: 3,
-        priority: 0,
-        queue: "default".to_owned(),
-        interrupts: 0,
-        created_at: t,
-        updated_at: t,
-        run_at: t,
-        next_run_at: None,
-        timeout_secs: None,
-        exit_code: None,
-        last_error: None,
-        worker_id: None,
-        started_at: None,
-        finished_at: None,
-        lease_until: None,
-        claim_token: None,
-    }
+    let mut job = queuectl_store_conformance::fixture::job_in_state(
+        "job-1",
+        queuectl_store::JobState::Processing,
+    );
+    command.clone_into(&mut job.command);
+    job
 }
 
 #[cfg(test)]

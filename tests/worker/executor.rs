@@ -4,35 +4,14 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use queuectl::worker::{CancelToken, Handler, JobContext, ShellHandler};
-use queuectl::{Job, JobId, JobState, Outcome, Timestamp};
+use queuectl::{Job, JobState, Outcome};
 
 use super::{pid_gone, wait_until, HANG};
 
 fn job(command: &str) -> Job {
-    let t = Timestamp::from_millis(0);
-    Job {
-        id: JobId::new("job-x"),
-        command: command.to_owned(),
-        kind: "shell".to_owned(),
-        state: JobState::Processing,
-        attempts: 0,
-        max_retries: 3,
-        priority: 0,
-        queue: "default".to_owned(),
-        interrupts: 0,
-        created_at: t,
-        updated_at: t,
-        run_at: t,
-        next_run_at: None,
-        timeout_secs: None,
-        exit_code: None,
-        last_error: None,
-        worker_id: None,
-        started_at: None,
-        finished_at: None,
-        lease_until: None,
-        claim_token: None,
-    }
+    let mut job = queuectl_store_conformance::fixture::job_in_state("job-x", JobState::Processing);
+    command.clone_into(&mut job.command);
+    job
 }
 
 /// Runs `command` on another thread, failing the test if it does not return within
