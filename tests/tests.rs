@@ -7,8 +7,8 @@ mod cli;
 // The committed fuzz corpus replayed through the fuzz harness (fuzz/harness.rs).
 mod fuzz_corpus;
 
-// The scheduler end to end against every store: the model-based proptest and the
-// forked-process exclusivity proptest.
+// The scheduler end to end against every store: the model-based proptest, the
+// forked-process exclusivity proptest, and recovery racing a lease renewal.
 mod scheduler;
 
 // Shared helpers (a fresh PostgreSQL schema per test).

@@ -403,7 +403,9 @@ impl<S: JobStore> Scheduler<S> {
     // ----- maintenance -----
 
     /// Recovers every job whose lease has expired: back to `pending` with one more
-    /// interrupt, or `dead` at [`MAX_INTERRUPTS`]. Attempts are never charged.
+    /// interrupt, or `dead` at [`MAX_INTERRUPTS`]. Attempts are never charged. Each
+    /// recovery applies only if the lease is still expired when it is written, so an owner
+    /// that renews after the read keeps its job.
     ///
     /// # Errors
     /// Store failures.
@@ -423,7 +425,9 @@ impl<S: JobStore> Scheduler<S> {
             let mut expired = self.store.expired_leases(now, RECOVERY_BATCH)?;
             let n = expired.len();
             expired.retain(|j| !keep(j));
-            let pass = self.recover_jobs(expired, now)?;
+            // Lease-guarded: an owner that renews between this read and the write (both
+            // may have waited on the same stalled store) keeps its job.
+            let pass = self.recover_jobs(expired, now, true)?;
             let progressed = !pass.is_empty();
             total.recovered.extend(pass.recovered);
             total.abandoned.extend(pass.abandoned);
@@ -448,11 +452,19 @@ impl<S: JobStore> Scheduler<S> {
             .into_iter()
             .filter(|j| j.worker_id.as_deref() == Some(worker_id))
             .collect();
-        self.recover_jobs(held, self.now())
+        self.recover_jobs(held, self.now(), false)
     }
 
-    fn recover_jobs(&self, jobs: Vec<Job>, now: Timestamp) -> Result<Recovery> {
-        let transitions: Vec<Transition> = jobs.iter().filter_map(recovery_transition).collect();
+    fn recover_jobs(
+        &self,
+        jobs: Vec<Job>,
+        now: Timestamp,
+        only_if_expired: bool,
+    ) -> Result<Recovery> {
+        let transitions: Vec<Transition> = jobs
+            .iter()
+            .filter_map(|j| recovery_transition(j, only_if_expired))
+            .collect();
         if transitions.is_empty() {
             return Ok(Recovery::default());
         }

@@ -11,9 +11,13 @@ pub const MAX_INTERRUPTS: u32 = 5;
 
 /// The guarded transition that recovers `job` (which must carry its claim token).
 ///
+/// `only_if_expired` is for a recovery decided because the lease looked expired: the store
+/// then applies it only if the lease is still expired at write time, so an owner that
+/// renewed meanwhile keeps its job. A worker known to be dead is recovered without it.
+///
 /// Returns `None` for a job without a token (not `processing`): nothing to recover.
 #[must_use]
-pub fn recovery_transition(job: &Job) -> Option<Transition> {
+pub fn recovery_transition(job: &Job, only_if_expired: bool) -> Option<Transition> {
     let token = job.claim_token?;
     let interrupts = job.interrupts.saturating_add(1);
     let kind = if interrupts >= MAX_INTERRUPTS {
@@ -21,9 +25,10 @@ pub fn recovery_transition(job: &Job) -> Option<Transition> {
             error: format!(
                 "interrupted too often: its worker was lost {interrupts} times while it ran"
             ),
+            only_if_expired,
         }
     } else {
-        TransitionKind::Recovered
+        TransitionKind::Recovered { only_if_expired }
     };
     Some(Transition {
         id: job.id.clone(),
@@ -65,21 +70,30 @@ mod tests {
 
     #[test]
     fn first_four_interrupts_recover_the_fifth_abandons() {
-        for i in 0..4 {
-            let t = recovery_transition(&processing(i));
-            assert_eq!(t.map(|t| t.kind), Some(TransitionKind::Recovered), "at {i}");
+        for guard in [false, true] {
+            for i in 0..4 {
+                let t = recovery_transition(&processing(i), guard);
+                assert_eq!(
+                    t.map(|t| t.kind),
+                    Some(TransitionKind::Recovered {
+                        only_if_expired: guard
+                    }),
+                    "at {i}"
+                );
+            }
+            let t = recovery_transition(&processing(4), guard);
+            assert!(matches!(
+                t.map(|t| t.kind),
+                Some(TransitionKind::Abandoned { error, only_if_expired })
+                    if error.contains("interrupted too often") && only_if_expired == guard
+            ));
         }
-        let t = recovery_transition(&processing(4));
-        assert!(matches!(
-            t.map(|t| t.kind),
-            Some(TransitionKind::Abandoned { error }) if error.contains("interrupted too often")
-        ));
     }
 
     #[test]
     fn a_job_without_a_token_is_left_alone() {
         let mut j = processing(0);
         j.claim_token = None;
-        assert_eq!(recovery_transition(&j), None);
+        assert_eq!(recovery_transition(&j, true), None);
     }
 }

@@ -2,3 +2,4 @@
 
 mod forked;
 mod model;
+mod recovery;

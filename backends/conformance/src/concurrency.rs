@@ -160,7 +160,15 @@ pub fn change_marker_changes_after_job_writes<S: JobStore>(store: TestStore<S>) 
     let job = claim_one(&*store, T0);
     assert_changed("claim");
     let results = store
-        .finish(&[transition(&job, TransitionKind::Recovered)], at(1))
+        .finish(
+            &[transition(
+                &job,
+                TransitionKind::Recovered {
+                    only_if_expired: false,
+                },
+            )],
+            at(1),
+        )
         .expect("recover");
     assert_eq!(results, [Guarded::Applied]);
     assert_changed("finish");
@@ -169,6 +177,7 @@ pub fn change_marker_changes_after_job_writes<S: JobStore>(store: TestStore<S>) 
     let job = claim_one(&*store, at(3));
     let dead = TransitionKind::Abandoned {
         error: "interrupted too often".to_owned(),
+        only_if_expired: false,
     };
     let results = store
         .finish(&[transition(&job, dead)], at(4))

@@ -187,7 +187,15 @@ pub fn finish_recovered_returns_the_job_to_pending_without_charging_an_attempt<S
 ) {
     let job = second_attempt(&*store, "orphan");
     let results = store
-        .finish(&[transition(&job, TransitionKind::Recovered)], at(40))
+        .finish(
+            &[transition(
+                &job,
+                TransitionKind::Recovered {
+                    only_if_expired: false,
+                },
+            )],
+            at(40),
+        )
         .expect("finish");
     assert_eq!(results, [Guarded::Applied]);
     let record = store.get_record(&job.id).expect("get_record");
@@ -213,6 +221,7 @@ pub fn finish_abandoned_dead_letters_the_job_without_charging_an_attempt<S: JobS
     let job = second_attempt(&*store, "cursed");
     let kind = TransitionKind::Abandoned {
         error: "interrupted too often".to_owned(),
+        only_if_expired: false,
     };
     let results = store
         .finish(&[transition(&job, kind)], at(41))
@@ -259,7 +268,9 @@ pub fn finish_with_a_wrong_token_is_stale_and_changes_nothing<S: JobStore>(store
         TransitionKind::Completed {
             execution: execution(0, "x", ""),
         },
-        TransitionKind::Recovered,
+        TransitionKind::Recovered {
+            only_if_expired: false,
+        },
         TransitionKind::Released,
     ] {
         let t = Transition {
@@ -321,7 +332,15 @@ pub fn finish_is_stale_after_the_lease_was_recovered_and_reclaimed<S: JobStore>(
     enqueue_all(&*store, &[new_job_with_id("contested")]);
     let first = claim_one(&*store, T0);
     let recovered = store
-        .finish(&[transition(&first, TransitionKind::Recovered)], at(60))
+        .finish(
+            &[transition(
+                &first,
+                TransitionKind::Recovered {
+                    only_if_expired: false,
+                },
+            )],
+            at(60),
+        )
         .expect("recover");
     assert_eq!(recovered, [Guarded::Applied]);
     let second = store

@@ -143,6 +143,8 @@ macro_rules! store_conformance {
             expired_lease_can_be_recovered_and_claimed_again_uncharged,
             expired_leases_honours_limit,
             expired_leases_lists_only_processing_jobs_past_their_lease_oldest_first,
+            lease_guarded_recovery_applies_to_an_expired_lease,
+            lease_guarded_recovery_is_stale_after_a_renewal,
             renew_leases_extends_held_leases_and_reports_stale_ones,
             renew_leases_is_stale_after_the_lease_was_recovered,
             // admin.rs

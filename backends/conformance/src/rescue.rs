@@ -1,4 +1,5 @@
-//! Cases for lease upkeep and recovery: `renew_leases`, `expired_leases`.
+//! Cases for lease upkeep and recovery: `renew_leases`, `expired_leases`, and the
+//! lease-guarded recovery kinds of `finish`.
 
 use queuectl_store::{ClaimToken, Guarded, JobId, JobState, JobStore, LeaseRef, TransitionKind};
 
@@ -72,7 +73,15 @@ pub fn renew_leases_is_stale_after_the_lease_was_recovered<S: JobStore>(store: T
     enqueue_all(&*store, &[new_job_with_id("lost")]);
     let job = claim_one(&*store, T0);
     let recovered = store
-        .finish(&[transition(&job, TransitionKind::Recovered)], at(40))
+        .finish(
+            &[transition(
+                &job,
+                TransitionKind::Recovered {
+                    only_if_expired: false,
+                },
+            )],
+            at(40),
+        )
         .expect("recover");
     assert_eq!(recovered, [Guarded::Applied]);
     let before = store.get(&job.id).expect("before");
@@ -148,7 +157,12 @@ pub fn expired_lease_can_be_recovered_and_claimed_again_uncharged<S: JobStore>(
     assert_eq!(expired, std::slice::from_ref(&first));
     let results = store
         .finish(
-            &[transition(&expired[0], TransitionKind::Recovered)],
+            &[transition(
+                &expired[0],
+                TransitionKind::Recovered {
+                    only_if_expired: true,
+                },
+            )],
             at(16),
         )
         .expect("recover");
@@ -165,4 +179,137 @@ pub fn expired_lease_can_be_recovered_and_claimed_again_uncharged<S: JobStore>(
     assert_eq!(second.interrupts, 1);
     assert_eq!(second.worker_id.as_deref(), Some("w2"));
     assert_ne!(second.claim_token, first.claim_token);
+}
+
+fn guarded_recovered() -> TransitionKind {
+    TransitionKind::Recovered {
+        only_if_expired: true,
+    }
+}
+
+fn guarded_abandoned() -> TransitionKind {
+    TransitionKind::Abandoned {
+        error: "interrupted too often".to_owned(),
+        only_if_expired: true,
+    }
+}
+
+/// The multi-host race: a recovery read the lease as expired, then the owner renewed before
+/// the recovery's write. The lease-guarded kinds are then `Stale` and leave the job with
+/// its owner; the unconditional kind (a worker known to be dead) still applies.
+pub fn lease_guarded_recovery_is_stale_after_a_renewal<S: JobStore>(store: TestStore<S>) {
+    enqueue_all(&*store, &[new_job_with_id("alive")]);
+    let mut req = claim_request("slow-owner", T0, 1);
+    req.lease_until = at(15);
+    let job = store.claim(&req).expect("claim").pop().expect("one job");
+    let expired = store.expired_leases(at(20), 10).expect("expired");
+    assert_eq!(ids(&expired), ["alive"]);
+
+    let renewed = store
+        .renew_leases(&[lease_of(&job)], at(50), at(20))
+        .expect("renew");
+    assert_eq!(renewed, [Guarded::Applied]);
+    let before = store.get(&job.id).expect("before");
+
+    let results = store
+        .finish(
+            &[
+                transition(&expired[0], guarded_recovered()),
+                transition(&expired[0], guarded_abandoned()),
+            ],
+            at(20),
+        )
+        .expect("guarded recovery");
+    assert_eq!(results, [Guarded::Stale, Guarded::Stale]);
+    assert_eq!(store.get(&job.id).expect("after"), before);
+    assert_eq!(before.state, JobState::Processing);
+    assert_eq!(before.lease_until, Some(at(50)));
+    assert_eq!(before.interrupts, 0);
+
+    // Still renewable by its owner: nobody took it.
+    let again = store
+        .renew_leases(&[lease_of(&job)], at(60), at(21))
+        .expect("renew again");
+    assert_eq!(again, [Guarded::Applied]);
+
+    let results = store
+        .finish(
+            &[transition(
+                &expired[0],
+                TransitionKind::Recovered {
+                    only_if_expired: false,
+                },
+            )],
+            at(22),
+        )
+        .expect("unconditional recovery");
+    assert_eq!(results, [Guarded::Applied]);
+    let recovered = store.get(&job.id).expect("recovered");
+    assert_eq!(recovered.state, JobState::Pending);
+    assert_eq!(recovered.interrupts, 1);
+}
+
+/// A lease that is still expired at write time is recovered (or abandoned) by the
+/// lease-guarded kinds, writing exactly what the unconditional kinds write; a lease ending
+/// exactly at `now` is not expired (`lease_until < now`, as in `expired_leases`).
+pub fn lease_guarded_recovery_applies_to_an_expired_lease<S: JobStore>(store: TestStore<S>) {
+    enqueue_all(
+        &*store,
+        &[new_job_with_id("lost"), new_job_with_id("cursed")],
+    );
+    let mut req = claim_request("dead-worker", T0, 2);
+    req.lease_until = at(15);
+    let claimed = store.claim(&req).expect("claim");
+    let [lost, cursed] = &claimed[..] else {
+        panic!("claimed {claimed:?}");
+    };
+
+    let at_the_edge = store
+        .finish(
+            &[
+                transition(lost, guarded_recovered()),
+                transition(cursed, guarded_abandoned()),
+            ],
+            at(15),
+        )
+        .expect("at the edge");
+    assert_eq!(at_the_edge, [Guarded::Stale, Guarded::Stale]);
+    assert_eq!(
+        store.get(&lost.id).expect("lost").state,
+        JobState::Processing
+    );
+
+    let results = store
+        .finish(
+            &[
+                transition(lost, guarded_recovered()),
+                transition(cursed, guarded_abandoned()),
+            ],
+            at(16),
+        )
+        .expect("recover");
+    assert_eq!(results, [Guarded::Applied, Guarded::Applied]);
+
+    let pending = store.get(&lost.id).expect("lost");
+    assert_eq!(pending.state, JobState::Pending);
+    assert_eq!(pending.attempts, 0);
+    assert_eq!(pending.interrupts, 1);
+    assert_eq!(pending.next_run_at, Some(at(16)));
+    assert_eq!(pending.updated_at, at(16));
+    assert_eq!((pending.claim_token, pending.lease_until), (None, None));
+
+    let record = store.get_record(&cursed.id).expect("cursed");
+    let dead = &record.job;
+    assert_eq!(dead.state, JobState::Dead);
+    assert_eq!(dead.attempts, 0);
+    assert_eq!(dead.interrupts, 1);
+    assert_eq!(dead.last_error.as_deref(), Some("interrupted too often"));
+    assert_eq!(dead.next_run_at, None);
+    assert_eq!(dead.updated_at, at(16));
+    assert_eq!((dead.claim_token, dead.lease_until), (None, None));
+    assert!(record.history.is_empty());
+    assert!(store
+        .expired_leases(at(16), 10)
+        .expect("none left")
+        .is_empty());
 }

@@ -294,6 +294,14 @@ impl State {
         let job = &self.jobs.get(&seq)?.job;
         (job.state == JobState::Processing && job.claim_token == Some(token)).then_some(seq)
     }
+
+    /// Whether the job at `seq` has a lease that ended before `now`.
+    fn lease_expired(&self, seq: Seq, now: Timestamp) -> bool {
+        self.jobs
+            .get(&seq)
+            .and_then(|e| e.job.lease_until)
+            .is_some_and(|until| until < now)
+    }
 }
 
 fn new_entry(new: &NewJob, now: Timestamp) -> Entry {
@@ -371,12 +379,12 @@ fn apply_transition(entry: &mut Entry, kind: &TransitionKind, now: Timestamp) {
             job.next_run_at = None;
             finished(entry, execution, Some(error));
         }
-        TransitionKind::Recovered => {
+        TransitionKind::Recovered { .. } => {
             job.state = JobState::Pending;
             job.interrupts = job.interrupts.saturating_add(1);
             job.next_run_at = Some(now);
         }
-        TransitionKind::Abandoned { error } => {
+        TransitionKind::Abandoned { error, .. } => {
             job.state = JobState::Dead;
             job.interrupts = job.interrupts.saturating_add(1);
             job.last_error = Some(error.clone());
@@ -460,7 +468,10 @@ impl JobStore for MemoryStore {
         let mut state = self.state.lock();
         let mut results = Vec::with_capacity(transitions.len());
         for t in transitions {
-            let applied = match state.held(&t.id, t.token) {
+            let held = state
+                .held(&t.id, t.token)
+                .filter(|&seq| !t.kind.only_if_lease_expired() || state.lease_expired(seq, now));
+            let applied = match held {
                 Some(seq) => state
                     .modify(seq, |entry| apply_transition(entry, &t.kind, now))
                     .is_some(),
@@ -798,7 +809,9 @@ mod tests {
                 execution: Execution::default(),
                 error: "e".to_owned(),
             },
-            TransitionKind::Recovered,
+            TransitionKind::Recovered {
+                only_if_expired: false,
+            },
         ];
         let transitions: Vec<Transition> = claimed
             .iter()

@@ -72,7 +72,7 @@ impl<'a> FinishQuery<'a> {
                 TransitionKind::Dead { execution, error } => {
                     (execution, JobState::Dead, Some(error.as_str()), None)
                 }
-                TransitionKind::Recovered
+                TransitionKind::Recovered { .. }
                 | TransitionKind::Released
                 | TransitionKind::Abandoned { .. } => return None,
             };

@@ -430,6 +430,19 @@ macro_rules! guarded {
     };
 }
 
+/// [`guarded!`], and for a lease-guarded kind also `lease_until < now`: in the same `WHERE`,
+/// which PostgreSQL re-checks on the newest row version, so a renewal committed between the
+/// recovery's read and its write makes the recovery stale.
+macro_rules! recoverable {
+    ($id:expr, $token:expr, $kind:expr, $now:expr) => {
+        guarded!($id, $token).filter(
+            jobs::lease_until
+                .lt($now)
+                .or((!$kind.only_if_lease_expired()).into_sql::<diesel::sql_types::Bool>()),
+        )
+    };
+}
+
 /// Applies one transition if its guard holds; returns whether it applied.
 fn apply_transition(conn: &mut PgConnection, t: &Transition, now: Timestamp) -> TxResult<bool> {
     let now_ms = now.as_millis();
@@ -450,9 +463,9 @@ fn apply_transition(conn: &mut PgConnection, t: &Transition, now: Timestamp) -> 
         TransitionKind::Dead { execution, error } => {
             (execution, JobState::Dead, Some(error.as_str()), None)
         }
-        TransitionKind::Recovered | TransitionKind::Released => {
-            let bump = i64::from(matches!(t.kind, TransitionKind::Recovered));
-            let n = diesel::update(guarded!(id, token))
+        TransitionKind::Recovered { .. } | TransitionKind::Released => {
+            let bump = i64::from(matches!(t.kind, TransitionKind::Recovered { .. }));
+            let n = diesel::update(recoverable!(id, token, &t.kind, now_ms))
                 .set((
                     jobs::state.eq(JobState::Pending.as_str()),
                     jobs::interrupts.eq(jobs::interrupts + bump),
@@ -464,8 +477,8 @@ fn apply_transition(conn: &mut PgConnection, t: &Transition, now: Timestamp) -> 
                 .execute(conn)?;
             return Ok(n > 0);
         }
-        TransitionKind::Abandoned { error } => {
-            let n = diesel::update(guarded!(id, token))
+        TransitionKind::Abandoned { error, .. } => {
+            let n = diesel::update(recoverable!(id, token, &t.kind, now_ms))
                 .set((
                     jobs::state.eq(JobState::Dead.as_str()),
                     jobs::interrupts.eq(jobs::interrupts + 1),
@@ -528,7 +541,7 @@ fn apply_transition(conn: &mut PgConnection, t: &Transition, now: Timestamp) -> 
 fn wakes_workers(kind: &TransitionKind) -> bool {
     matches!(
         kind,
-        TransitionKind::Failed { .. } | TransitionKind::Recovered | TransitionKind::Released
+        TransitionKind::Failed { .. } | TransitionKind::Recovered { .. } | TransitionKind::Released
     )
 }
 

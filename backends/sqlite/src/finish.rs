@@ -58,9 +58,9 @@ fn shared_of(t: &Transition) -> Option<Shared<'_>> {
         TransitionKind::Dead { execution, error } => {
             (execution, JobState::Dead, Some(error.as_str()), None)
         }
-        TransitionKind::Recovered | TransitionKind::Released | TransitionKind::Abandoned { .. } => {
-            return None
-        }
+        TransitionKind::Recovered { .. }
+        | TransitionKind::Released
+        | TransitionKind::Abandoned { .. } => return None,
     };
     Some(Shared {
         token: t.token.0,

@@ -559,6 +559,14 @@ fn apply_transition(
         .filter(jobs::id.eq(t.id.as_str()))
         .filter(jobs::state.eq(state_to_db(JobState::Processing)))
         .filter(jobs::claim_token.eq(t.token.0));
+    // A recovery decided from an expired-lease read must not apply if the owner renewed
+    // meanwhile: the lease test is part of the same WHERE, so it is checked atomically.
+    let unguarded = !t.kind.only_if_lease_expired();
+    let recoverable = held.filter(
+        jobs::lease_until
+            .lt(now_ms)
+            .or(unguarded.into_sql::<diesel::sql_types::Bool>()),
+    );
     let released = (
         jobs::updated_at.eq(now_ms),
         jobs::lease_until.eq(None::<i64>),
@@ -580,9 +588,9 @@ fn apply_transition(
         TransitionKind::Dead { execution, error } => {
             (execution, JobState::Dead, Some(error.as_str()), None)
         }
-        TransitionKind::Recovered | TransitionKind::Released => {
-            let bump = i64::from(matches!(t.kind, TransitionKind::Recovered));
-            let n = diesel::update(held)
+        TransitionKind::Recovered { .. } | TransitionKind::Released => {
+            let bump = i64::from(matches!(t.kind, TransitionKind::Recovered { .. }));
+            let n = diesel::update(recoverable)
                 .set((
                     released,
                     jobs::state.eq(state_to_db(JobState::Pending)),
@@ -592,8 +600,8 @@ fn apply_transition(
                 .execute(conn)?;
             return Ok(guarded(n));
         }
-        TransitionKind::Abandoned { error } => {
-            let n = diesel::update(held)
+        TransitionKind::Abandoned { error, .. } => {
+            let n = diesel::update(recoverable)
                 .set((
                     released,
                     jobs::state.eq(state_to_db(JobState::Dead)),

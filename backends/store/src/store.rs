@@ -57,8 +57,9 @@ pub trait JobStore: Debug + Send + Sync + 'static {
     fn claim(&self, req: &ClaimRequest) -> StoreResult<Vec<Job>>;
 
     /// Applies each transition if, and only if, its job is still `processing` under its
-    /// token; returns one [`Guarded`] per transition, in order. See
-    /// [`crate::TransitionKind`] for exactly what each kind writes. A missing job is
+    /// token (and, for a lease-guarded kind, its `lease_until < now`); returns one
+    /// [`Guarded`] per transition, in order. See [`crate::TransitionKind`] for exactly what
+    /// each kind writes and guards. A missing job is
     /// `Stale`, not an error. All transitions of one call commit together.
     ///
     /// # Errors

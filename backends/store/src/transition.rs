@@ -7,7 +7,8 @@
 use crate::{ClaimToken, JobId, JobOutput, Timestamp};
 
 /// A change to one `processing` job, applied only while the job is still `processing`
-/// under `token` (see [`crate::JobStore::finish`]).
+/// under `token` (see [`crate::JobStore::finish`]), and for the lease-guarded kinds only
+/// while its lease is still expired (see [`TransitionKind::only_if_lease_expired`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transition {
     /// The job.
@@ -34,6 +35,15 @@ pub struct Execution {
 /// set `attempts += 1`, `finished_at = now`, `exit_code`, replace the stored output and
 /// append one history entry (`attempt` = the new `attempts`, `started_at` = the job's
 /// `started_at`, `finished_at = now`, `exit_code`, `error`).
+///
+/// Guard common to all kinds: the job is `processing` and its `claim_token` is the
+/// transition's. `Recovered` and `Abandoned` with `only_if_expired: true` add one more
+/// condition to the same atomic check: `lease_until < now` (the `now` passed to
+/// [`crate::JobStore::finish`], the same comparison as [`crate::JobStore::expired_leases`]).
+/// A recovery decided from an `expired_leases` read uses it, so an owner that renewed its
+/// lease between that read and the write keeps its job (the transition is `Stale`); a
+/// recovery of a worker known to be dead uses `only_if_expired: false`, whatever its lease
+/// says. The guard changes only *whether* the write happens, never what it writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TransitionKind {
     /// It succeeded: state `completed`, `last_error` cleared, `next_run_at` cleared.
@@ -61,16 +71,38 @@ pub enum TransitionKind {
     },
     /// Its worker died or its lease expired: state `pending`, `interrupts += 1`,
     /// `next_run_at = now`, `attempts` unchanged, no history entry.
-    Recovered,
+    Recovered {
+        /// Applies only if, in addition, `lease_until < now` at write time.
+        only_if_expired: bool,
+    },
     /// Interrupted too often: state `dead`, `interrupts += 1`, `last_error = error`,
     /// `next_run_at` cleared, `attempts` unchanged, no history entry.
     Abandoned {
         /// Why, for people.
         error: String,
+        /// Applies only if, in addition, `lease_until < now` at write time.
+        only_if_expired: bool,
     },
     /// Its worker stopped at once and gave it back: state `pending`, `next_run_at = now`,
     /// `attempts` and `interrupts` unchanged, no history entry.
     Released,
+}
+
+impl TransitionKind {
+    /// Whether the guard also requires `lease_until < now`: a `Recovered` or `Abandoned`
+    /// with `only_if_expired: true`.
+    #[must_use]
+    pub fn only_if_lease_expired(&self) -> bool {
+        matches!(
+            self,
+            TransitionKind::Recovered {
+                only_if_expired: true
+            } | TransitionKind::Abandoned {
+                only_if_expired: true,
+                ..
+            }
+        )
+    }
 }
 
 /// Whether a guarded write was applied.
@@ -79,7 +111,8 @@ pub enum TransitionKind {
 pub enum Guarded {
     /// The job was `processing` under the token; the write happened.
     Applied,
-    /// The job is missing, not `processing`, or held under another token; nothing changed.
+    /// The job is missing, not `processing`, held under another token, or (for a
+    /// lease-guarded kind) its lease is not expired; nothing changed.
     Stale,
 }
 
