@@ -111,8 +111,9 @@ use queuectl_store::{
 
 use crate::error::{pool_error, Failure};
 use crate::row::{
-    state_from_db, state_to_db, AttemptRow, InsertAttempt, InsertJob, InsertJobRow, InsertOutput,
-    JobRow, OutputRow, WorkerRow, INSERT_ATTEMPT_COLUMNS, INSERT_OUTPUT_COLUMNS,
+    state_from_db, state_to_db, AttemptRow, InsertAttempt, InsertJob, InsertJobChunk, InsertJobRow,
+    InsertOutput, JobRow, OutputRow, WorkerRow, INSERT_ATTEMPT_COLUMNS, INSERT_CHUNK,
+    INSERT_OUTPUT_COLUMNS,
 };
 use crate::schema::{job_attempts, job_output, jobs, settings, workers};
 
@@ -513,6 +514,59 @@ fn insert_jobs(conn: &mut SqliteConnection, rows: &[InsertJob<'_>]) -> Result<Ve
     Ok(seqs)
 }
 
+/// Inserts `rows` like [`insert_jobs`] without reading their `seq`s back: whole chunks of
+/// [`INSERT_CHUNK`] rows one statement each, the rest one row at a time. A chunk that
+/// inserts fewer rows than it holds met an id that already exists (repeats within `rows`
+/// are rejected before), which is `Conflict` naming the first such id in `rows`' order,
+/// as the row-by-row path would.
+fn insert_new_jobs(conn: &mut SqliteConnection, rows: &[InsertJob<'_>]) -> Result<(), Failure> {
+    let mut chunks = rows.chunks_exact(INSERT_CHUNK);
+    for chunk in &mut chunks {
+        let Some(statement) = InsertJobChunk::new(chunk) else {
+            // chunks_exact yields INSERT_CHUNK rows only; the row-by-row path is correct
+            // for any count anyway.
+            insert_jobs(conn, chunk)?;
+            continue;
+        };
+        let inserted = statement.execute(conn)?;
+        if inserted != chunk.len() {
+            return Err(chunk_conflict(conn, chunk, inserted));
+        }
+    }
+    insert_jobs(conn, chunks.remainder()).map(drop)
+}
+
+/// The `Conflict` of a chunk that inserted only `inserted` of its rows. Every id of the
+/// chunk is now stored, and a new row's `seq` (the rowid) is above every older one, so the
+/// ids that existed before are the lowest `seq`s among them.
+fn chunk_conflict(
+    conn: &mut SqliteConnection,
+    chunk: &[InsertJob<'_>],
+    inserted: usize,
+) -> Failure {
+    let ids: Vec<&str> = chunk.iter().map(|r| r.id()).collect();
+    let stored = match jobs::table
+        .filter(jobs::id.eq_any(&ids))
+        .select(jobs::id)
+        .order(jobs::seq.asc())
+        .load::<String>(conn)
+    {
+        Ok(stored) => stored,
+        Err(e) => return e.into(),
+    };
+    let existed = &stored[..stored.len().saturating_sub(inserted)];
+    match ids.iter().find(|id| existed.iter().any(|e| e == *id)) {
+        Some(id) => StoreError::Conflict(JobId::new(*id)).into(),
+        // Unreachable while the chunk's ids are distinct; say what happened all the same.
+        None => Failure::Store(StoreError::Corrupt {
+            what: format!(
+                "jobs: an INSERT of {} new jobs stored {inserted} and found no older id",
+                chunk.len()
+            ),
+        }),
+    }
+}
+
 /// The stored job `id`, if any.
 fn find_job(conn: &mut SqliteConnection, id: &JobId) -> Result<Option<JobRow>, Failure> {
     Ok(jobs::table
@@ -740,7 +794,7 @@ impl JobStore for SqliteStore {
             .iter()
             .map(|j| InsertJob::from_new(j, now))
             .collect::<StoreResult<Vec<_>>>()?;
-        self.write(|conn| insert_jobs(conn, &rows).map(drop))
+        self.write(|conn| insert_new_jobs(conn, &rows))
     }
 
     // ----- worker -----
