@@ -355,13 +355,23 @@ impl ConnectionSetup {
         // temp_store = MEMORY: a batched claim or finish outgrows the in-memory statement
         // journal, and SQLite would otherwise create, write and delete a temp file for it
         // on every such statement.
+        // wal_autocheckpoint = 10000 pages (about 40 MB of WAL, default 1000): a checkpoint
+        // copies every page changed since the last one back into the file and syncs it, so
+        // checkpointing ten times less often writes a page changed by many commits (the
+        // indexes' pages, the table's last page) once instead of up to ten times, and syncs
+        // ten times less often; with 4 KB frames per B-tree each enqueue touches, the
+        // default checkpointed every 200 or so single-job commits. journal_size_limit
+        // truncates a WAL that outgrew that (a checkpoint held back by a long reader) back
+        // to 64 MB once it is reset. Neither changes what a commit guarantees.
         ConnectionSetup {
             pragmas: format!(
                 "PRAGMA busy_timeout = {busy_ms};\n\
                  PRAGMA journal_mode = WAL;\n\
                  PRAGMA synchronous = {synchronous};\n\
                  PRAGMA foreign_keys = ON;\n\
-                 PRAGMA temp_store = MEMORY;"
+                 PRAGMA temp_store = MEMORY;\n\
+                 PRAGMA wal_autocheckpoint = 10000;\n\
+                 PRAGMA journal_size_limit = 67108864;"
             ),
         }
     }
