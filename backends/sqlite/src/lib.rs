@@ -42,10 +42,11 @@
 //!   there first, and its reads are the state it writes over. Writers of one store handle
 //!   also queue on an in-process mutex first, so threads of one process hand the lock to
 //!   each other at once instead of sleeping in SQLite's busy handler.
-//! - Hot statements (claim, the batched finish in `finish.rs`, the enqueue row insert)
+//! - Hot statements (claim, the batched finish in `finish.rs`, the enqueue inserts)
 //!   have fixed SQL text and are prepared once per connection. A finish of many executions
 //!   costs three statements per group of transitions that write the same values (a claimed
-//!   batch of successes is one group), not three per job.
+//!   batch of successes is one group), not three per job; an enqueue of many jobs costs one
+//!   statement per 64 of them.
 //! - A held lock is waited out: first by SQLite's busy handler, then by re-running the whole
 //!   transaction with backoff until [`SqliteOptions::max_busy_wait`] (30 s by default) has
 //!   passed. Only then does a call fail, with [`StoreError::Busy`]; SQLite's own
