@@ -42,10 +42,11 @@
 //!   there first, and its reads are the state it writes over. Writers of one store handle
 //!   also queue on an in-process mutex first, so threads of one process hand the lock to
 //!   each other at once instead of sleeping in SQLite's busy handler.
-//! - Hot statements (claim, the batched finish in `finish.rs`, the enqueue row insert)
+//! - Hot statements (claim, the batched finish in `finish.rs`, the enqueue inserts)
 //!   have fixed SQL text and are prepared once per connection. A finish of many executions
 //!   costs three statements per group of transitions that write the same values (a claimed
-//!   batch of successes is one group), not three per job.
+//!   batch of successes is one group), not three per job; an enqueue of many jobs costs one
+//!   statement per 64 of them.
 //! - A held lock is waited out: first by SQLite's busy handler, then by re-running the whole
 //!   transaction with backoff until [`SqliteOptions::max_busy_wait`] (30 s by default) has
 //!   passed. Only then does a call fail, with [`StoreError::Busy`]; SQLite's own
@@ -111,8 +112,9 @@ use queuectl_store::{
 
 use crate::error::{pool_error, Failure};
 use crate::row::{
-    state_from_db, state_to_db, AttemptRow, InsertAttempt, InsertJob, InsertJobRow, InsertOutput,
-    JobRow, OutputRow, WorkerRow, INSERT_ATTEMPT_COLUMNS, INSERT_OUTPUT_COLUMNS,
+    state_from_db, state_to_db, AttemptRow, InsertAttempt, InsertJob, InsertJobChunk, InsertJobRow,
+    InsertOutput, JobRow, OutputRow, WorkerRow, INSERT_ATTEMPT_COLUMNS, INSERT_CHUNK,
+    INSERT_OUTPUT_COLUMNS,
 };
 use crate::schema::{job_attempts, job_output, jobs, settings, workers};
 
@@ -354,13 +356,23 @@ impl ConnectionSetup {
         // temp_store = MEMORY: a batched claim or finish outgrows the in-memory statement
         // journal, and SQLite would otherwise create, write and delete a temp file for it
         // on every such statement.
+        // wal_autocheckpoint = 10000 pages (about 40 MB of WAL, default 1000): a checkpoint
+        // copies every page changed since the last one back into the file and syncs it, so
+        // checkpointing ten times less often writes a page changed by many commits (the
+        // indexes' pages, the table's last page) once instead of up to ten times, and syncs
+        // ten times less often; with 4 KB frames per B-tree each enqueue touches, the
+        // default checkpointed every 200 or so single-job commits. journal_size_limit
+        // truncates a WAL that outgrew that (a checkpoint held back by a long reader) back
+        // to 64 MB once it is reset. Neither changes what a commit guarantees.
         ConnectionSetup {
             pragmas: format!(
                 "PRAGMA busy_timeout = {busy_ms};\n\
                  PRAGMA journal_mode = WAL;\n\
                  PRAGMA synchronous = {synchronous};\n\
                  PRAGMA foreign_keys = ON;\n\
-                 PRAGMA temp_store = MEMORY;"
+                 PRAGMA temp_store = MEMORY;\n\
+                 PRAGMA wal_autocheckpoint = 10000;\n\
+                 PRAGMA journal_size_limit = 67108864;"
             ),
         }
     }
@@ -511,6 +523,59 @@ fn insert_jobs(conn: &mut SqliteConnection, rows: &[InsertJob<'_>]) -> Result<Ve
         }
     }
     Ok(seqs)
+}
+
+/// Inserts `rows` like [`insert_jobs`] without reading their `seq`s back: whole chunks of
+/// [`INSERT_CHUNK`] rows one statement each, the rest one row at a time. A chunk that
+/// inserts fewer rows than it holds met an id that already exists (repeats within `rows`
+/// are rejected before), which is `Conflict` naming the first such id in `rows`' order,
+/// as the row-by-row path would.
+fn insert_new_jobs(conn: &mut SqliteConnection, rows: &[InsertJob<'_>]) -> Result<(), Failure> {
+    let mut chunks = rows.chunks_exact(INSERT_CHUNK);
+    for chunk in &mut chunks {
+        let Some(statement) = InsertJobChunk::new(chunk) else {
+            // chunks_exact yields INSERT_CHUNK rows only; the row-by-row path is correct
+            // for any count anyway.
+            insert_jobs(conn, chunk)?;
+            continue;
+        };
+        let inserted = statement.execute(conn)?;
+        if inserted != chunk.len() {
+            return Err(chunk_conflict(conn, chunk, inserted));
+        }
+    }
+    insert_jobs(conn, chunks.remainder()).map(drop)
+}
+
+/// The `Conflict` of a chunk that inserted only `inserted` of its rows. Every id of the
+/// chunk is now stored, and a new row's `seq` (the rowid) is above every older one, so the
+/// ids that existed before are the lowest `seq`s among them.
+fn chunk_conflict(
+    conn: &mut SqliteConnection,
+    chunk: &[InsertJob<'_>],
+    inserted: usize,
+) -> Failure {
+    let ids: Vec<&str> = chunk.iter().map(|r| r.id()).collect();
+    let stored = match jobs::table
+        .filter(jobs::id.eq_any(&ids))
+        .select(jobs::id)
+        .order(jobs::seq.asc())
+        .load::<String>(conn)
+    {
+        Ok(stored) => stored,
+        Err(e) => return e.into(),
+    };
+    let existed = &stored[..stored.len().saturating_sub(inserted)];
+    match ids.iter().find(|id| existed.iter().any(|e| e == *id)) {
+        Some(id) => StoreError::Conflict(JobId::new(*id)).into(),
+        // Unreachable while the chunk's ids are distinct; say what happened all the same.
+        None => Failure::Store(StoreError::Corrupt {
+            what: format!(
+                "jobs: an INSERT of {} new jobs stored {inserted} and found no older id",
+                chunk.len()
+            ),
+        }),
+    }
 }
 
 /// The stored job `id`, if any.
@@ -748,7 +813,7 @@ impl JobStore for SqliteStore {
             .iter()
             .map(|j| InsertJob::from_new(j, now))
             .collect::<StoreResult<Vec<_>>>()?;
-        self.write(|conn| insert_jobs(conn, &rows).map(drop))
+        self.write(|conn| insert_new_jobs(conn, &rows))
     }
 
     // ----- worker -----

@@ -464,65 +464,117 @@ mod tests {
 
 /// `INSERT INTO jobs … VALUES (…) ON CONFLICT DO NOTHING RETURNING seq` for one row: a
 /// statement of fixed text with a static query id, so Diesel prepares it once per
-/// connection and finds it by type. A batch runs it once per row inside its transaction,
-/// which beats one multi-row `INSERT` (whose text, and so whose preparation, changes with
-/// the row count) on SQLite, where a step is a function call, not a round trip.
+/// connection and finds it by type. `import`, a single enqueue and the rows of a batch
+/// left after its whole [`InsertJobChunk`]s run it once per row.
 pub(crate) struct InsertJobRow<'a>(pub(crate) &'a InsertJob<'a>);
 
 impl QueryFragment<Sqlite> for InsertJobRow<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        let r = self.0;
-        out.push_sql(
-            "INSERT INTO jobs (id, command, kind, state, attempts, max_retries, priority, \
-             queue, interrupts, created_at, updated_at, run_at, next_run_at, timeout_secs, \
-             exit_code, last_error, worker_id, started_at, finished_at, lease_until, \
-             claim_token) VALUES (",
-        );
-        out.push_bind_param::<Text, _>(&r.id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&r.command)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&r.kind)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&r.state)?;
-        out.push_sql(", ");
-        out.push_bind_param::<BigInt, _>(&r.attempts)?;
-        out.push_sql(", ");
-        out.push_bind_param::<BigInt, _>(&r.max_retries)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Integer, _>(&r.priority)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&r.queue)?;
-        out.push_sql(", ");
-        out.push_bind_param::<BigInt, _>(&r.interrupts)?;
-        out.push_sql(", ");
-        out.push_bind_param::<BigInt, _>(&r.created_at)?;
-        out.push_sql(", ");
-        out.push_bind_param::<BigInt, _>(&r.updated_at)?;
-        out.push_sql(", ");
-        out.push_bind_param::<BigInt, _>(&r.run_at)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<BigInt>, _>(&r.next_run_at)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<BigInt>, _>(&r.timeout_secs)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Integer>, _>(&r.exit_code)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&r.last_error)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&r.worker_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<BigInt>, _>(&r.started_at)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<BigInt>, _>(&r.finished_at)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<BigInt>, _>(&r.lease_until)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<BigInt>, _>(&r.claim_token)?;
-        out.push_sql(") ON CONFLICT DO NOTHING RETURNING seq");
+        out.push_sql(INSERT_JOBS_PREFIX);
+        push_values(self.0, &mut out)?;
+        out.push_sql(" ON CONFLICT DO NOTHING RETURNING seq");
         Ok(())
     }
 }
+
+/// The column list every jobs `INSERT` of this module starts with.
+const INSERT_JOBS_PREFIX: &str =
+    "INSERT INTO jobs (id, command, kind, state, attempts, max_retries, priority, \
+     queue, interrupts, created_at, updated_at, run_at, next_run_at, timeout_secs, \
+     exit_code, last_error, worker_id, started_at, finished_at, lease_until, \
+     claim_token) VALUES ";
+
+/// Pushes `(…)`, the bound values of one row in the order of [`INSERT_JOBS_PREFIX`].
+fn push_values<'b>(r: &'b InsertJob<'b>, out: &mut AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+    out.push_sql("(");
+    out.push_bind_param::<Text, _>(&r.id)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Text, _>(&r.command)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Text, _>(&r.kind)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Text, _>(&r.state)?;
+    out.push_sql(", ");
+    out.push_bind_param::<BigInt, _>(&r.attempts)?;
+    out.push_sql(", ");
+    out.push_bind_param::<BigInt, _>(&r.max_retries)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Integer, _>(&r.priority)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Text, _>(&r.queue)?;
+    out.push_sql(", ");
+    out.push_bind_param::<BigInt, _>(&r.interrupts)?;
+    out.push_sql(", ");
+    out.push_bind_param::<BigInt, _>(&r.created_at)?;
+    out.push_sql(", ");
+    out.push_bind_param::<BigInt, _>(&r.updated_at)?;
+    out.push_sql(", ");
+    out.push_bind_param::<BigInt, _>(&r.run_at)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<BigInt>, _>(&r.next_run_at)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<BigInt>, _>(&r.timeout_secs)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<Integer>, _>(&r.exit_code)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<Text>, _>(&r.last_error)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<Text>, _>(&r.worker_id)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<BigInt>, _>(&r.started_at)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<BigInt>, _>(&r.finished_at)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<BigInt>, _>(&r.lease_until)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<BigInt>, _>(&r.claim_token)?;
+    out.push_sql(")");
+    Ok(())
+}
+
+/// Rows per [`InsertJobChunk`]: 64 rows of 21 columns, far below SQLite's limit of bound
+/// variables.
+pub(crate) const INSERT_CHUNK: usize = 64;
+
+/// `INSERT INTO jobs … VALUES (…), … ON CONFLICT DO NOTHING` for exactly [`INSERT_CHUNK`]
+/// rows. Its text never changes, so like [`InsertJobRow`] it is prepared once per
+/// connection; one step then inserts the whole chunk, which saves the per-statement work
+/// (bind, step, reset, statement journal) of 63 single-row inserts. Build it only with
+/// [`InsertJobChunk::new`], which refuses any other row count: another count would change
+/// the text behind the same cached statement.
+pub(crate) struct InsertJobChunk<'a>(&'a [InsertJob<'a>]);
+
+impl<'a> InsertJobChunk<'a> {
+    /// The statement for `rows`, if it holds exactly [`INSERT_CHUNK`] rows.
+    pub(crate) fn new(rows: &'a [InsertJob<'a>]) -> Option<Self> {
+        (rows.len() == INSERT_CHUNK).then_some(InsertJobChunk(rows))
+    }
+}
+
+impl QueryFragment<Sqlite> for InsertJobChunk<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        out.push_sql(INSERT_JOBS_PREFIX);
+        for (i, row) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push_sql(", ");
+            }
+            push_values(row, &mut out)?;
+        }
+        out.push_sql(" ON CONFLICT DO NOTHING");
+        Ok(())
+    }
+}
+
+/// The static query id of [`InsertJobChunk`].
+#[derive(Debug)]
+pub(crate) struct InsertJobChunkQuery;
+
+impl QueryId for InsertJobChunk<'_> {
+    type QueryId = InsertJobChunkQuery;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl RunQueryDsl<SqliteConnection> for InsertJobChunk<'_> {}
 
 /// The static query id of [`InsertJobRow`].
 #[derive(Debug)]

@@ -399,3 +399,46 @@ fn large_batches_are_split_below_the_bound_variable_limit() {
         u64::try_from(JOBS).expect("small")
     );
 }
+
+#[test]
+fn a_conflict_inside_a_multi_row_chunk_names_the_first_existing_id_and_stores_nothing() {
+    let (_dir, path) = temp_db();
+    let store = SqliteStore::open(&path).expect("open");
+    store
+        .enqueue_many(&[job("old-a"), job("old-b")], T0)
+        .expect("enqueue the old jobs");
+
+    // Both old ids fall in the first chunk of rows; "old-b" comes first in the batch
+    // though it was stored after "old-a".
+    let mut batch: Vec<NewJob> = (0..300).map(|i| job(&format!("new-{i:03}"))).collect();
+    batch[10] = job("old-b");
+    batch[20] = job("old-a");
+    let err = store.enqueue_many(&batch, T0).expect_err("conflict");
+    assert!(
+        matches!(&err, StoreError::Conflict(id) if id.as_str() == "old-b"),
+        "{err:?}"
+    );
+    assert_eq!(store.counts().expect("counts").total(), 2, "nothing stored");
+
+    // A conflict in a later whole chunk rolls back the chunks before it.
+    let mut batch: Vec<NewJob> = (0..300).map(|i| job(&format!("new-{i:03}"))).collect();
+    batch[200] = job("old-a");
+    let err = store.enqueue_many(&batch, T0).expect_err("conflict");
+    assert!(
+        matches!(&err, StoreError::Conflict(id) if id.as_str() == "old-a"),
+        "{err:?}"
+    );
+    assert_eq!(store.counts().expect("counts").total(), 2, "nothing stored");
+
+    // Without a conflict the whole batch lands, in order.
+    let batch: Vec<NewJob> = (0..300).map(|i| job(&format!("new-{i:03}"))).collect();
+    store.enqueue_many(&batch, T0).expect("enqueue");
+    let listed = store
+        .list(&queuectl_store::JobFilter::default())
+        .expect("list");
+    assert_eq!(listed.len(), 302);
+    assert!(
+        listed[2..].iter().zip(&batch).all(|(a, b)| a.id == b.id),
+        "order kept"
+    );
+}
