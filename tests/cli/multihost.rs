@@ -91,21 +91,23 @@ fn children_of(parent: u32) -> Vec<i32> {
     kids
 }
 
-/// Kills a "host": freezes its worker processes (so they start nothing new), SIGKILLs the
-/// process group of every job they run, then the workers themselves.
+/// Kills a "host" as a power loss would: its workers die before their jobs do, so no worker
+/// can record a job's death as a failed attempt. The workers are frozen first (they start
+/// nothing new), their job processes listed, the workers SIGKILLed, and only then every
+/// job's process group.
 fn kill_host(workers: Vec<Proc>) {
     for w in &workers {
         w.signal(Signal::SIGSTOP);
     }
-    for w in &workers {
-        for child in children_of(w.pid()) {
-            // Each job leads its own process group; the group holds its `sleep` too.
-            let _ = killpg(Pid::from_raw(child), Signal::SIGKILL);
-            let _ = kill(Pid::from_raw(child), Signal::SIGKILL);
-        }
-    }
+    // Listed while the workers still exist: once they die, their children are reparented.
+    let jobs: Vec<i32> = workers.iter().flat_map(|w| children_of(w.pid())).collect();
     for w in workers {
         w.kill();
+    }
+    for child in jobs {
+        // Each job leads its own process group; the group holds its `sleep` too.
+        let _ = killpg(Pid::from_raw(child), Signal::SIGKILL);
+        let _ = kill(Pid::from_raw(child), Signal::SIGKILL);
     }
 }
 
