@@ -1,3 +1,4 @@
 //! Helpers shared by the integration test modules.
 
+pub(crate) mod intercept;
 pub(crate) mod pg;

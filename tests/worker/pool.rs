@@ -10,12 +10,12 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use queuectl::worker::{JobContext, PoolReport, Shutdown, WorkerPool, WorkerPoolBuilder};
 use queuectl::{
-    Capabilities, ClaimRequest, EnqueueRequest, Execution, Guarded, Job, JobFilter, JobId,
-    JobRecord, JobState, JobStore, LeaseRef, NewJob, Outcome, Scheduler, StateCounts, Timestamp,
-    Transition, WorkerInfo,
+    EnqueueRequest, Execution, Guarded, Job, JobId, JobState, JobStore, Outcome, Scheduler,
+    WorkerInfo,
 };
-use queuectl_store::StoreResult;
 use queuectl_store_memory::MemoryStore;
+
+use crate::support::intercept::Intercept;
 
 use super::{manual_clock, memory_scheduler, pid_gone, read_pid, wait_until, HANG};
 
@@ -444,18 +444,23 @@ fn a_dead_worker_on_this_host_is_recovered_and_its_job_group_killed() {
 }
 
 /// A store whose lease renewals always come back `Stale`, as when another worker has
-/// recovered the job.
-#[derive(Debug, Clone, Default)]
-struct StaleRenewals {
-    inner: Arc<MemoryStore>,
-    renewals: Arc<AtomicU32>,
+/// recovered the job; the counter says how many were attempted.
+fn stale_renewals() -> (Arc<Intercept<MemoryStore>>, Arc<AtomicU32>) {
+    let renewals = Arc::new(AtomicU32::new(0));
+    let count = Arc::clone(&renewals);
+    let mut store = Intercept::new(MemoryStore::new());
+    store.renew_leases = Some(Box::new(move |leases| {
+        count.fetch_add(1, Ordering::SeqCst);
+        Ok(vec![Guarded::Stale; leases.len()])
+    }));
+    (Arc::new(store), renewals)
 }
 
 #[test]
 fn a_stale_lease_renewal_kills_the_job_and_discards_its_result() {
     let dir = tempfile::tempdir().unwrap();
-    let store = StaleRenewals::default();
-    let scheduler = Scheduler::new(store.clone());
+    let (store, renewals) = stale_renewals();
+    let scheduler = Scheduler::new(store);
     let pidfile = dir.path().join("pid");
     let id = scheduler
         .enqueue(shell(format!(
@@ -472,7 +477,7 @@ fn a_stale_lease_renewal_kills_the_job_and_discards_its_result() {
     let handle = spawn(pool, &shutdown);
     let pid = read_pid(&pidfile);
     wait_until("the job process is killed", || pid_gone(pid));
-    assert!(store.renewals.load(Ordering::SeqCst) >= 1);
+    assert!(renewals.load(Ordering::SeqCst) >= 1);
     shutdown.request_graceful();
     let report = join(handle);
     assert_eq!((report.lost, report.succeeded, report.failed), (1, 0, 0));
@@ -482,87 +487,6 @@ fn a_stale_lease_renewal_kills_the_job_and_discards_its_result() {
         (JobState::Processing, 0),
         "not reported"
     );
-}
-
-impl JobStore for StaleRenewals {
-    fn enqueue_many(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<()> {
-        self.inner.enqueue_many(jobs, now)
-    }
-    fn claim(&self, req: &ClaimRequest) -> StoreResult<Vec<Job>> {
-        self.inner.claim(req)
-    }
-    fn finish(&self, t: &[Transition], now: Timestamp) -> StoreResult<Vec<Guarded>> {
-        self.inner.finish(t, now)
-    }
-    fn renew_leases(
-        &self,
-        leases: &[LeaseRef],
-        _lease_until: Timestamp,
-        _now: Timestamp,
-    ) -> StoreResult<Vec<Guarded>> {
-        self.renewals.fetch_add(1, Ordering::SeqCst);
-        Ok(vec![Guarded::Stale; leases.len()])
-    }
-    fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Job>> {
-        self.inner.expired_leases(now, limit)
-    }
-    fn prune(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
-        self.inner.prune(before, limit)
-    }
-    fn cancel(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
-        self.inner.cancel(id, now)
-    }
-    fn counts(&self) -> StoreResult<StateCounts> {
-        self.inner.counts()
-    }
-    fn get(&self, id: &JobId) -> StoreResult<Job> {
-        self.inner.get(id)
-    }
-    fn get_record(&self, id: &JobId) -> StoreResult<JobRecord> {
-        self.inner.get_record(id)
-    }
-    fn import(&self, records: &[JobRecord]) -> StoreResult<()> {
-        self.inner.import(records)
-    }
-    fn list(&self, filter: &JobFilter) -> StoreResult<Vec<Job>> {
-        self.inner.list(filter)
-    }
-    fn requeue_all_dead(&self, now: Timestamp) -> StoreResult<u64> {
-        self.inner.requeue_all_dead(now)
-    }
-    fn requeue_dead(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
-        self.inner.requeue_dead(id, now)
-    }
-    fn setting(&self, key: &str) -> StoreResult<Option<String>> {
-        self.inner.setting(key)
-    }
-    fn set_setting(&self, key: &str, value: &str, now: Timestamp) -> StoreResult<()> {
-        self.inner.set_setting(key, value, now)
-    }
-    fn settings(&self) -> StoreResult<Vec<(String, String)>> {
-        self.inner.settings()
-    }
-    fn deregister_worker(&self, worker_id: &str) -> StoreResult<()> {
-        self.inner.deregister_worker(worker_id)
-    }
-    fn heartbeat_worker(&self, worker_id: &str, now: Timestamp) -> StoreResult<Option<bool>> {
-        self.inner.heartbeat_worker(worker_id, now)
-    }
-    fn list_workers(&self) -> StoreResult<Vec<WorkerInfo>> {
-        self.inner.list_workers()
-    }
-    fn register_worker(&self, worker: &WorkerInfo) -> StoreResult<()> {
-        self.inner.register_worker(worker)
-    }
-    fn request_stop(&self) -> StoreResult<u64> {
-        self.inner.request_stop()
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    fn change_marker(&self) -> StoreResult<Option<u64>> {
-        self.inner.change_marker()
-    }
 }
 
 #[test]
