@@ -1,7 +1,7 @@
 //! `queuectl dlq list | retry ID | retry --all`: the dead-letter queue (state `dead`).
 
 use anyhow::anyhow;
-use queuectl::{JobFilter, JobId, JobState, JobStore as _, StoreError};
+use queuectl::{JobFilter, JobId, JobState, StoreError};
 
 use crate::cli::args::DlqCommand;
 use crate::cli::open_store::open;

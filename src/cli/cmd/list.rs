@@ -1,6 +1,6 @@
 //! `queuectl list`: jobs in insertion order, filtered, as a table or a JSON array.
 
-use queuectl::{JobFilter, JobStore as _};
+use queuectl::JobFilter;
 
 use crate::cli::args::ListArgs;
 use crate::cli::open_store::open;

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use queuectl::{JobId, JobStore as _};
+use queuectl::JobId;
 
 use crate::cli::args::LogsArgs;
 use crate::cli::open_store::open;

@@ -1,6 +1,6 @@
 //! `queuectl show ID`: the job as JSON, with its last output and history.
 
-use queuectl::{JobId, JobStore as _};
+use queuectl::JobId;
 
 use crate::cli::open_store::open;
 use crate::cli::output::{print_json, RecordJson};

@@ -1,6 +1,6 @@
 //! `queuectl status`: one `state: N` line per state, then `workers: N` (live slots).
 
-use queuectl::{JobState, JobStore as _, StateCounts};
+use queuectl::{JobState, StateCounts};
 use serde::Serialize;
 
 use crate::cli::args::StatusArgs;

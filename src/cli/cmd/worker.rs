@@ -8,7 +8,7 @@ use indicatif::ProgressBar;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use queuectl::worker::{Shutdown, WorkerPool};
-use queuectl::{JobStore as _, WorkerInfo};
+use queuectl::WorkerInfo;
 
 use crate::cli::args::{WorkerCommand, WorkerStartArgs, WorkerStopArgs};
 use crate::cli::open_store::{open, Sched};
