@@ -209,6 +209,11 @@ pub(crate) struct WorkerStartArgs {
     /// This machine's id in the worker registry (default: the hostname).
     #[arg(long, env = "QUEUECTL_HOST_ID", value_name = "H", value_parser = non_blank)]
     pub(crate) host_id: Option<String>,
+
+    /// Run jobs from a SQLite store file owned by another user (refused by default: its
+    /// jobs would run as you).
+    #[arg(long, env = "QUEUECTL_TRUST_STORE_OWNER", value_parser = clap::builder::FalseyValueParser::new())]
+    pub(crate) trust_store_owner: bool,
 }
 
 #[derive(Debug, Args)]
