@@ -166,6 +166,11 @@ pub(crate) enum Command {
         after_help = "Examples:\n  queuectl bench\n  queuectl bench --jobs 5000 --job true --raw-spawn\n  queuectl --db memory: bench --jobs 1000000 --pickup-samples 0"
     )]
     Bench(BenchArgs),
+    /// Block until jobs end (completed, dead or cancelled); exit 0 only if all completed.
+    #[command(
+        after_help = "Examples:\n  queuectl wait report-2026-12\n  queuectl wait build test deploy --timeout 10m && echo shipped"
+    )]
+    Wait(WaitArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
     #[command(
         after_help = "Examples:\n  queuectl completions bash > /etc/bash_completion.d/queuectl\n  queuectl completions zsh > \"${fpath[1]}/_queuectl\"\n  queuectl completions fish > ~/.config/fish/completions/queuectl.fish"
@@ -345,6 +350,17 @@ pub(crate) struct WorkerStopArgs {
 
     /// With --wait: give up (exit 1) after this long, e.g. 30s or 10m.
     #[arg(long, value_name = "DURATION", value_parser = parse_delay, requires = "wait")]
+    pub(crate) timeout: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WaitArgs {
+    /// The jobs' ids.
+    #[arg(required = true, value_name = "ID")]
+    pub(crate) ids: Vec<String>,
+
+    /// Give up (exit 1) after this long: seconds or a duration like 90s, 5m, 1h30m.
+    #[arg(long, value_name = "DURATION", value_parser = parse_delay)]
     pub(crate) timeout: Option<Duration>,
 }
 

@@ -159,6 +159,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(c) => cmd::config::run(db, c),
         Command::Migrate(a) => cmd::migrate::run(db, &a),
         Command::Bench(a) => cmd::bench::run(db, &a),
+        Command::Wait(a) => cmd::wait::run(db, &a),
         Command::Completions { shell } => cmd::completions::run(shell),
         Command::Man => cmd::completions::man(),
     }

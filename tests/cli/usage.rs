@@ -127,6 +127,7 @@ const COMMANDS: &[&[&str]] = &[
     &["config", "list"],
     &["migrate"],
     &["bench"],
+    &["wait"],
     &["completions"],
     &["man"],
 ];
