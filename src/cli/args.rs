@@ -198,14 +198,19 @@ pub(crate) struct EnqueueArgs {
     /// A job as a JSON object, e.g. '{"command":"echo hi"}'; `-` reads a batch from stdin.
     #[arg(
         value_name = "JSON",
-        required_unless_present = "file",
-        conflicts_with = "file"
+        required_unless_present_any = ["file", "words"],
+        conflicts_with_all = ["file", "words"]
     )]
     pub(crate) job: Option<String>,
 
     /// Read a batch of jobs (JSON Lines) from this file; `-` is stdin.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "words")]
     pub(crate) file: Option<PathBuf>,
+
+    /// After `--`: the command as words, quoted so that `sh -c` runs exactly them, e.g.
+    /// `queuectl enqueue -- printf '%s\n' 'a b'` (no JSON needed).
+    #[arg(last = true, value_name = "WORD")]
+    pub(crate) words: Vec<String>,
 
     /// Higher runs first (overrides the JSON).
     #[arg(long, allow_negative_numbers = true)]
