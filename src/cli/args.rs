@@ -407,6 +407,11 @@ pub(crate) struct LogsArgs {
     /// Print only the job's stderr, verbatim.
     #[arg(long)]
     pub(crate) stderr: bool,
+
+    /// Write the output's bytes as they are, even to a terminal (by default, control
+    /// characters other than newline and tab are shown as ^X on a terminal).
+    #[arg(long)]
+    pub(crate) raw: bool,
 }
 
 #[derive(Debug, Subcommand)]
