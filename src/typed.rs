@@ -17,10 +17,8 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //!
-//! use queuectl::typed::{enqueue_typed, TypedJob};
-//! use queuectl::worker::{JobContext, Shutdown, WorkerPool};
-//! use queuectl::{EnqueueRequest, JobState, JobStore, Scheduler};
-//! use queuectl_store_memory::MemoryStore;
+//! use queuectl::{enqueue_typed, EnqueueRequest, JobContext, JobState, JobStore, MemoryStore};
+//! use queuectl::{Scheduler, Shutdown, TypedJob, WorkerPool};
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Serialize, Deserialize)]
@@ -64,10 +62,10 @@
 //! # }
 //! ```
 //!
-//! [`WorkerPool`]: crate::worker::WorkerPool
-//! [`WorkerPoolBuilder::typed`]: crate::worker::WorkerPoolBuilder::typed
-//! [`JobContext::should_stop`]: crate::worker::JobContext::should_stop
-//! [`JobContext::sleep`]: crate::worker::JobContext::sleep
+//! [`WorkerPool`]: crate::WorkerPool
+//! [`WorkerPoolBuilder::typed`]: crate::WorkerPoolBuilder::typed
+//! [`JobContext::should_stop`]: crate::JobContext::should_stop
+//! [`JobContext::sleep`]: crate::JobContext::sleep
 
 use std::marker::PhantomData;
 
@@ -79,7 +77,8 @@ use crate::error::{Error, Result};
 use crate::scheduler::{EnqueueRequest, Outcome, Scheduler};
 use crate::worker::{Handler, JobContext, WorkerPoolBuilder};
 
-/// A job type: its arguments, its kind name and what it does. See the [module docs](self).
+/// A job type: its arguments, its kind name and what it does. See
+/// [typed jobs](crate#typed-jobs) in the crate docs.
 pub trait TypedJob: Serialize + DeserializeOwned + 'static {
     /// The job's `kind` in the store; unique among the types a pool runs, and not `"shell"`.
     const KIND: &'static str;

@@ -341,11 +341,11 @@ impl From<StateArg> for JobState {
 }
 
 fn parse_run_at(s: &str) -> Result<Timestamp, String> {
-    queuectl::input::parse_run_at(s)
+    crate::cli::input::parse_run_at(s)
 }
 
 fn parse_delay(s: &str) -> Result<Duration, String> {
-    queuectl::input::parse_delay(s)
+    crate::cli::input::parse_delay(s)
 }
 
 fn non_blank(s: &str) -> Result<String, String> {

@@ -1,12 +1,10 @@
 //! `--db` / `$QUEUECTL_DB` / `$QUEUECTL_DB_PATH` → an opened, migrated store.
 //!
 //! The store's generic parameter is stripped here, once: every command works on a
-//! `Scheduler<Arc<dyn JobStore>>`.
-
-use std::sync::Arc;
+//! [`Queue`], the library's `Scheduler<Arc<dyn JobStore>>`.
 
 use anyhow::Context as _;
-use queuectl::{open_store, JobStore, Scheduler, StoreTarget};
+use queuectl::{Queue, Scheduler, StoreTarget};
 
 /// The env var accepted as an alias of `$QUEUECTL_DB` (clap's `env` takes one name).
 const DB_ALIAS_ENV: &str = "QUEUECTL_DB_PATH";
@@ -14,7 +12,7 @@ const DB_ALIAS_ENV: &str = "QUEUECTL_DB_PATH";
 const DEFAULT_DB: &str = "queuectl.db";
 
 /// The scheduler every command works through.
-pub(crate) type Sched = Scheduler<Arc<dyn JobStore>>;
+pub(crate) type Sched = Queue;
 
 /// The target text: `--db` (or `$QUEUECTL_DB`, which clap folds into it), else
 /// `$QUEUECTL_DB_PATH`, else `./queuectl.db`. Empty values count as unset.
@@ -30,7 +28,8 @@ pub(crate) fn target_text(db_flag: Option<&str>) -> String {
 pub(crate) fn open(db_flag: Option<&str>) -> anyhow::Result<(Sched, String)> {
     let text = target_text(db_flag);
     let target = StoreTarget::parse(&text)?;
-    let store = open_store(&target)
-        .with_context(|| format!("opening the store at {}", target.describe()))?;
-    Ok((Scheduler::new(store), target.describe()))
+    let store = target
+        .open()
+        .with_context(|| format!("opening the store at {target}"))?;
+    Ok((Scheduler::new(store), target.to_string()))
 }

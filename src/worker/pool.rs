@@ -185,11 +185,11 @@ impl<S: JobStore + Clone> WorkerPoolBuilder<S> {
     }
 }
 
-/// A set of worker slots that claim and run jobs until stopped; see the
-/// [module docs](super).
+/// A set of worker slots that claim and run jobs until stopped; see
+/// [running jobs](crate#running-jobs) in the crate docs.
 ///
 /// ```no_run
-/// # use queuectl::{Scheduler, worker::{Shutdown, WorkerPool}};
+/// # use queuectl::{Scheduler, Shutdown, WorkerPool};
 /// # fn demo<S: queuectl::JobStore + Clone>(scheduler: Scheduler<S>) -> queuectl::Result<()> {
 /// let shutdown = Shutdown::new();
 /// shutdown.install_signal_handlers().expect("signal handlers");

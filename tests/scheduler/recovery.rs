@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use queuectl::{Clock, EnqueueRequest, ManualClock, Scheduler};
+use queuectl::testing::ManualClock;
+use queuectl::{Clock, EnqueueRequest, Scheduler};
 use queuectl_store::{JobState, JobStore, LeaseRef, Timestamp};
 use queuectl_store_memory::MemoryStore;
 use queuectl_store_sqlite::SqliteStore;

@@ -8,11 +8,11 @@ use std::thread;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use queuectl::worker::{JobContext, PoolReport, Shutdown, WorkerPool, WorkerPoolBuilder};
 use queuectl::{
     EnqueueRequest, Execution, Guarded, Job, JobId, JobState, JobStore, Outcome, Scheduler,
     WorkerInfo,
 };
+use queuectl::{JobContext, PoolReport, Shutdown, WorkerPool, WorkerPoolBuilder};
 use queuectl_store_memory::MemoryStore;
 
 use crate::support::intercept::Intercept;

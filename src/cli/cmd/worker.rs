@@ -7,8 +7,7 @@ use anyhow::{bail, Context as _};
 use indicatif::ProgressBar;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use queuectl::worker::{Shutdown, WorkerPool};
-use queuectl::{JobStore as _, WorkerInfo};
+use queuectl::{JobStore as _, Shutdown, WorkerInfo, WorkerPool};
 
 use crate::cli::args::{WorkerCommand, WorkerStartArgs, WorkerStopArgs};
 use crate::cli::open_store::{open, Sched};
@@ -96,12 +95,12 @@ fn stop(db: Option<&str>, a: &WorkerStopArgs) -> anyhow::Result<()> {
 
 /// Registered workers that are alive, by the runtime's own rule.
 pub(crate) fn live_workers(sched: &Sched) -> anyhow::Result<Vec<WorkerInfo>> {
-    Ok(queuectl::worker::live_workers(sched)?)
+    Ok(queuectl::live_workers(sched)?)
 }
 
 /// `--host-id`, else the runtime's default (`QUEUECTL_HOST_ID`, else the hostname).
 fn host_id(flag: Option<&str>) -> String {
-    flag.map_or_else(queuectl::worker::default_host_id, str::to_owned)
+    flag.map_or_else(queuectl::default_host_id, str::to_owned)
 }
 
 /// SIGTERM to a local worker, unless its pid now belongs to some other program.
@@ -138,7 +137,7 @@ fn is_queuectl_process(pid: u32) -> bool {
 /// their orphaned processes killed), so `status` and `list` tell the truth even while no
 /// worker runs. Best effort: a failure is logged, the command goes on.
 pub(crate) fn recover_dead_local_workers(sched: &Sched) {
-    if let Err(e) = queuectl::worker::recover_dead_workers(sched, &host_id(None)) {
+    if let Err(e) = queuectl::recover_dead_workers(sched, &host_id(None)) {
         tracing::warn!(error = %e, "recovering dead workers' jobs failed");
     }
 }
