@@ -11,8 +11,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use queuectl::prelude::*; // the store traits: scheduler.store().counts(), .list(…)
 use queuectl::{
-    enqueue_typed, EnqueueRequest, JobContext, JobFilter, JobState, JobStore, Scheduler, Shutdown,
+    enqueue_typed, EnqueueRequest, JobContext, JobFilter, JobState, Scheduler, Shutdown,
     SqliteStore, TypedJob, WorkerPool,
 };
 use serde::{Deserialize, Serialize};

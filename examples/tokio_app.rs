@@ -17,9 +17,7 @@
 
 use std::time::Duration;
 
-use queuectl::{
-    enqueue_typed, EnqueueRequest, JobContext, JobStore, Queue, Shutdown, TypedJob, WorkerPool,
-};
+use queuectl::{enqueue_typed, EnqueueRequest, JobContext, Queue, Shutdown, TypedJob, WorkerPool};
 use serde::{Deserialize, Serialize};
 
 /// Send a welcome message. The fields are the job's arguments, stored as JSON.

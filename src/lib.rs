@@ -8,7 +8,8 @@
 //! command line enqueues) or a Rust type implementing [`TypedJob`].
 //!
 //! ```
-//! use queuectl::{enqueue_typed, EnqueueRequest, JobContext, JobState, JobStore, MemoryStore};
+//! use queuectl::prelude::*; // the store traits, for `scheduler.store().get(…)`
+//! use queuectl::{enqueue_typed, EnqueueRequest, JobContext, JobState, MemoryStore};
 //! use queuectl::{Scheduler, Shutdown, TypedJob, WorkerPool};
 //! use serde::{Deserialize, Serialize};
 //! use std::sync::Arc;
@@ -93,8 +94,8 @@
 //! | running jobs | [`WorkerPool`] and its [`WorkerPoolBuilder`], [`PoolReport`], [`Shutdown`], [`CancelToken`]; [`Handler`], [`JobContext`], [`ShellHandler`]; [`live_workers`] |
 //! | typed jobs | [`TypedJob`], [`enqueue_typed`] |
 //! | stores | [`MemoryStore`], [`SqliteStore`] ([`SqliteOptions`], [`Durability`]), `PostgresStore` and `PostgresOptions` (feature `postgres`) |
-//! | the storage seam | [`JobStore`] and what it speaks: [`Job`], [`JobId`], [`JobState`], [`JobRecord`], [`Timestamp`], [`Transition`], … |
-//! | settings | [`Settings`], [`SettingKey`]: the values `queuectl config` manages, stored in the queue |
+//! | the storage seam | [`JobStore`], the union of [`Jobs`], [`Coordination`] and [`ChangeFeed`] (in scope with `use queuectl::prelude::*` to call a store's methods), [`Decorator`] to wrap a store, and what they speak: [`Job`], [`JobId`], [`JobState`], [`JobRecord`], [`Timestamp`], [`Transition`], … |
+//! | settings | [`Settings`], [`SettingKey`]: the values `queuectl config` manages, stored in the queue; [`parse_duration`] and [`parse_whole_seconds`], the duration syntax they take |
 //! | time | [`Clock`], [`SystemClock`]; `testing::ManualClock` (feature `testing`) |
 //! | errors | [`Error`] and [`Result`]; [`StoreError`] inside [`Error::Store`] |
 //!
@@ -143,7 +144,7 @@ mod typed;
 mod worker;
 
 pub use crate::clock::{Clock, SystemClock};
-pub use crate::config::{SettingKey, Settings};
+pub use crate::config::{parse_duration, parse_whole_seconds, SettingKey, Settings};
 pub use crate::error::{Error, Result};
 pub use crate::queue::Queue;
 pub use crate::scheduler::{EnqueueRequest, Outcome, Recovery, Scheduler};
@@ -154,10 +155,12 @@ pub use crate::worker::{
     PoolReport, ProcessGroupGuard, ShellHandler, Shutdown, WorkerPool, WorkerPoolBuilder,
     TIMEOUT_EXIT_CODE,
 };
+pub use queuectl_store::prelude;
 pub use queuectl_store::{
-    AttemptRecord, BoxError, Capabilities, ClaimRequest, ClaimToken, Execution, Guarded, Job,
-    JobFilter, JobId, JobOutput, JobRecord, JobState, JobStore, LeaseRef, NewJob, StateCounts,
-    StoreError, StoreResult, Timestamp, Transition, TransitionKind, UnknownState, WorkerInfo,
+    AttemptRecord, BoxError, Call, Capabilities, ChangeFeed, ClaimRequest, ClaimToken,
+    Coordination, Decorator, Execution, Guarded, Heartbeat, Job, JobFilter, JobId, JobOutput,
+    JobRecord, JobState, JobStore, Jobs, LeaseRef, Marker, NewJob, StateCounts, StoreError,
+    StoreResult, Timestamp, Transition, TransitionKind, UnknownState, Wake, WorkerInfo,
 };
 pub use queuectl_store_memory::MemoryStore;
 #[cfg(feature = "postgres")]

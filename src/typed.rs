@@ -17,7 +17,8 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //!
-//! use queuectl::{enqueue_typed, EnqueueRequest, JobContext, JobState, JobStore, MemoryStore};
+//! use queuectl::prelude::*;
+//! use queuectl::{enqueue_typed, EnqueueRequest, JobContext, JobState, MemoryStore};
 //! use queuectl::{Scheduler, Shutdown, TypedJob, WorkerPool};
 //! use serde::{Deserialize, Serialize};
 //!

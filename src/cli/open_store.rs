@@ -26,8 +26,27 @@ pub(crate) fn target_text(db_flag: Option<&str>) -> String {
 
 /// Parses the target and opens (creating and migrating) the store behind it.
 pub(crate) fn open(db_flag: Option<&str>) -> anyhow::Result<(Sched, String)> {
-    let text = target_text(db_flag);
-    let target = StoreTarget::parse(&text)?;
+    let target = StoreTarget::parse(&target_text(db_flag))?;
+    open_target(&target)
+}
+
+/// [`open`] for a command that only reads (`status`, `list`, `show`, `logs`, `dlq list`,
+/// `config get|list`): one that finds no SQLite file at its path still creates it, but says
+/// so on stderr, so a mistyped `--db` is noticed rather than answered with an empty queue.
+pub(crate) fn open_to_read(db_flag: Option<&str>) -> anyhow::Result<(Sched, String)> {
+    let target = StoreTarget::parse(&target_text(db_flag))?;
+    let created = match &target {
+        StoreTarget::Sqlite(path) => (!path.exists()).then(|| path.clone()),
+        StoreTarget::Postgres(_) | StoreTarget::Memory => None,
+    };
+    let opened = open_target(&target)?;
+    if let Some(path) = created {
+        eprintln!("created a new empty queue at {}", path.display());
+    }
+    Ok(opened)
+}
+
+fn open_target(target: &StoreTarget) -> anyhow::Result<(Sched, String)> {
     let store = target
         .open()
         .with_context(|| format!("opening the store at {target}"))?;

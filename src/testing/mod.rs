@@ -23,7 +23,8 @@
 //! use std::time::Duration;
 //!
 //! use queuectl::testing::ManualClock;
-//! use queuectl::{Clock, EnqueueRequest, JobState, JobStore, MemoryStore, Outcome};
+//! use queuectl::prelude::*;
+//! use queuectl::{Clock, EnqueueRequest, JobState, MemoryStore, Outcome};
 //! use queuectl::{Scheduler, Timestamp};
 //!
 //! let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_764_000_000_000)));

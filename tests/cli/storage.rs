@@ -119,3 +119,71 @@ fn unknown_schemes_are_usage_errors_and_unreachable_stores_exit_1() {
     let r = run(cmd).code(1);
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
 }
+
+#[test]
+fn mistyped_targets_exit_2_with_a_hint_and_create_nothing() {
+    let env = Env::new();
+    for (target, hint) in [
+        ("memory", "memory:"),
+        ("sqlite:relative.db", "sqlite://relative.db"),
+        (" q.db", "spaces"),
+        ("q.db ", "spaces"),
+        ("file:q.db?mode=ro", "file:"),
+        ("host=localhost user=me password=hunter2", "postgres://"),
+    ] {
+        for command in [&["status"][..], &["enqueue", r#"{"command":"true"}"#][..]] {
+            let mut cmd = env.bare();
+            cmd.arg("--db").arg(target).args(command);
+            let r = run(cmd).code(2);
+            assert!(r.stderr.contains(hint), "{target:?}: {}", r.stderr);
+            assert!(!r.stderr.contains("hunter2"), "{target:?}: {}", r.stderr);
+        }
+    }
+    let left: Vec<_> = std::fs::read_dir(env.dir()).unwrap().collect();
+    assert!(left.is_empty(), "created {left:?}");
+    // What looks meant still works: ./memory is a file named memory.
+    let mut cmd = env.bare();
+    cmd.args(["--db", "./memory", "enqueue", r#"{"command":"true"}"#]);
+    run(cmd).ok();
+    assert!(env.dir().join("memory").exists());
+}
+
+#[test]
+fn read_only_commands_say_when_they_had_to_create_the_store() {
+    let env = Env::new();
+    let read_only: [&[&str]; 7] = [
+        &["status"],
+        &["list"],
+        &["show", "nope"],
+        &["logs", "nope"],
+        &["dlq", "list"],
+        &["config", "get", "max-retries"],
+        &["config", "list"],
+    ];
+    for (i, command) in read_only.iter().enumerate() {
+        let db = format!("fresh-{i}.db");
+        let mut cmd = env.bare();
+        cmd.args(["--db", &db]).args(*command);
+        let first = run(cmd);
+        let notice = format!("created a new empty queue at {db}");
+        assert!(
+            first.stderr.contains(&notice),
+            "{command:?}: {}",
+            first.stderr
+        );
+        assert!(env.dir().join(&db).exists());
+        let mut cmd = env.bare();
+        cmd.args(["--db", &db]).args(*command);
+        let again = run(cmd);
+        assert!(
+            !again.stderr.contains("created a new"),
+            "{command:?}: {}",
+            again.stderr
+        );
+    }
+    // Commands that write create the store as their job, silently.
+    let mut cmd = env.bare();
+    cmd.args(["--db", "w.db", "enqueue", r#"{"command":"true"}"#]);
+    let r = run(cmd);
+    assert!(!r.stderr.contains("created a new"), "{}", r.stderr);
+}

@@ -4,8 +4,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use queuectl::prelude::*;
 use queuectl::{enqueue_typed, TypedJob};
-use queuectl::{EnqueueRequest, JobState, JobStore, Scheduler};
+use queuectl::{EnqueueRequest, JobState, Scheduler};
 use queuectl::{JobContext, Shutdown, WorkerPool};
 use queuectl_store_memory::MemoryStore;
 use serde::{Deserialize, Serialize};

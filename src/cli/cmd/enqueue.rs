@@ -5,7 +5,7 @@ use std::io::Read as _;
 use std::path::Path;
 
 use anyhow::Context as _;
-use queuectl::{EnqueueRequest, Job, JobId, JobStore as _, Timestamp};
+use queuectl::{EnqueueRequest, Job, JobId, Timestamp};
 
 use crate::cli::args::EnqueueArgs;
 use crate::cli::input::{parse_job, parse_jobs, ParsedJob};

@@ -7,7 +7,7 @@ use anyhow::{bail, Context as _};
 use indicatif::ProgressBar;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use queuectl::{JobStore as _, Shutdown, WorkerInfo, WorkerPool};
+use queuectl::{Shutdown, WorkerInfo, WorkerPool};
 
 use crate::cli::args::{WorkerCommand, WorkerStartArgs, WorkerStopArgs};
 use crate::cli::open_store::{open, Sched};
