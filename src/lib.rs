@@ -107,7 +107,7 @@
 //! - **`postgres`** (default): `PostgresStore` and `postgres://` targets. libpq is built
 //!   from source, so no system library is needed. Without it, a `postgres://` target is
 //!   an [`Error::InvalidTarget`].
-//! - **`testing`**: the [`testing`] module for an application's own tests:
+//! - **`testing`**: the `testing` module for an application's own tests:
 //!   a `ManualClock` that moves only when told to, and the reference model that checks a
 //!   [`JobStore`] implementation.
 //!
