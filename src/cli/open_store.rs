@@ -3,6 +3,8 @@
 //! The store's generic parameter is stripped here, once: every command works on a
 //! [`Queue`], the library's `Scheduler<Arc<dyn JobStore>>`.
 
+use std::path::PathBuf;
+
 use anyhow::Context as _;
 use queuectl::{Queue, Scheduler, StoreTarget};
 
@@ -46,9 +48,37 @@ pub(crate) fn open_to_read(db_flag: Option<&str>) -> anyhow::Result<(Sched, Stri
     Ok(opened)
 }
 
+/// The SQLite file the target names, if it names one.
+pub(crate) fn sqlite_path(db_flag: Option<&str>) -> anyhow::Result<Option<PathBuf>> {
+    Ok(match StoreTarget::parse(&target_text(db_flag))? {
+        StoreTarget::Sqlite(path) => Some(path),
+        StoreTarget::Postgres(_) | StoreTarget::Memory => None,
+    })
+}
+
 fn open_target(target: &StoreTarget) -> anyhow::Result<(Sched, String)> {
     let store = target
         .open()
         .with_context(|| format!("opening the store at {target}"))?;
+    if let StoreTarget::Sqlite(path) = target {
+        warn_if_readable_by_others(path);
+    }
     Ok((Scheduler::new(store), target.to_string()))
+}
+
+/// Jobs' commands and output may hold secrets: say so when other users can read the file
+/// (stores created by queuectl are 0600; older ones, or ones copied around, may not be).
+fn warn_if_readable_by_others(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o044 != 0 {
+            tracing::warn!(
+                "{} is readable by other users (mode {mode:o}); jobs' commands and output may \
+                 hold secrets: chmod 600 {} (and its -wal and -shm files)",
+                path.display(),
+                path.display()
+            );
+        }
+    }
 }

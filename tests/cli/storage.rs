@@ -187,3 +187,80 @@ fn read_only_commands_say_when_they_had_to_create_the_store() {
     let r = run(cmd);
     assert!(!r.stderr.contains("created a new"), "{}", r.stderr);
 }
+
+#[test]
+fn store_files_are_the_owners_alone_and_a_readable_one_gets_a_warning() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let env = Env::new();
+    env.enqueue(r#"{"command":"true"}"#);
+    // The -wal and -shm files are gone once the last connection closed; the store crate's
+    // own test checks them while open.
+    let meta = std::fs::metadata(env.db()).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let r = env.run(&["status"]);
+    assert!(
+        !r.stderr.contains("readable by other users"),
+        "{}",
+        r.stderr
+    );
+    std::fs::set_permissions(env.db(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let r = env.run(&["status"]).code(0);
+    assert!(r.stderr.contains("readable by other users"), "{}", r.stderr);
+}
+
+/// As root, a store file handed to another user (`nobody`) is refused by `worker start`
+/// unless its owner is trusted; as anyone else the test cannot stage it and says so.
+#[test]
+fn a_worker_refuses_a_store_owned_by_another_user_unless_told_to_trust_it() {
+    use std::os::unix::fs::MetadataExt as _;
+    let env = Env::new();
+    let marker = env.dir().join("ran");
+    env.enqueue(&format!(r#"{{"command":"touch {}"}}"#, marker.display()));
+    if nix::unistd::geteuid().as_raw() != 0 {
+        eprintln!("skipped: only root can give the store file to another user");
+        return;
+    }
+    for f in std::fs::read_dir(env.dir()).unwrap() {
+        let path = f.unwrap().path();
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+    }
+    assert_eq!(std::fs::metadata(env.db()).unwrap().uid(), 65534);
+    let r = env.run(&["worker", "start", "--drain"]).code(1);
+    assert!(r.stderr.contains("owned by another user"), "{}", r.stderr);
+    assert!(r.stderr.contains("--trust-store-owner"), "{}", r.stderr);
+    assert!(!marker.exists(), "a job ran");
+
+    let mut cmd = env.cmd(&["worker", "start", "--drain"]);
+    cmd.env("QUEUECTL_TRUST_STORE_OWNER", "0");
+    run(cmd).code(1);
+
+    env.run(&["worker", "start", "--drain", "--trust-store-owner"])
+        .ok();
+    assert!(marker.exists(), "the trusted store's job ran");
+
+    let id = env.enqueue(r#"{"command":"true"}"#);
+    let mut cmd = env.cmd(&["worker", "start", "--drain"]);
+    cmd.env("QUEUECTL_TRUST_STORE_OWNER", "1");
+    run(cmd).ok();
+    assert_eq!(env.state(&id), "completed");
+}
+
+#[test]
+fn a_password_in_a_postgres_url_never_reaches_stderr() {
+    let env = Env::new();
+    for url in [
+        "postgres://nobody:hunter2@127.0.0.1:1/none",
+        "postgres://nobody@127.0.0.1:1/none?password=hunter2",
+        "postgresql://127.0.0.1:1/none?sslmode=disable&password=hunter2",
+    ] {
+        let mut cmd = env.bare();
+        cmd.args(["--db", url, "status"]);
+        let r = run(cmd).code(1);
+        assert!(!r.stderr.contains("hunter2"), "{url}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("127.0.0.1"),
+            "{url}: says where: {}",
+            r.stderr
+        );
+    }
+}

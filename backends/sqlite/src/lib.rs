@@ -247,6 +247,7 @@ impl SqliteStore {
         let path = path.as_ref().to_path_buf();
         let url = database_url(&path)?;
         let setup = ConnectionSetup::new(&options);
+        create_owner_only(&path);
 
         let mut first = retry(options.max_busy_wait, || {
             let mut conn = SqliteConnection::establish(&url)
@@ -433,6 +434,24 @@ fn jitter() -> f64 {
     let bits = RandomState::new().build_hasher().finish() >> 11;
     // 53 random bits scaled into [0, 1): exact in an f64.
     bits as f64 / (1u64 << 53) as f64
+}
+
+/// Creates a missing database file readable and writable by its owner only (0600), before
+/// SQLite opens it: jobs' commands and output may hold secrets. SQLite gives the `-wal` and
+/// `-shm` files the database file's mode, so they are 0600 too. An existing file is left as
+/// it is; a failure here is left for SQLite's open to report in its own words.
+fn create_owner_only(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 /// The path as Diesel's SQLite driver wants it: UTF-8, and never read as a URI.

@@ -443,3 +443,38 @@ fn a_conflict_inside_a_multi_row_chunk_names_the_first_existing_id_and_stores_no
         "order kept"
     );
 }
+
+/// Commands and output may hold secrets: a new store's files are the owner's alone.
+#[cfg(unix)]
+#[test]
+fn a_new_store_and_its_wal_and_shm_files_are_readable_by_the_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (dir, path) = temp_db();
+    let store = SqliteStore::open(&path).expect("open");
+    store.enqueue(&job("secret"), T0).expect("enqueue");
+    for suffix in ["", "-wal", "-shm"] {
+        let file = dir.path().join(format!("queue.db{suffix}"));
+        let mode = std::fs::metadata(&file)
+            .expect("exists")
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "{} is {:o}",
+            file.display(),
+            mode & 0o777
+        );
+    }
+
+    // An existing file keeps the mode its owner gave it.
+    let shared = dir.path().join("shared.db");
+    std::fs::write(&shared, b"").expect("create");
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    SqliteStore::open(&shared).expect("open shared");
+    let mode = std::fs::metadata(&shared)
+        .expect("exists")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o640);
+}
