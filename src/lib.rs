@@ -45,7 +45,7 @@ pub use crate::scheduler::{
     backoff_delay, recovery_transition, EnqueueRequest, ExponentialBackoff, Outcome, Recovery,
     RetryPolicy, Scheduler, MAX_COMMAND_BYTES, MAX_ID_BYTES, MAX_INTERRUPTS, MIN_DELAY,
 };
-pub use crate::target::{open_store, StoreTarget};
+pub use crate::target::{open_store, without_password, StoreTarget};
 pub use queuectl_store::{
     AttemptRecord, Call, Capabilities, ChangeFeed, ClaimRequest, ClaimToken, Coordination,
     Decorator, Execution, Guarded, Heartbeat, Job, JobFilter, JobId, JobOutput, JobRecord,

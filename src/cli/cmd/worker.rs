@@ -7,11 +7,11 @@ use anyhow::{bail, Context as _};
 use indicatif::ProgressBar;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use queuectl::worker::{Shutdown, WorkerPool};
+use queuectl::worker::{ShellHandler, Shutdown, WorkerPool};
 use queuectl::WorkerInfo;
 
 use crate::cli::args::{WorkerCommand, WorkerStartArgs, WorkerStopArgs};
-use crate::cli::open_store::{open, sqlite_path, Sched};
+use crate::cli::open_store::{open, sqlite_path, target_text, Sched};
 use crate::cli::output::print_lines;
 
 /// How often `worker stop --wait` looks at the registry.
@@ -29,7 +29,9 @@ fn start(db: Option<&str>, a: WorkerStartArgs) -> anyhow::Result<()> {
         refuse_foreign_store(&path, a.trust_store_owner)?;
     }
     let (sched, target) = open(db)?;
+    let job_target = queuectl::without_password(&target_text(db));
     let mut builder = WorkerPool::builder(sched)
+        .handler("shell", ShellHandler::new().store_target(job_target))
         .slots(a.count)
         .queues(a.queues.clone())
         .drain(a.drain)
