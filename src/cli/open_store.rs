@@ -82,3 +82,64 @@ fn warn_if_readable_by_others(path: &std::path::Path) {
         }
     }
 }
+
+/// The target text with any password removed (not masked): what a job gets as
+/// `QUEUECTL_DB`, so its own `queuectl` calls reach the same queue while credentials come
+/// from libpq's usual sources (`PGPASSWORD`, `~/.pgpass`). Anything else is kept as given.
+#[must_use]
+pub(crate) fn without_password(text: &str) -> String {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return text.to_owned();
+    };
+    let (base, query) = match rest.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (rest, None),
+    };
+    let authority_end = base.find('/').unwrap_or(base.len());
+    let base = match base[..authority_end].rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{user}@{host}{}", &base[authority_end..])
+        }
+        None => base.to_owned(),
+    };
+    let query: Vec<&str> = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter(|p| {
+            !p.split_once('=')
+                .is_some_and(|(k, _)| k.eq_ignore_ascii_case("password"))
+        })
+        .collect();
+    if query.is_empty() {
+        format!("{scheme}://{base}")
+    } else {
+        format!("{scheme}://{base}?{}", query.join("&"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_get_the_target_without_its_password() {
+        for (given, for_jobs) in [
+            ("q.db", "q.db"),
+            ("sqlite://sub/q.db", "sqlite://sub/q.db"),
+            ("memory:", "memory:"),
+            ("postgres://u:secret@h:5432/db", "postgres://u@h:5432/db"),
+            (
+                "postgres://u@h/db?password=secret&sslmode=prefer",
+                "postgres://u@h/db?sslmode=prefer",
+            ),
+            ("postgresql://h/db?password=secret", "postgresql://h/db"),
+            (
+                "postgres://u@h/db?options=-csearch_path%3Dx",
+                "postgres://u@h/db?options=-csearch_path%3Dx",
+            ),
+        ] {
+            assert_eq!(without_password(given), for_jobs, "{given}");
+        }
+    }
+}

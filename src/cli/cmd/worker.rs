@@ -7,10 +7,10 @@ use anyhow::{bail, Context as _};
 use indicatif::ProgressBar;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use queuectl::{Shutdown, WorkerInfo, WorkerPool};
+use queuectl::{ShellHandler, Shutdown, WorkerInfo, WorkerPool};
 
 use crate::cli::args::{WorkerCommand, WorkerStartArgs, WorkerStopArgs};
-use crate::cli::open_store::{open, sqlite_path, Sched};
+use crate::cli::open_store::{open, sqlite_path, target_text, without_password, Sched};
 use crate::cli::output::print_lines;
 
 /// How often `worker stop --wait` looks at the registry.
@@ -28,7 +28,9 @@ fn start(db: Option<&str>, a: WorkerStartArgs) -> anyhow::Result<()> {
         refuse_foreign_store(&path, a.trust_store_owner)?;
     }
     let (sched, target) = open(db)?;
+    let job_target = without_password(&target_text(db));
     let mut builder = WorkerPool::builder(sched)
+        .handler("shell", ShellHandler::new().store_target(job_target))
         .slots(a.count)
         .queues(a.queues.clone())
         .drain(a.drain)
