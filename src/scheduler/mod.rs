@@ -16,8 +16,13 @@ use queuectl_store::{
     Timestamp, Transition, TransitionKind,
 };
 
-pub(crate) use self::rescue::{recovery_transition, MAX_INTERRUPTS};
-pub(crate) use self::retry::{backoff_delay, ExponentialBackoff, RetryPolicy};
+pub(crate) use self::rescue::recovery_transition;
+// The reference model (testing::model) follows the same policy.
+#[cfg(feature = "testing")]
+pub(crate) use self::rescue::MAX_INTERRUPTS;
+#[cfg(feature = "testing")]
+pub(crate) use self::retry::backoff_delay;
+pub(crate) use self::retry::{ExponentialBackoff, RetryPolicy};
 use crate::config::{SettingKey, Settings};
 use crate::{Clock, Error, Result, SystemClock};
 
