@@ -46,9 +46,9 @@ pub use crate::scheduler::{
 };
 pub use crate::target::{open_store, StoreTarget};
 pub use queuectl_store::{
-    AttemptRecord, Capabilities, ClaimRequest, ClaimToken, Execution, Guarded, Job, JobFilter,
-    JobId, JobOutput, JobRecord, JobState, JobStore, LeaseRef, NewJob, StateCounts, StoreError,
-    Timestamp, Transition, TransitionKind, WorkerInfo,
+    AttemptRecord, BoxError, Capabilities, ClaimRequest, ClaimToken, Execution, Guarded, Job,
+    JobFilter, JobId, JobOutput, JobRecord, JobState, JobStore, LeaseRef, NewJob, StateCounts,
+    StoreError, Timestamp, Transition, TransitionKind, WorkerInfo,
 };
 
 /// The README's Rust examples, compiled as doctests so they cannot rot.

@@ -91,7 +91,7 @@
 
 use std::marker::PhantomData;
 
-use queuectl_store::{Execution, Job, JobId, JobStore};
+use queuectl_store::{BoxError, Execution, Job, JobId, JobStore};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -99,11 +99,9 @@ use crate::error::{Error, Result};
 use crate::scheduler::{EnqueueRequest, Outcome, Scheduler};
 use crate::worker::{Handler, JobContext, WorkerPoolBuilder};
 
-/// Any error a job can fail with: every `std::error::Error + Send + Sync` converts into it
-/// (so `?` works), and so do `String`, `&str` and `anyhow::Error`.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-/// What [`TypedJob::run`] returns.
+/// What [`TypedJob::run`] returns. Its error, a [`BoxError`], is what every
+/// `std::error::Error + Send + Sync` converts into (so `?` works), and so do `String`,
+/// `&str` and `anyhow::Error`.
 pub type JobResult = std::result::Result<(), BoxError>;
 
 /// A job type: its arguments, its kind name and what it does. See the [module docs](self).
