@@ -179,12 +179,12 @@ impl<S: JobStore + Clone> WorkerPool<S> {
     /// # Ok::<(), queuectl::Error>(())
     /// ```
     ///
-    /// [`WorkerPoolBuilder::slots`]: super::WorkerPoolBuilder::slots
-    /// [`WorkerPoolBuilder::drain`]: super::WorkerPoolBuilder::drain
-    ///
     /// # Errors
     /// As [`WorkerPool::run`], and a claim that fails (it is not retried: a test wants to
     /// know).
+    ///
+    /// [`WorkerPoolBuilder::slots`]: super::WorkerPoolBuilder::slots
+    /// [`WorkerPoolBuilder::drain`]: super::WorkerPoolBuilder::drain
     pub fn run_due(&self) -> Result<PoolReport> {
         self.run_until(&Shutdown::new(), Mode::Due)
     }
