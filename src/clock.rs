@@ -59,7 +59,8 @@ impl Clock for SystemClock {
 /// use std::time::Duration;
 ///
 /// use queuectl::worker::WorkerPool;
-/// use queuectl::{Clock, EnqueueRequest, JobState, JobStore, ManualClock, Scheduler, Timestamp};
+/// use queuectl::prelude::*;
+/// use queuectl::{Clock, EnqueueRequest, JobState, ManualClock, Scheduler, Timestamp};
 /// use queuectl_store_memory::MemoryStore;
 ///
 /// let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_800_000_000_000)));

@@ -23,9 +23,10 @@
 //! ```
 //! use std::sync::Arc;
 //!
+//! use queuectl::prelude::*;
 //! use queuectl::typed::{enqueue_typed_many, JobResult, TypedJob};
 //! use queuectl::worker::{JobContext, WorkerPool};
-//! use queuectl::{EnqueueRequest, JobState, JobStore, Scheduler};
+//! use queuectl::{EnqueueRequest, JobState, Scheduler};
 //! use queuectl_store_memory::MemoryStore;
 //! use serde::{Deserialize, Serialize};
 //!

@@ -111,8 +111,8 @@ pub(crate) struct EnqueueArgs {
     #[arg(long, value_name = "N")]
     pub(crate) max_retries: Option<u32>,
 
-    /// Per-attempt timeout in seconds, > 0 (overrides the JSON).
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    /// Per-attempt timeout, > 0: seconds or a duration like 90s, 5m, 1h30m (overrides the JSON).
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
     pub(crate) timeout: Option<u64>,
 
     /// The job's id (overrides the JSON; only for a single job).
@@ -209,6 +209,11 @@ pub(crate) struct WorkerStartArgs {
     /// This machine's id in the worker registry (default: the hostname).
     #[arg(long, env = "QUEUECTL_HOST_ID", value_name = "H", value_parser = non_blank)]
     pub(crate) host_id: Option<String>,
+
+    /// Run jobs from a SQLite store file owned by another user (refused by default: its
+    /// jobs would run as you).
+    #[arg(long, env = "QUEUECTL_TRUST_STORE_OWNER", value_parser = clap::builder::FalseyValueParser::new())]
+    pub(crate) trust_store_owner: bool,
 }
 
 #[derive(Debug, Args)]
@@ -346,6 +351,14 @@ fn parse_run_at(s: &str) -> Result<Timestamp, String> {
 
 fn parse_delay(s: &str) -> Result<Duration, String> {
     queuectl::input::parse_delay(s)
+}
+
+/// A per-job timeout in whole seconds, at least one.
+fn parse_timeout(s: &str) -> Result<u64, String> {
+    match queuectl::config::parse_whole_seconds(s)? {
+        0 => Err("must be at least 1 second".to_owned()),
+        secs => Ok(secs),
+    }
 }
 
 fn non_blank(s: &str) -> Result<String, String> {

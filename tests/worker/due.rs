@@ -5,8 +5,12 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use queuectl::prelude::*;
 use queuectl::worker::{JobContext, Shutdown, WorkerPool};
-use queuectl::{Clock, EnqueueRequest, Job, JobId, JobState, JobStore, Outcome, Scheduler};
+use queuectl::{
+    Call, Clock, Decorator, EnqueueRequest, Job, JobId, JobState, Outcome, Scheduler, StoreError,
+};
+use queuectl_store::StoreResult;
 use queuectl_store_memory::MemoryStore;
 
 use super::{manual_clock, wait_until};
@@ -121,4 +125,38 @@ fn run_due_runs_what_is_due_including_follow_ups_and_leaves_the_rest() {
     assert_eq!((report.succeeded, report.failed), (1, 1));
     assert_eq!(state(&later), JobState::Completed);
     assert_eq!(state(&failing), JobState::Dead);
+}
+
+/// A store whose claims fail, as a broken connection would.
+#[derive(Debug)]
+struct FailingClaims(MemoryStore);
+
+impl Decorator for FailingClaims {
+    type Inner = MemoryStore;
+    fn inner(&self) -> &MemoryStore {
+        &self.0
+    }
+    fn before(&self, call: &Call<'_>) -> StoreResult<()> {
+        match call {
+            Call::Claim { .. } => Err(StoreError::Busy("claims are broken".to_owned())),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[test]
+fn run_due_returns_a_failing_claim_instead_of_retrying_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    let scheduler = Scheduler::new(Arc::new(FailingClaims(MemoryStore::new())));
+    scheduler.enqueue(shell("true")).unwrap();
+    let err = WorkerPool::builder(scheduler.clone())
+        .group_dir(dir.path().join("groups"))
+        .build()
+        .run_due()
+        .unwrap_err();
+    assert!(err.to_string().contains("claims are broken"), "{err}");
+    assert!(
+        scheduler.store().list_workers().unwrap().is_empty(),
+        "the run deregistered"
+    );
 }

@@ -1,14 +1,14 @@
 //! `queuectl list`: jobs in insertion order, filtered, as a table or a JSON array.
 
 use queuectl::worker::{default_host_id, recover_dead_workers};
-use queuectl::{JobFilter, JobStore as _};
+use queuectl::JobFilter;
 
 use crate::cli::args::ListArgs;
-use crate::cli::open_store::open;
+use crate::cli::open_store::open_to_read;
 use crate::cli::output::{jobs_table, print_jobs_json, print_lines};
 
 pub(crate) fn run(db: Option<&str>, a: &ListArgs) -> anyhow::Result<()> {
-    let (sched, _) = open(db)?;
+    let (sched, _) = open_to_read(db)?;
     // What dead workers on this host left behind goes back to pending first, so the list
     // tells the truth even while no worker runs. Best effort.
     if let Err(e) = recover_dead_workers(&sched, &default_host_id()) {

@@ -167,8 +167,9 @@ impl<S: JobStore + Clone> WorkerPool<S> {
     ///
     /// ```
     /// # use std::sync::Arc;
+    /// use queuectl::prelude::*;
     /// use queuectl::worker::WorkerPool;
-    /// use queuectl::{EnqueueRequest, JobState, JobStore, Scheduler};
+    /// use queuectl::{EnqueueRequest, JobState, Scheduler};
     /// use queuectl_store_memory::MemoryStore;
     ///
     /// let scheduler = Scheduler::new(Arc::new(MemoryStore::new()));

@@ -7,7 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use queuectl_store::{
-    ClaimToken, Execution, Guarded, Job, JobFilter, JobState, JobStore, LeaseRef,
+    ClaimToken, Execution, Guarded, Job, JobFilter, JobState, JobStore, LeaseRef, Marker,
 };
 
 use super::{Mode, Run, Running, WorkerPool};
@@ -35,8 +35,8 @@ const MAX_ERROR_BACKOFF: Duration = Duration::from_secs(5);
 /// claim is recent), looking again would find nothing either.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct IdleMark {
-    /// The store's change marker, when the store has one.
-    marker: Option<u64>,
+    /// The store's change marker.
+    marker: Marker,
     /// The scheduler's work generation: bumped by this process's enqueues, by the wake-up
     /// thread, and by a jump of the clock (a due time may have been passed).
     generation: u64,
@@ -54,14 +54,14 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                 Ok(m) => m,
                 Err(e) => {
                     tracing::debug!(error = %e, "change marker unavailable; claiming");
-                    None
+                    Marker::Unsupported
                 }
             };
             let now_seen = IdleMark {
                 marker,
                 generation: seen,
             };
-            let unchanged = marker.is_some() && idle == Some(now_seen);
+            let unchanged = marker != Marker::Unsupported && idle == Some(now_seen);
             let recent = last_claim.is_some_and(|t| t.elapsed() < FULL_CLAIM_EVERY);
             if !(unchanged && recent) {
                 last_claim = Some(Instant::now());
@@ -261,7 +261,7 @@ impl<S: JobStore + Clone> WorkerPool<S> {
     /// Records `done` and claims the next batch in one store call (one transaction where
     /// the store can); returns the claimed jobs.
     fn report_and_claim(&self, run: &Run<'_>, done: Vec<(Job, Outcome)>) -> Vec<Job> {
-        // A failed call applied nothing (see `JobStore::finish_and_claim`): retrying is safe.
+        // A failed call applied nothing (see `Jobs::finish_and_claim`): retrying is safe.
         let result = with_retries(|| {
             self.scheduler.finish_and_claim(
                 &done,

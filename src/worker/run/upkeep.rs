@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use queuectl_store::{Guarded, JobStore, LeaseRef};
+use queuectl_store::{Guarded, Heartbeat, JobStore, LeaseRef, Wake};
 
 use super::{Run, WorkerPool};
 
@@ -63,15 +63,15 @@ impl<S: JobStore + Clone> WorkerPool<S> {
         while !run.done.wait_timeout(self.heartbeat_interval) {
             let store = self.scheduler.store();
             match store.heartbeat_worker(&self.id, self.scheduler.now()) {
-                Ok(Some(true)) => {
+                Ok(Heartbeat::StopRequested) => {
                     if !run.stop.is_cancelled() {
                         tracing::info!(worker = %self.id,
                             "stop requested (worker stop): finishing running jobs");
                         run.stop.cancel();
                     }
                 }
-                Ok(Some(false)) => {}
-                Ok(None) => {
+                Ok(Heartbeat::Recorded) => {}
+                Ok(Heartbeat::Unregistered) => {
                     tracing::warn!(worker = %self.id,
                         "this worker was deregistered as dead; registering again");
                     let mut info = run.info.clone();
@@ -92,9 +92,9 @@ impl<S: JobStore + Clone> WorkerPool<S> {
         while !run.done.is_cancelled() {
             // Short waits, so the thread notices the end of the run promptly.
             match self.scheduler.store().wait_for_change(WAKE_WAIT) {
-                Ok(Some(true)) => self.scheduler.notify_work(),
-                Ok(Some(false)) => {}
-                Ok(None) => return,
+                Ok(Wake::Changed) => self.scheduler.notify_work(),
+                Ok(Wake::TimedOut) => {}
+                Ok(Wake::Unsupported) => return,
                 Err(e) => {
                     tracing::debug!(error = %e, "waiting for store notifications failed");
                     run.done.wait_timeout(run.poll_interval);
