@@ -39,6 +39,7 @@ mod enqueue;
 mod inspect;
 mod migrate;
 mod multihost;
+mod operate;
 mod postgres;
 mod stall;
 mod storage;

@@ -2,6 +2,7 @@
 
 pub(crate) mod bench;
 pub(crate) mod cancel;
+pub(crate) mod completions;
 pub(crate) mod config;
 pub(crate) mod dlq;
 pub(crate) mod enqueue;
@@ -11,4 +12,5 @@ pub(crate) mod logs;
 pub(crate) mod migrate;
 pub(crate) mod show;
 pub(crate) mod status;
+pub(crate) mod wait;
 pub(crate) mod worker;
