@@ -184,12 +184,31 @@ fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_owned();
+    let (base, query) = match rest.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (rest, None),
     };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
+    // The user-info ends at the last '@' before the path (a password may hold '@').
+    let authority_end = base.find('/').unwrap_or(base.len());
+    let base = match base[..authority_end].rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}{}", &base[authority_end..]),
+            None => base.to_owned(),
+        },
+        None => base.to_owned(),
+    };
+    let query = query.map(|q| {
+        q.split('&')
+            .map(|param| match param.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => param.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    });
+    match query {
+        Some(q) => format!("{scheme}://{base}?{q}"),
+        None => format!("{scheme}://{base}"),
     }
 }
 
@@ -258,6 +277,32 @@ mod tests {
             "memory:",
         ] {
             assert!(StoreTarget::parse(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_masked_in_the_user_info_and_the_query() {
+        for (url, masked) in [
+            ("postgres://u:secret@h/db", "postgres://u:***@h/db"),
+            (
+                "postgres://u:s@c@ret@h:5432/db",
+                "postgres://u:***@h:5432/db",
+            ),
+            (
+                "postgres://u@h/db?password=secret",
+                "postgres://u@h/db?password=***",
+            ),
+            (
+                "postgresql://h/db?sslmode=prefer&PASSWORD=secret&user=u",
+                "postgresql://h/db?sslmode=prefer&PASSWORD=***&user=u",
+            ),
+            ("postgres://h/db", "postgres://h/db"),
+        ] {
+            assert_eq!(redact_password(url), masked);
+            assert!(!StoreTarget::parse(url)
+                .unwrap()
+                .describe()
+                .contains("secret"));
         }
     }
 

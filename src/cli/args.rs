@@ -317,8 +317,9 @@ pub(crate) enum WorkerCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct WorkerStartArgs {
-    /// Number of jobs run at once (slots), at least 1.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Number of jobs run at once (slots), from 1 to 4096 (each slot is a thread, and each
+    /// running job a process).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub(crate) count: u32,
 
     /// Serve only this queue (repeatable); without it every queue is served.
@@ -407,6 +408,11 @@ pub(crate) struct LogsArgs {
     /// Print only the job's stderr, verbatim.
     #[arg(long)]
     pub(crate) stderr: bool,
+
+    /// Write the output's bytes as they are, even to a terminal (by default, control
+    /// characters other than newline and tab are shown as ^X on a terminal).
+    #[arg(long)]
+    pub(crate) raw: bool,
 }
 
 #[derive(Debug, Subcommand)]
