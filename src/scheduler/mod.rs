@@ -308,7 +308,7 @@ impl<S: JobStore> Scheduler<S> {
     }
 
     /// Records `items` as [`Scheduler::finish_many`] does, then claims as
-    /// [`Scheduler::claim`] does, through [`Jobs::finish_and_claim`]: one transaction
+    /// [`Scheduler::claim`] does, through [`Jobs::finish_and_claim`](queuectl_store::Jobs::finish_and_claim): one transaction
     /// on stores that can, so a worker pays one commit per batch instead of two.
     pub(crate) fn finish_and_claim(
         &self,
