@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use queuectl::prelude::*; // the store traits: scheduler.store().counts(), .list(…)
 use queuectl::{
-    enqueue_typed, EnqueueRequest, JobContext, JobFilter, JobState, Scheduler, Shutdown,
+    enqueue_typed, EnqueueRequest, JobContext, JobFilter, JobResult, JobState, Scheduler, Shutdown,
     SqliteStore, TypedJob, WorkerPool,
 };
 use serde::{Deserialize, Serialize};
@@ -28,16 +28,16 @@ struct Thumbnail {
 impl TypedJob for Thumbnail {
     const KIND: &'static str = "thumbnail";
 
-    fn run(&self, ctx: &JobContext) -> Result<(), String> {
+    fn run(&self, ctx: &JobContext) -> JobResult {
         if self.width == 0 {
             // A failed attempt: retried with backoff while the job has attempts left, then
             // dead-lettered with this message as its last error.
-            return Err(format!("{}: a width of 0 makes no thumbnail", self.image));
+            return Err(format!("{}: a width of 0 makes no thumbnail", self.image).into());
         }
         // Real work would go here; a handler that waits should use ctx.sleep (or check
         // ctx.should_stop) so that timeouts and shutdowns stop it.
         if ctx.sleep(Duration::from_millis(5)) {
-            return Err("stopped".to_owned());
+            return Err("stopped".into());
         }
         println!(
             "attempt {}: {} at {} px",

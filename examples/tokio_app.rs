@@ -17,7 +17,9 @@
 
 use std::time::Duration;
 
-use queuectl::{enqueue_typed, EnqueueRequest, JobContext, Queue, Shutdown, TypedJob, WorkerPool};
+use queuectl::{
+    enqueue_typed, EnqueueRequest, JobContext, JobResult, Queue, Shutdown, TypedJob, WorkerPool,
+};
 use serde::{Deserialize, Serialize};
 
 /// Send a welcome message. The fields are the job's arguments, stored as JSON.
@@ -29,10 +31,10 @@ struct Welcome {
 impl TypedJob for Welcome {
     const KIND: &'static str = "welcome";
 
-    fn run(&self, ctx: &JobContext) -> Result<(), String> {
+    fn run(&self, ctx: &JobContext) -> JobResult {
         // Runs on one of the pool's threads, not on the async runtime: blocking is fine.
         if ctx.sleep(Duration::from_millis(10)) {
-            return Err("stopped before the message went out".to_owned());
+            return Err("stopped before the message went out".into());
         }
         println!("welcome, {}", self.user);
         Ok(())

@@ -9,7 +9,7 @@
 //!
 //! ```
 //! use queuectl::prelude::*; // the store traits, for `scheduler.store().get(…)`
-//! use queuectl::{enqueue_typed, EnqueueRequest, JobContext, JobState, MemoryStore};
+//! use queuectl::{enqueue_typed, EnqueueRequest, JobContext, JobResult, JobState, MemoryStore};
 //! use queuectl::{Scheduler, Shutdown, TypedJob, WorkerPool};
 //! use serde::{Deserialize, Serialize};
 //! use std::sync::Arc;
@@ -22,7 +22,7 @@
 //! impl TypedJob for SendEmail {
 //!     const KIND: &'static str = "send-email";
 //!
-//!     fn run(&self, _ctx: &JobContext) -> Result<(), String> {
+//!     fn run(&self, _ctx: &JobContext) -> JobResult {
 //!         println!("sending mail to {}", self.to);
 //!         Ok(())
 //!     }
@@ -70,6 +70,17 @@
 //! captured output), other kinds through whatever [`WorkerPoolBuilder::handler`] or
 //! [`WorkerPoolBuilder::typed`] registered. A job counts as finished once its outcome is
 //! recorded; until then its lease is renewed and no other worker can take it.
+//!
+//! ## Liveness
+//!
+//! One rule decides that a registered worker is dead, used by every pool's recovery pass
+//! and by [`live_workers`] and [`recover_dead_workers`] (the CLI's `status` and
+//! `worker stop`): a worker on the same host (same host id, see [`default_host_id`]) whose
+//! process is gone is dead at once; any worker whose heartbeat is older than three leases
+//! (at least 10 s) is dead. Recovery then kills the dead worker's orphaned job process
+//! groups (same host only: each worker records its jobs' groups in a per-user directory,
+//! see [`WorkerPoolBuilder::group_dir`]), puts its jobs back to `pending` uncharged and
+//! removes its registry entry.
 //!
 //! # Typed jobs
 //!
@@ -149,11 +160,11 @@ pub use crate::error::{Error, Result};
 pub use crate::queue::Queue;
 pub use crate::scheduler::{EnqueueRequest, Outcome, Recovery, Scheduler};
 pub use crate::target::StoreTarget;
-pub use crate::typed::{enqueue_typed, TypedJob};
+pub use crate::typed::{enqueue_typed, enqueue_typed_many, error_chain, JobResult, TypedJob};
 pub use crate::worker::{
     default_host_id, live_workers, recover_dead_workers, CancelToken, Handler, JobContext,
-    PoolReport, ProcessGroupGuard, ShellHandler, Shutdown, WorkerPool, WorkerPoolBuilder,
-    TIMEOUT_EXIT_CODE,
+    MissingState, PoolReport, ProcessGroupGuard, ShellHandler, Shutdown, WorkerPool,
+    WorkerPoolBuilder, TIMEOUT_EXIT_CODE,
 };
 pub use queuectl_store::prelude;
 pub use queuectl_store::{

@@ -139,19 +139,34 @@ struct WorkSignal {
     cond: Condvar,
 }
 
+impl WorkSignal {
+    fn notify(&self) {
+        let mut generation = self.generation.lock();
+        *generation = generation.wrapping_add(1);
+        self.cond.notify_all();
+    }
+}
+
 impl<S: JobStore> Scheduler<S> {
     /// A scheduler on the system clock.
     pub fn new(store: S) -> Self {
         Self::with_clock(store, Arc::new(SystemClock))
     }
 
-    /// A scheduler on the given clock.
+    /// A scheduler on the given clock. When that clock jumps (a test's `ManualClock`), the
+    /// scheduler wakes its idle workers as an enqueue would, since jobs may have become due
+    /// (see [`Clock::subscribe`]).
     pub fn with_clock(store: S, clock: Arc<dyn Clock>) -> Self {
-        Scheduler {
-            store,
-            clock,
-            work: Arc::new(WorkSignal::default()),
-        }
+        let work = Arc::new(WorkSignal::default());
+        let signal = Arc::downgrade(&work);
+        clock.subscribe(Box::new(move || match signal.upgrade() {
+            Some(work) => {
+                work.notify();
+                true
+            }
+            None => false,
+        }));
+        Scheduler { store, clock, work }
     }
 
     /// The store.
@@ -298,7 +313,7 @@ impl<S: JobStore> Scheduler<S> {
     }
 
     /// Records `items` as [`Scheduler::finish_many`] does, then claims as
-    /// [`Scheduler::claim`] does, through [`Jobs::finish_and_claim`]: one transaction
+    /// [`Scheduler::claim`] does, through [`Jobs::finish_and_claim`](queuectl_store::Jobs::finish_and_claim): one transaction
     /// on stores that can, so a worker pays one commit per batch instead of two.
     pub(crate) fn finish_and_claim(
         &self,
@@ -542,9 +557,7 @@ impl<S: JobStore> Scheduler<S> {
 
     /// Wakes this process's idle workers (called after anything that makes work due).
     pub fn notify_work(&self) {
-        let mut generation = self.work.generation.lock();
-        *generation = generation.wrapping_add(1);
-        self.work.cond.notify_all();
+        self.work.notify();
     }
 }
 

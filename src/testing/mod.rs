@@ -7,9 +7,12 @@
 //! queuectl = { version = "0.1", default-features = false, features = ["testing"] }
 //! ```
 //!
-//! - [`ManualClock`]: time that moves only when the test says so. Give it to
+//! - [`ManualClock`]: time that moves only when the test says so; a jump wakes the pools built on it. Give it to
 //!   [`Scheduler::with_clock`](crate::Scheduler::with_clock) and a test can check delays,
 //!   retry backoff and lease expiry without sleeping.
+//! - [`WorkerPool::run_due`](crate::WorkerPool::run_due) (always available): runs every
+//!   job that is due now on the calling thread, with the pool's handlers and state, and
+//!   returns; with a `ManualClock`, advance the clock and call it again.
 //! - [`model`]: the reference model that checks a [`JobStore`](crate::JobStore)
 //!   implementation, for anyone writing a store or a store decorator.
 //!

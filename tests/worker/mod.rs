@@ -1,6 +1,7 @@
 //! The worker runtime end to end: the shell executor against real processes, the pool
-//! against a `MemoryStore`, typed jobs.
+//! against a `MemoryStore`, time travel with a manual clock, typed jobs.
 
+mod due;
 mod executor;
 mod pool;
 mod process;

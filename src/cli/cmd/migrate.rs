@@ -19,10 +19,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use indicatif::{ProgressBar, ProgressStyle};
-use queuectl::{JobFilter, JobRecord, StateCounts, StoreTarget, Timestamp};
+use queuectl::{live_workers, JobFilter, JobRecord, StateCounts, StoreTarget, Timestamp};
 
 use crate::cli::args::MigrateArgs;
-use crate::cli::cmd::worker::live_workers;
 use crate::cli::open_store::{open, target_text};
 use crate::cli::output::print_lines;
 use crate::cli::UsageError;

@@ -1,4 +1,5 @@
-//! `queuectl worker start | stop`, and the liveness rule `status` shares.
+//! `queuectl worker start | stop`. Which workers are alive is the runtime's rule
+//! ([`queuectl::live_workers`]), shared with `status`.
 
 use std::thread;
 use std::time::{Duration, Instant};
@@ -7,10 +8,10 @@ use anyhow::{bail, Context as _};
 use indicatif::ProgressBar;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use queuectl::{ShellHandler, Shutdown, WorkerInfo, WorkerPool};
+use queuectl::{live_workers, ShellHandler, Shutdown, WorkerInfo, WorkerPool};
 
 use crate::cli::args::{WorkerCommand, WorkerStartArgs, WorkerStopArgs};
-use crate::cli::open_store::{open, sqlite_path, target_text, without_password, Sched};
+use crate::cli::open_store::{open, sqlite_path, target_text, without_password};
 use crate::cli::output::print_lines;
 
 /// How often `worker stop --wait` looks at the registry.
@@ -120,11 +121,6 @@ fn stop(db: Option<&str>, a: &WorkerStopArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Registered workers that are alive, by the runtime's own rule.
-pub(crate) fn live_workers(sched: &Sched) -> anyhow::Result<Vec<WorkerInfo>> {
-    Ok(queuectl::live_workers(sched)?)
-}
-
 /// `--host-id`, else the runtime's default (`QUEUECTL_HOST_ID`, else the hostname).
 fn host_id(flag: Option<&str>) -> String {
     flag.map_or_else(queuectl::default_host_id, str::to_owned)
@@ -157,14 +153,5 @@ fn is_queuectl_process(pid: u32) -> bool {
             String::from_utf8_lossy(argv0).contains("queuectl")
         }
         Err(_) => !std::path::Path::new("/proc/self").exists(),
-    }
-}
-
-/// Recovers what dead workers on this host left behind (their jobs back to `pending`,
-/// their orphaned processes killed), so `status` and `list` tell the truth even while no
-/// worker runs. Best effort: a failure is logged, the command goes on.
-pub(crate) fn recover_dead_local_workers(sched: &Sched) {
-    if let Err(e) = queuectl::recover_dead_workers(sched, &host_id(None)) {
-        tracing::warn!(error = %e, "recovering dead workers' jobs failed");
     }
 }
