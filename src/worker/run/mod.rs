@@ -34,7 +34,7 @@ use crate::scheduler::Scheduler;
 /// [running jobs](crate#running-jobs) in the crate docs.
 ///
 /// ```no_run
-/// # use queuectl::{Scheduler, worker::{Shutdown, WorkerPool}};
+/// # use queuectl::{Scheduler, Shutdown, WorkerPool};
 /// # fn demo<S: queuectl::JobStore + Clone>(scheduler: Scheduler<S>) -> queuectl::Result<()> {
 /// let shutdown = Shutdown::new();
 /// shutdown.install_signal_handlers().expect("signal handlers");
