@@ -317,8 +317,9 @@ pub(crate) enum WorkerCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct WorkerStartArgs {
-    /// Number of jobs run at once (slots), at least 1.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Number of jobs run at once (slots), from 1 to 4096 (each slot is a thread, and each
+    /// running job a process).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub(crate) count: u32,
 
     /// Serve only this queue (repeatable); without it every queue is served.
@@ -504,16 +505,16 @@ impl From<StateArg> for JobState {
 }
 
 fn parse_run_at(s: &str) -> Result<Timestamp, String> {
-    queuectl::input::parse_run_at(s)
+    crate::cli::input::parse_run_at(s)
 }
 
 fn parse_delay(s: &str) -> Result<Duration, String> {
-    queuectl::input::parse_delay(s)
+    crate::cli::input::parse_delay(s)
 }
 
 /// A per-job timeout in whole seconds, at least one.
 fn parse_timeout(s: &str) -> Result<u64, String> {
-    match queuectl::config::parse_whole_seconds(s)? {
+    match queuectl::parse_whole_seconds(s)? {
         0 => Err("must be at least 1 second".to_owned()),
         secs => Ok(secs),
     }

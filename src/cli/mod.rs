@@ -6,7 +6,9 @@
 //! setting is 2, anything else 1.
 
 pub(crate) mod args;
+mod bench;
 mod cmd;
+pub(crate) mod input;
 mod open_store;
 mod output;
 

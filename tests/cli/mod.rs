@@ -63,7 +63,7 @@ use tempfile::TempDir;
 use crate::support::pg::PgSchema;
 
 /// The binary under test.
-const BIN: &str = env!("CARGO_BIN_EXE_queuectl");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_queuectl");
 
 /// Env vars that would leak the developer's setup into a test.
 const SCRUBBED_ENV: [&str; 4] = [

@@ -32,8 +32,13 @@ impl PgSchema {
     /// A fresh schema name on the test server, or `None` (with a printed reason) when no
     /// server is configured.
     pub(crate) fn new() -> Option<PgSchema> {
+        let required = std::env::var_os("QUEUECTL_REQUIRE_POSTGRES").is_some_and(|v| v == "1");
         #[cfg(not(feature = "postgres"))]
         {
+            assert!(
+                !required,
+                "QUEUECTL_REQUIRE_POSTGRES=1, but this build has no postgres feature"
+            );
             eprintln!("skipping: built without the postgres feature");
             None
         }
@@ -42,6 +47,10 @@ impl PgSchema {
             let url = match std::env::var(URL_VAR) {
                 Ok(url) if !url.trim().is_empty() => url,
                 _ => {
+                    assert!(
+                        !required,
+                        "{URL_VAR} is not set, but QUEUECTL_REQUIRE_POSTGRES=1"
+                    );
                     eprintln!("skipping: {URL_VAR} not set");
                     return None;
                 }
