@@ -39,6 +39,12 @@
 //! `migrations/postgres`. Timestamps are `BIGINT` milliseconds since the Unix epoch, as in
 //! the SQLite store, so they round-trip exactly at the precision the contract prints.
 //!
+//! The schema, the row mapping and every operation both dialects express alike (reads,
+//! lists, counts, cancel, requeue, prune, import, expired leases, settings, the worker
+//! registry) are `queuectl-store-sql`'s, shared with the SQLite store; this crate holds the
+//! connection handling, the claim, the batched finish, bulk enqueue, lease renewal,
+//! `LISTEN`/`NOTIFY` and the migrations.
+//!
 //! # Deviations and tuning
 //! - **Change marker.** [`ChangeFeed::change_marker`] is the sum of two counters: job writes
 //!   committed through this handle (any write, seen at once), and `NOTIFY`s received by
@@ -87,8 +93,9 @@
 //!   a dead connection with [`StoreError::Unavailable`], and the calls after it run on
 //!   fresh connections.
 //! - **Batch size.** `enqueue_many` sends each column as one array: one statement for any
-//!   batch. `import` inserts in chunks that stay under PostgreSQL's 65535 bind parameters
-//!   per statement, all in one transaction.
+//!   batch. `import` inserts multi-row chunks that stay under 32766 bind parameters per
+//!   statement (the shared core's bound, SQLite's; PostgreSQL allows 65535), all in one
+//!   transaction.
 //! - **Pruning.** Finished jobs stay in `jobs` until `prune`; the claim's partial index
 //!   ignores them, but `list` and `counts` scan them. Prune on a schedule.
 

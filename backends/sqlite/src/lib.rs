@@ -35,6 +35,12 @@
 //!
 //! # How it works
 //!
+//! - The schema, the row mapping and every operation both SQL dialects express alike
+//!   (reads, lists, counts, cancel, requeue, prune, import, expired leases, settings, the
+//!   worker registry) are `queuectl-store-sql`'s, shared with the PostgreSQL store; this
+//!   crate holds the connection handling, the claim, the batched finish, bulk enqueue,
+//!   lease renewal and the migrations, and runs the shared operations through its
+//!   `Session` (reads on a pooled connection, writes as below).
 //! - Every connection runs in WAL mode (readers never block the writer or each other) with
 //!   `foreign_keys = ON`, `synchronous = NORMAL` (or `FULL`, see [`Durability`]),
 //!   `temp_store = MEMORY` and a busy timeout ([`SqliteOptions::busy_timeout`]).

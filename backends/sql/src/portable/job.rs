@@ -55,7 +55,7 @@ pub fn expired_leases<S: Session<Conn = Conn>>(
 /// lease first, read in order from the partial index of `processing` rows (SQLite
 /// `jobs_lease`, PostgreSQL `jobs_lease_idx`). The state test is literal SQL, not a bound
 /// value: only then can a planner prove that the query stays inside that index. The table
-/// is named through the dialect's [`super::JOBS_BY_LEASE`], which lets SQLite add the
+/// is named through the dialect module's `JOBS_BY_LEASE`, which lets SQLite add the
 /// index hint its planner needs. Written as a query type rather than `sql_query` so that
 /// each connection prepares it once.
 #[derive(Debug)]
