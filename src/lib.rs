@@ -47,10 +47,11 @@ pub use crate::scheduler::{
 };
 pub use crate::target::{open_store, without_password, StoreTarget};
 pub use queuectl_store::{
-    AttemptRecord, BoxError, Call, Capabilities, ChangeFeed, ClaimRequest, ClaimToken,
-    Coordination, Decorator, Execution, Guarded, Heartbeat, Job, JobFilter, JobId, JobOutput,
-    JobRecord, JobState, JobStore, Jobs, LeaseRef, Marker, NewJob, StateCounts, StoreError,
-    Timestamp, Transition, TransitionKind, Wake, WorkerInfo,
+    AttemptRecord, AttemptStats, AttemptStatsRequest, BoxError, Call, Capabilities, ChangeFeed,
+    ClaimRequest, ClaimToken, Coordination, Decorator, Execution, Guarded, Heartbeat, Histogram,
+    Job, JobCursor, JobFilter, JobId, JobOutput, JobPage, JobPageRequest, JobRecord, JobState,
+    JobStore, Jobs, LeaseRef, Marker, NewJob, QueueAttempts, QueueStats, StateCounts, StoreError,
+    ThroughputBucket, Timestamp, Transition, TransitionKind, Wake, WorkerInfo,
 };
 
 pub use queuectl_store::prelude;
