@@ -336,7 +336,7 @@ pub(crate) enum DurabilityArg {
 pub(crate) enum WorkerCommand {
     /// Run workers in the foreground until stopped (SIGTERM/SIGINT: finish running jobs).
     #[command(
-        after_help = "Examples:\n  queuectl worker start\n  queuectl worker start --count 4 --queue mail --queue reports\n  queuectl worker start --drain\n  queuectl worker start --log-format json 2>> worker.log"
+        after_help = "Examples:\n  queuectl worker start\n  queuectl worker start --count 4 --queue mail --queue reports\n  queuectl worker start --drain\n  queuectl worker start --log-format json 2>> worker.log\n  queuectl worker start --count 4 --metrics 127.0.0.1:9184"
     )]
     Start(WorkerStartArgs),
     /// Ask every worker on this store to finish its current job and exit.
@@ -372,6 +372,11 @@ pub(crate) struct WorkerStartArgs {
     /// Log lines as text (default) or one JSON object per line, on stderr.
     #[arg(long, value_enum, default_value = "text", value_name = "FORMAT")]
     pub(crate) log_format: LogFormat,
+
+    /// Also serve the queue's metrics (Prometheus text) at http://ADDR/metrics, e.g.
+    /// 127.0.0.1:9184 (port 0: any free port, logged at start).
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
+    pub(crate) metrics: Option<std::net::SocketAddr>,
 
     /// Run jobs from a SQLite store file owned by another user (refused by default: its
     /// jobs would run as you).

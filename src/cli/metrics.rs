@@ -94,6 +94,64 @@ impl Snapshot {
     }
 }
 
+/// Serves `GET /metrics` on `listener` from a thread of its own until the process exits
+/// (`worker start --metrics ADDR`). Each scrape reads the store on the runtime's blocking
+/// pool, so a slow read never holds up the worker's slots. Only aggregates are served
+/// (counts, queue names, timings), no job's command or output, so no token is asked.
+///
+/// # Errors
+/// The thread or the runtime could not be started.
+pub(crate) fn serve_in_background(
+    listener: std::net::TcpListener,
+    sched: Sched,
+) -> std::io::Result<()> {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse as _;
+    use std::sync::Arc;
+
+    listener.set_nonblocking(true)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    let sched = Arc::new(sched);
+    std::thread::Builder::new()
+        .name("metrics".to_owned())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let scrape = move || {
+                    let sched = Arc::clone(&sched);
+                    async move {
+                        let text = tokio::task::spawn_blocking(move || {
+                            Snapshot::gather(&sched).map(|s| s.render())
+                        })
+                        .await;
+                        match text {
+                            Ok(Ok(text)) => {
+                                ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
+                            }
+                            Ok(Err(e)) => {
+                                let message = crate::cli::render_error(&e);
+                                tracing::warn!(error = %message, "metrics scrape failed");
+                                (StatusCode::INTERNAL_SERVER_ERROR, message).into_response()
+                            }
+                            Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+                        }
+                    }
+                };
+                let router = axum::Router::new().route("/metrics", axum::routing::get(scrape));
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(listener) => {
+                        if let Err(e) = axum::serve(listener, router).await {
+                            tracing::warn!(error = %e, "the metrics server stopped");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot serve metrics"),
+                }
+            });
+        })?;
+    Ok(())
+}
+
 fn seconds(ms: u64) -> f64 {
     Duration::from_millis(ms).as_secs_f64()
 }
