@@ -4,7 +4,7 @@
 //! Pages are rendered on the server with every job-provided string escaped
 //! ([`html`]); a small script refreshes marked regions by fetching their HTML again from
 //! `/part/…` (counts every 2 s, the job list's first page every 3 s, a job every second
-//! while it can still change, the chart every 10 s), pausing while the tab is hidden. The
+//! while it can still change, the chart every 5 s), pausing while the tab is hidden. The
 //! store is synchronous: every read runs on tokio's blocking pool, and what several tabs
 //! poll (the overview, the chart, the metrics) is read at most once per short interval and
 //! shared. Who may see and act is [`guard`]'s business, in one middleware.
@@ -90,7 +90,7 @@ impl App {
                 options,
                 csrf,
                 overview: Cache::new(Duration::from_secs(1)),
-                throughput: Cache::new(Duration::from_secs(10)),
+                throughput: Cache::new(Duration::from_secs(5)),
                 metrics: Cache::new(Duration::from_secs(1)),
             }),
         }
@@ -335,7 +335,7 @@ async fn overview_page(State(app): State<App>) -> Result<Html<String>, AppError>
         // aggregate query: the page does not wait for it, the script loads it at once.
         chart = view::live(
             "/part/throughput",
-            10_000,
+            5_000,
             r#"<p class="empty" data-loading>Loading…</p>"#
         ),
     );
@@ -349,7 +349,7 @@ async fn counts_part(State(app): State<App>) -> Result<Response, AppError> {
 
 async fn throughput_part(State(app): State<App>) -> Result<Response, AppError> {
     let (stats, now) = load_throughput(&app).await?;
-    Ok(part(view::throughput_part(&stats, now), 10_000))
+    Ok(part(view::throughput_part(&stats, now), 5_000))
 }
 
 // ----- lists -----
