@@ -58,9 +58,10 @@ impl Clock for SystemClock {
 /// use std::sync::Arc;
 /// use std::time::Duration;
 ///
-/// use queuectl::worker::WorkerPool;
+/// use queuectl::WorkerPool;
 /// use queuectl::prelude::*;
-/// use queuectl::{Clock, EnqueueRequest, JobState, ManualClock, Scheduler, Timestamp};
+/// use queuectl::testing::ManualClock;
+/// use queuectl::{Clock, EnqueueRequest, JobState, Scheduler, Timestamp};
 /// use queuectl_store_memory::MemoryStore;
 ///
 /// let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_800_000_000_000)));

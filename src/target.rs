@@ -1,6 +1,9 @@
-//! Which store a `--db` / `QUEUECTL_DB` value names, and opening it.
+//! Which store a target string names (the `--db` value of the CLI, the argument of
+//! [`Queue::open`](crate::Queue::open)), and opening it.
 
+use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use queuectl_store::JobStore;
@@ -9,7 +12,27 @@ use queuectl_store_sqlite::SqliteStore;
 
 use crate::{Error, Result};
 
-/// A parsed store target.
+/// Where a queue lives: the parsed form of a target string.
+///
+/// | target | store |
+/// |---|---|
+/// | `PATH` or `sqlite://PATH` | [`SqliteStore`] in that file, created on first use; relative to the current directory unless absolute |
+/// | `postgres://…` or `postgresql://…` | `PostgresStore` (feature `postgres`) |
+/// | `memory:` | [`MemoryStore`]: in this process only, gone when it exits |
+///
+/// [`Queue::open`](crate::Queue::open) parses and opens in one call; parse first to
+/// validate a configuration value early, or to show it in logs: its [`Display`](fmt::Display)
+/// form hides a URL's password.
+///
+/// ```
+/// use queuectl::StoreTarget;
+///
+/// let target: StoreTarget = "postgres://app:secret@db.internal/jobs".parse()?;
+/// assert_eq!(target.to_string(), "postgres://app:***@db.internal/jobs");
+/// assert_eq!("jobs.db".parse::<StoreTarget>()?, StoreTarget::Sqlite("jobs.db".into()));
+/// assert!("mysql://db/jobs".parse::<StoreTarget>().is_err());
+/// # Ok::<(), queuectl::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreTarget {
     /// An embedded SQLite file (a path, or `sqlite://PATH`; relative to the cwd unless
@@ -22,17 +45,13 @@ pub enum StoreTarget {
 }
 
 impl StoreTarget {
-    /// The default target: `./queuectl.db`.
-    #[must_use]
-    pub fn default_sqlite() -> Self {
-        StoreTarget::Sqlite(PathBuf::from("queuectl.db"))
-    }
-
-    /// Parses a target.
+    /// Parses a target (also available as [`str::parse`]).
     ///
     /// # Errors
-    /// [`Error::InvalidTarget`] for an empty value, an empty `sqlite://` path, or a URL
-    /// scheme queuectl does not know.
+    /// [`Error::InvalidTarget`] for an empty value, an empty `sqlite://` path, a URL
+    /// scheme queuectl does not know, or a target that looks mistyped, with a hint:
+    /// `memory` (without the colon), `sqlite:PATH`, leading or trailing spaces, a `file:`
+    /// URI, a libpq `key=value` string. Nothing is created for a refused target.
     pub fn parse(s: &str) -> Result<StoreTarget> {
         let invalid = |message: &str| Error::InvalidTarget {
             target: mask_libpq_password(&redact_password(s)),
@@ -70,13 +89,32 @@ impl StoreTarget {
         Ok(StoreTarget::Sqlite(PathBuf::from(s)))
     }
 
-    /// A description for messages, without any password of a URL.
-    #[must_use]
-    pub fn describe(&self) -> String {
+    /// Opens (creating and migrating on first use) the store this target names.
+    ///
+    /// # Errors
+    /// The store's `Unavailable` or `Migration` errors; [`Error::InvalidTarget`] for a
+    /// PostgreSQL target in a build without the `postgres` feature.
+    pub fn open(&self) -> Result<Arc<dyn JobStore>> {
+        open_store(self)
+    }
+}
+
+impl FromStr for StoreTarget {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<StoreTarget> {
+        StoreTarget::parse(s)
+    }
+}
+
+/// The target for messages: a SQLite path as given, a URL without its password, or
+/// `memory:`.
+impl fmt::Display for StoreTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StoreTarget::Sqlite(p) => p.display().to_string(),
-            StoreTarget::Postgres(url) => redact_password(url),
-            StoreTarget::Memory => "memory:".to_owned(),
+            StoreTarget::Sqlite(p) => write!(f, "{}", p.display()),
+            StoreTarget::Postgres(url) => f.write_str(&redact_password(url)),
+            StoreTarget::Memory => f.write_str("memory:"),
         }
     }
 }
@@ -155,12 +193,7 @@ fn mask_libpq_password(s: &str) -> String {
         .join(" ")
 }
 
-/// Opens (creating and migrating on first use) the store a target names.
-///
-/// # Errors
-/// The store's `Unavailable` or `Migration` errors; [`Error::InvalidTarget`] for a
-/// PostgreSQL target in a build without the `postgres` feature.
-pub fn open_store(target: &StoreTarget) -> Result<Arc<dyn JobStore>> {
+fn open_store(target: &StoreTarget) -> Result<Arc<dyn JobStore>> {
     Ok(match target {
         StoreTarget::Sqlite(path) => Arc::new(SqliteStore::open(path)?),
         StoreTarget::Memory => Arc::new(MemoryStore::new()),
@@ -177,41 +210,6 @@ pub fn open_store(target: &StoreTarget) -> Result<Arc<dyn JobStore>> {
             })
         }
     })
-}
-
-/// The target text with any password removed (not masked): what a job gets as
-/// `QUEUECTL_DB`, so its own `queuectl` calls reach the same queue while credentials come
-/// from libpq's usual sources (`PGPASSWORD`, `~/.pgpass`). Anything else is kept as given.
-#[must_use]
-pub fn without_password(text: &str) -> String {
-    let Some((scheme, rest)) = text.split_once("://") else {
-        return text.to_owned();
-    };
-    let (base, query) = match rest.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (rest, None),
-    };
-    let authority_end = base.find('/').unwrap_or(base.len());
-    let base = match base[..authority_end].rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            format!("{user}@{host}{}", &base[authority_end..])
-        }
-        None => base.to_owned(),
-    };
-    let query: Vec<&str> = query
-        .into_iter()
-        .flat_map(|q| q.split('&'))
-        .filter(|p| {
-            !p.split_once('=')
-                .is_some_and(|(k, _)| k.eq_ignore_ascii_case("password"))
-        })
-        .collect();
-    if query.is_empty() {
-        format!("{scheme}://{base}")
-    } else {
-        format!("{scheme}://{base}?{}", query.join("&"))
-    }
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
@@ -336,37 +334,16 @@ mod tests {
             assert_eq!(redact_password(url), masked);
             assert!(!StoreTarget::parse(url)
                 .unwrap()
-                .describe()
+                .to_string()
                 .contains("secret"));
         }
     }
 
     #[test]
-    fn jobs_get_the_target_without_its_password() {
-        for (given, for_jobs) in [
-            ("q.db", "q.db"),
-            ("sqlite://sub/q.db", "sqlite://sub/q.db"),
-            ("memory:", "memory:"),
-            ("postgres://u:secret@h:5432/db", "postgres://u@h:5432/db"),
-            (
-                "postgres://u@h/db?password=secret&sslmode=prefer",
-                "postgres://u@h/db?sslmode=prefer",
-            ),
-            ("postgresql://h/db?password=secret", "postgresql://h/db"),
-            (
-                "postgres://u@h/db?options=-csearch_path%3Dx",
-                "postgres://u@h/db?options=-csearch_path%3Dx",
-            ),
-        ] {
-            assert_eq!(without_password(given), for_jobs, "{given}");
-        }
-    }
-
-    #[test]
-    fn describe_hides_passwords() {
+    fn display_hides_passwords() {
         let t = StoreTarget::parse("postgres://bob:hunter2@db:5432/q").ok();
         assert_eq!(
-            t.map(|t| t.describe()).as_deref(),
+            t.map(|t| t.to_string()).as_deref(),
             Some("postgres://bob:***@db:5432/q")
         );
     }

@@ -24,10 +24,8 @@
 //! use std::sync::Arc;
 //!
 //! use queuectl::prelude::*;
-//! use queuectl::typed::{enqueue_typed_many, JobResult, TypedJob};
-//! use queuectl::worker::{JobContext, WorkerPool};
-//! use queuectl::{EnqueueRequest, JobState, Scheduler};
-//! use queuectl_store_memory::MemoryStore;
+//! use queuectl::{enqueue_typed_many, EnqueueRequest, JobContext, JobResult, JobState};
+//! use queuectl::{MemoryStore, Scheduler, TypedJob, WorkerPool};
 //! use serde::{Deserialize, Serialize};
 //!
 //! /// The application's mail client, shared by every job.
@@ -83,12 +81,12 @@
 //! # }
 //! ```
 //!
-//! [`WorkerPool`]: crate::worker::WorkerPool
-//! [`WorkerPoolBuilder::typed`]: crate::worker::WorkerPoolBuilder::typed
-//! [`WorkerPoolBuilder::state`]: crate::worker::WorkerPoolBuilder::state
-//! [`JobContext::state`]: crate::worker::JobContext::state
-//! [`JobContext::should_stop`]: crate::worker::JobContext::should_stop
-//! [`JobContext::sleep`]: crate::worker::JobContext::sleep
+//! [`WorkerPool`]: crate::WorkerPool
+//! [`WorkerPoolBuilder::typed`]: crate::WorkerPoolBuilder::typed
+//! [`WorkerPoolBuilder::state`]: crate::WorkerPoolBuilder::state
+//! [`JobContext::state`]: crate::JobContext::state
+//! [`JobContext::should_stop`]: crate::JobContext::should_stop
+//! [`JobContext::sleep`]: crate::JobContext::sleep
 
 use std::marker::PhantomData;
 
@@ -105,7 +103,8 @@ use crate::worker::{Handler, JobContext, WorkerPoolBuilder};
 /// `&str` and `anyhow::Error`.
 pub type JobResult = std::result::Result<(), BoxError>;
 
-/// A job type: its arguments, its kind name and what it does. See the [module docs](self).
+/// A job type: its arguments, its kind name and what it does. See
+/// [typed jobs](crate#typed-jobs) in the crate docs.
 pub trait TypedJob: Serialize + DeserializeOwned + 'static {
     /// The job's `kind` in the store; unique among the types a pool runs, and not `"shell"`.
     const KIND: &'static str;

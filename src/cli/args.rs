@@ -541,16 +541,16 @@ impl From<StateArg> for JobState {
 }
 
 fn parse_run_at(s: &str) -> Result<Timestamp, String> {
-    queuectl::input::parse_run_at(s)
+    crate::cli::input::parse_run_at(s)
 }
 
 fn parse_delay(s: &str) -> Result<Duration, String> {
-    queuectl::input::parse_delay(s)
+    crate::cli::input::parse_delay(s)
 }
 
 /// A per-job timeout in whole seconds, at least one.
 fn parse_timeout(s: &str) -> Result<u64, String> {
-    match queuectl::config::parse_whole_seconds(s)? {
+    match queuectl::parse_whole_seconds(s)? {
         0 => Err("must be at least 1 second".to_owned()),
         secs => Ok(secs),
     }

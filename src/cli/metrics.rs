@@ -26,7 +26,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
-use queuectl::worker::live_workers;
+use queuectl::live_workers;
 use queuectl::{AttemptStats, AttemptStatsRequest, Histogram, JobState, QueueStats, Timestamp};
 
 use crate::cli::open_store::Sched;

@@ -7,8 +7,10 @@
 //! setting is 2, anything else 1.
 
 pub(crate) mod args;
+mod bench;
 mod cmd;
 mod dashboard;
+pub(crate) mod input;
 mod metrics;
 mod open_store;
 mod output;

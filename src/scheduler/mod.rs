@@ -16,8 +16,13 @@ use queuectl_store::{
     Timestamp, Transition, TransitionKind,
 };
 
-pub use self::rescue::{recovery_transition, MAX_INTERRUPTS};
-pub use self::retry::{backoff_delay, ExponentialBackoff, RetryPolicy, MIN_DELAY};
+pub(crate) use self::rescue::recovery_transition;
+// The reference model (testing::model) follows the same policy.
+#[cfg(feature = "testing")]
+pub(crate) use self::rescue::MAX_INTERRUPTS;
+#[cfg(feature = "testing")]
+pub(crate) use self::retry::backoff_delay;
+pub(crate) use self::retry::{ExponentialBackoff, RetryPolicy};
 use crate::config::{SettingKey, Settings};
 use crate::{Clock, Error, Result, SystemClock};
 
@@ -418,7 +423,7 @@ impl<S: JobStore> Scheduler<S> {
     // ----- maintenance -----
 
     /// Recovers every job whose lease has expired: back to `pending` with one more
-    /// interrupt, or `dead` at [`MAX_INTERRUPTS`]. Attempts are never charged. Each
+    /// interrupt, or `dead` at the fifth interrupt. Attempts are never charged. Each
     /// recovery applies only if the lease is still expired when it is written, so an owner
     /// that renews after the read keeps its job.
     ///
@@ -583,10 +588,10 @@ fn finish_kind(
 
 /// The longest command `sh -c` can take: Linux's limit on one argument (`MAX_ARG_STRLEN`,
 /// 128 KiB with its terminating NUL).
-pub const MAX_COMMAND_BYTES: usize = 128 * 1024 - 1;
+pub(crate) const MAX_COMMAND_BYTES: usize = 128 * 1024 - 1;
 
 /// The longest id: it travels to the job as `QUEUECTL_JOB_ID`, and a person has to type it.
-pub const MAX_ID_BYTES: usize = 1024;
+pub(crate) const MAX_ID_BYTES: usize = 1024;
 
 /// The earliest and latest `run_at`: the years 0000 to 9999, what RFC 3339 can write.
 const RUN_AT_RANGE: std::ops::RangeInclusive<i64> = -62_167_219_200_000..=253_402_300_799_999;

@@ -143,7 +143,7 @@ impl<S: JobStore + Clone> WorkerPoolBuilder<S> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use queuectl::worker::WorkerPool;
+    /// # use queuectl::WorkerPool;
     /// # use queuectl::Scheduler;
     /// # use queuectl_store_memory::MemoryStore;
     /// trait Mailer: Send + Sync {
@@ -181,7 +181,7 @@ impl<S: JobStore + Clone> WorkerPoolBuilder<S> {
     }
 
     /// Directory where workers on this host record their jobs' process groups (see the
-    /// [worker docs](super#liveness)). Default `$TMPDIR/queuectl-<uid>/groups`; every
+    /// [liveness](crate#liveness)). Default `$TMPDIR/queuectl-<uid>/groups`; every
     /// worker on the host must use the same one to clean up after each other.
     #[must_use]
     pub fn group_dir(mut self, dir: impl Into<PathBuf>) -> Self {

@@ -63,7 +63,7 @@ impl JobContext {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// # use queuectl::worker::{CancelToken, JobContext};
+    /// # use queuectl::{CancelToken, JobContext};
     /// trait Mailer: Send + Sync {
     ///     fn send(&self, to: &str) -> std::io::Result<()>;
     /// }

@@ -6,10 +6,10 @@ use std::thread;
 use std::time::Duration;
 
 use queuectl::prelude::*;
-use queuectl::worker::{JobContext, Shutdown, WorkerPool};
 use queuectl::{
     Call, Clock, Decorator, EnqueueRequest, Job, JobId, JobState, Outcome, Scheduler, StoreError,
 };
+use queuectl::{JobContext, Shutdown, WorkerPool};
 use queuectl_store::StoreResult;
 use queuectl_store_memory::MemoryStore;
 
@@ -115,7 +115,7 @@ fn run_due_runs_what_is_due_including_follow_ups_and_leaves_the_rest() {
     // Nothing is due until the clock moves.
     assert_eq!(
         pool.run_due().unwrap(),
-        queuectl::worker::PoolReport {
+        queuectl::PoolReport {
             worker_id: pool.id().to_owned(),
             ..Default::default()
         }

@@ -11,7 +11,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use queuectl::{ManualClock, Scheduler, Timestamp};
+use queuectl::testing::ManualClock;
+use queuectl::{Scheduler, Timestamp};
 use queuectl_store_memory::MemoryStore;
 
 /// Generous bound for things that should take milliseconds: only a hang hits it.

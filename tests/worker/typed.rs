@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use queuectl::prelude::*;
-use queuectl::typed::{enqueue_typed, enqueue_typed_many, JobResult, TypedJob};
-use queuectl::worker::{JobContext, Shutdown, WorkerPool};
+use queuectl::{enqueue_typed, enqueue_typed_many, JobResult, TypedJob};
 use queuectl::{EnqueueRequest, JobState, Scheduler};
+use queuectl::{JobContext, Shutdown, WorkerPool};
 use queuectl_store_memory::MemoryStore;
 use serde::{Deserialize, Serialize};
 

@@ -5,10 +5,10 @@ use std::io::Read as _;
 use std::path::Path;
 
 use anyhow::Context as _;
-use queuectl::input::{parse_job, parse_jobs, ParsedJob};
 use queuectl::{EnqueueRequest, Job, JobId, Timestamp};
 
 use crate::cli::args::EnqueueArgs;
+use crate::cli::input::{parse_job, parse_jobs, ParsedJob};
 use crate::cli::open_store::open;
 use crate::cli::output::{print_jobs_json, print_json, print_lines, JobJson};
 use crate::cli::UsageError;

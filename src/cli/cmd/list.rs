@@ -1,7 +1,7 @@
 //! `queuectl list`: jobs in insertion order, filtered, as a table or a JSON array.
 
-use queuectl::worker::{default_host_id, recover_dead_workers};
 use queuectl::JobFilter;
+use queuectl::{default_host_id, recover_dead_workers};
 
 use crate::cli::args::ListArgs;
 use crate::cli::open_store::open_to_read;

@@ -1,6 +1,6 @@
 //! `queuectl status`: one `state: N` line per state, then `workers: N` (live slots).
 
-use queuectl::worker::{default_host_id, live_workers, recover_dead_workers};
+use queuectl::{default_host_id, live_workers, recover_dead_workers};
 use queuectl::{JobState, StateCounts};
 use serde::Serialize;
 

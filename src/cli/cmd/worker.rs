@@ -1,5 +1,5 @@
 //! `queuectl worker start | stop`. Which workers are alive is the runtime's rule
-//! ([`queuectl::worker::live_workers`]), shared with `status`.
+//! ([`queuectl::live_workers`]), shared with `status`.
 
 use std::sync::Arc;
 use std::thread;
@@ -9,12 +9,11 @@ use anyhow::{bail, Context as _};
 use indicatif::ProgressBar;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use queuectl::worker::{live_workers, ShellHandler, Shutdown, WorkerPool};
-use queuectl::{Scheduler, WorkerInfo};
+use queuectl::{live_workers, Scheduler, ShellHandler, Shutdown, WorkerInfo, WorkerPool};
 
 use crate::cli::args::{WorkerCommand, WorkerStartArgs, WorkerStopArgs};
 use crate::cli::metrics::serve_in_background;
-use crate::cli::open_store::{open, sqlite_path, target_text};
+use crate::cli::open_store::{open, sqlite_path, target_text, without_password};
 use crate::cli::output::print_lines;
 
 /// How often `worker stop --wait` looks at the registry.
@@ -41,7 +40,7 @@ fn start(db: Option<&str>, a: WorkerStartArgs) -> anyhow::Result<()> {
         serve_in_background(listener, scrapes).context("starting the metrics server")?;
         tracing::info!(url = %format!("http://{bound}/metrics"), "serving metrics");
     }
-    let job_target = queuectl::without_password(&target_text(db));
+    let job_target = without_password(&target_text(db));
     let mut builder = WorkerPool::builder(sched)
         .handler("shell", ShellHandler::new().store_target(job_target))
         .slots(a.count)
@@ -135,7 +134,7 @@ fn stop(db: Option<&str>, a: &WorkerStopArgs) -> anyhow::Result<()> {
 
 /// `--host-id`, else the runtime's default (`QUEUECTL_HOST_ID`, else the hostname).
 fn host_id(flag: Option<&str>) -> String {
-    flag.map_or_else(queuectl::worker::default_host_id, str::to_owned)
+    flag.map_or_else(queuectl::default_host_id, str::to_owned)
 }
 
 /// SIGTERM to a local worker, unless its pid now belongs to some other program.

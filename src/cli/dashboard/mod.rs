@@ -34,7 +34,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use queuectl::worker::live_workers;
+use queuectl::live_workers;
 use queuectl::{
     AttemptStats, AttemptStatsRequest, JobCursor, JobId, JobPage, JobPageRequest, JobRecord,
     JobState, StoreError, Timestamp, WorkerInfo,

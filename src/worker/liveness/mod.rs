@@ -168,7 +168,7 @@ impl Liveness {
 /// groups are killed, their jobs go back to `pending` (uncharged) and their registry
 /// entries are removed. `status` and `list` run this, so a SIGKILLed worker's jobs come
 /// back even while no worker runs. Lease expiry and other hosts' workers are left to the
-/// workers' own recovery pass. The rule is in the [worker docs](crate::worker#liveness).
+/// workers' own recovery pass. The rule is in the [crate docs](crate#liveness).
 ///
 /// # Errors
 /// Unreadable settings; everything else is logged and retried at the next call.

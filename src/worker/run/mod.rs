@@ -30,11 +30,11 @@ use super::{CancelToken, Handler, Shutdown};
 use crate::error::{Error, Result};
 use crate::scheduler::Scheduler;
 
-/// A set of worker slots that claim and run jobs until stopped; see the
-/// [worker docs](super).
+/// A set of worker slots that claim and run jobs until stopped; see
+/// [running jobs](crate#running-jobs) in the crate docs.
 ///
 /// ```no_run
-/// # use queuectl::{Scheduler, worker::{Shutdown, WorkerPool}};
+/// # use queuectl::{Scheduler, Shutdown, WorkerPool};
 /// # fn demo<S: queuectl::JobStore + Clone>(scheduler: Scheduler<S>) -> queuectl::Result<()> {
 /// let shutdown = Shutdown::new();
 /// shutdown.install_signal_handlers().expect("signal handlers");
@@ -168,7 +168,7 @@ impl<S: JobStore + Clone> WorkerPool<S> {
     /// ```
     /// # use std::sync::Arc;
     /// use queuectl::prelude::*;
-    /// use queuectl::worker::WorkerPool;
+    /// use queuectl::WorkerPool;
     /// use queuectl::{EnqueueRequest, JobState, Scheduler};
     /// use queuectl_store_memory::MemoryStore;
     ///
