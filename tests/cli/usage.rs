@@ -131,6 +131,8 @@ const COMMANDS: &[&[&str]] = &[
     &["wait"],
     &["completions"],
     &["man"],
+    &["dashboard"],
+    &["metrics"],
 ];
 
 #[test]

@@ -50,10 +50,11 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use parking_lot::Mutex;
 use queuectl_store::{
-    AttemptRecord, Capabilities, ChangeFeed, ClaimRequest, ClaimToken, Coordination, Execution,
-    Guarded, Heartbeat, Job, JobFilter, JobId, JobOutput, JobRecord, JobState, Jobs, LeaseRef,
-    Marker, NewJob, StateCounts, StoreError, StoreResult, Timestamp, Transition, TransitionKind,
-    WorkerInfo,
+    page_matches, queue_stats_of, AttemptRecord, AttemptStats, AttemptStatsBuilder,
+    AttemptStatsRequest, Capabilities, ChangeFeed, ClaimRequest, ClaimToken, Coordination,
+    Execution, Guarded, Heartbeat, Job, JobCursor, JobFilter, JobId, JobOutput, JobPage,
+    JobPageRequest, JobRecord, JobState, Jobs, LeaseRef, Marker, NewJob, QueueStats, StateCounts,
+    StoreError, StoreResult, Timestamp, Transition, TransitionKind, WorkerInfo,
 };
 
 /// An in-process [`JobStore`](queuectl_store::JobStore); see the [crate docs](crate).
@@ -134,6 +135,19 @@ impl Slab {
     fn iter(&self) -> impl Iterator<Item = (&Seq, &Entry)> {
         self.slots
             .iter()
+            .filter_map(|s| s.as_ref().map(|(q, e)| (q, e)))
+    }
+
+    /// Every job inserted before `end` (all when `None`) with its sequence, newest first.
+    fn iter_newest_first(&self, end: Option<Seq>) -> impl Iterator<Item = (&Seq, &Entry)> {
+        let end = end.map_or(self.slots.len(), |end| {
+            usize::try_from(end).map_or(self.slots.len(), |e| e.min(self.slots.len()))
+        });
+        self.slots
+            .get(..end)
+            .unwrap_or_default()
+            .iter()
+            .rev()
             .filter_map(|s| s.as_ref().map(|(q, e)| (q, e)))
     }
 
@@ -569,6 +583,18 @@ impl Jobs for MemoryStore {
 
     // ----- operator -----
 
+    fn attempt_stats(&self, req: &AttemptStatsRequest) -> StoreResult<AttemptStats> {
+        let state = self.state.lock();
+        let mut stats = AttemptStatsBuilder::new(req);
+        for entry in state.jobs.values() {
+            stats.add_pickup(&entry.job);
+            for attempt in &entry.history {
+                stats.add_attempt(&entry.job.queue, attempt);
+            }
+        }
+        Ok(stats.build())
+    }
+
     fn cancel(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
         let mut state = self.state.lock();
         let seq = state.seq_in_state(id, &[JobState::Pending, JobState::Failed])?;
@@ -637,6 +663,32 @@ impl Jobs for MemoryStore {
             .take(limit)
             .cloned()
             .collect())
+    }
+
+    fn page(&self, req: &JobPageRequest) -> StoreResult<JobPage> {
+        let state = self.state.lock();
+        let limit = usize::try_from(req.limit).unwrap_or(usize::MAX);
+        let mut page = JobPage::default();
+        let matching = state
+            .jobs
+            .iter_newest_first(req.before.map(|JobCursor(seq)| seq))
+            .filter(|(_, e)| page_matches(req, &e.job));
+        let mut last = None;
+        for (seq, entry) in matching {
+            if page.jobs.len() == limit {
+                // One more matches: the next page starts below the last job returned.
+                page.next = last.map(JobCursor);
+                break;
+            }
+            page.jobs.push(entry.job.clone());
+            last = Some(*seq);
+        }
+        Ok(page)
+    }
+
+    fn queue_stats(&self, now: Timestamp) -> StoreResult<Vec<QueueStats>> {
+        let state = self.state.lock();
+        Ok(queue_stats_of(state.jobs.values().map(|e| &e.job), now))
     }
 
     fn requeue_all_dead(&self, now: Timestamp) -> StoreResult<u64> {
