@@ -158,6 +158,7 @@ fn sqlite(c: &mut Criterion) {
 
 /// PostgreSQL, when `QUEUECTL_TEST_POSTGRES_URL` names a server (each bench gets a fresh
 /// schema, dropped at the end); skipped with a note otherwise.
+#[cfg(feature = "postgres")]
 fn postgres(c: &mut Criterion) {
     use diesel::{Connection as _, RunQueryDsl as _};
 
@@ -187,6 +188,13 @@ fn postgres(c: &mut Criterion) {
     }
 }
 
+/// A build without the `postgres` feature has no PostgreSQL store to measure.
+#[cfg(not(feature = "postgres"))]
+fn postgres(_: &mut Criterion) {
+    eprintln!("skipping postgres benches: built without the postgres feature");
+}
+
+#[cfg(feature = "postgres")]
 fn uuid_suffix() -> String {
     format!(
         "{}_{}",

@@ -42,6 +42,8 @@ mod inspect;
 mod migrate;
 mod multihost;
 mod operate;
+// Needs the PostgreSQL store (its schema checks go through the store API).
+#[cfg(feature = "postgres")]
 mod postgres;
 mod stall;
 mod storage;
@@ -164,6 +166,7 @@ impl Env {
     }
 
     /// The schema of a PostgreSQL env.
+    #[cfg(feature = "postgres")]
     pub(crate) fn pg(&self) -> Option<&PgSchema> {
         self.pg.as_ref()
     }

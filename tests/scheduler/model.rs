@@ -149,6 +149,7 @@ fn model_run_survives_an_injected_fault_without_divergence() {
     }
 }
 
+#[cfg(feature = "postgres")]
 proptest! {
     // Each case creates (and drops) a PostgreSQL schema.
     #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]

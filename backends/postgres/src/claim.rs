@@ -22,11 +22,12 @@
 
 use diesel::pg::{Pg, PgConnection};
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{Array, BigInt, Text, Untyped};
 use queuectl_store::{ClaimRequest, ClaimToken};
 
-use crate::row::JobRow;
+use queuectl_store_sql::pg::ClaimStamp;
+use queuectl_store_sql::row::JobRow;
 
 /// The claim statement with its parameters.
 ///
@@ -38,9 +39,8 @@ use crate::row::JobRow;
 pub(crate) struct ClaimQuery<'a> {
     now: i64,
     limit: i64,
-    worker_id: &'a str,
-    token: i64,
-    lease_until: i64,
+    /// What the claim writes on each job.
+    stamp: ClaimStamp<'a>,
     queues: Option<&'a [String]>,
     /// Prefix `EXPLAIN` (tests only: to check the plan of exactly this statement).
     explain: bool,
@@ -51,9 +51,7 @@ impl<'a> ClaimQuery<'a> {
         ClaimQuery {
             now: req.now.as_millis(),
             limit: i64::from(req.limit),
-            worker_id: &req.worker_id,
-            token: token.0,
-            lease_until: req.lease_until.as_millis(),
+            stamp: ClaimStamp::new(req, token),
             queues: (!req.queues.is_empty()).then_some(req.queues.as_slice()),
             explain: false,
         }
@@ -78,39 +76,14 @@ impl QueryFragment<Pg> for ClaimQuery<'_> {
         }
         out.push_sql(" ORDER BY priority DESC, next_run_at, seq LIMIT ");
         out.push_bind_param::<BigInt, _>(&self.limit)?;
-        out.push_sql(
-            " FOR UPDATE SKIP LOCKED) \
-             UPDATE jobs j SET state = 'processing', worker_id = ",
-        );
-        out.push_bind_param::<Text, _>(&self.worker_id)?;
-        out.push_sql(", claim_token = ");
-        out.push_bind_param::<BigInt, _>(&self.token)?;
-        out.push_sql(", lease_until = ");
-        out.push_bind_param::<BigInt, _>(&self.lease_until)?;
-        out.push_sql(", started_at = ");
-        out.push_bind_param::<BigInt, _>(&self.now)?;
-        out.push_sql(", updated_at = ");
-        out.push_bind_param::<BigInt, _>(&self.now)?;
-        out.push_sql(
-            ", next_run_at = NULL FROM c WHERE j.seq = c.seq \
-             RETURNING j.*, c.claim_due",
-        );
+        out.push_sql(" FOR UPDATE SKIP LOCKED) UPDATE jobs j SET ");
+        self.stamp.walk_ast(out.reborrow())?;
+        out.push_sql(" FROM c WHERE j.seq = c.seq RETURNING j.*, c.claim_due");
         Ok(())
     }
 }
 
-// No static query id: the text differs with and without a queue filter, so diesel keys its
-// statement cache by the SQL text.
-impl QueryId for ClaimQuery<'_> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl Query for ClaimQuery<'_> {
-    type SqlType = Untyped;
-}
-
-impl RunQueryDsl<PgConnection> for ClaimQuery<'_> {}
+queuectl_store_sql::statement!(ClaimQuery<'_>, PgConnection, Untyped);
 
 /// A claimed row plus the `next_run_at` it was claimed at, for sorting.
 #[derive(Debug, QueryableByName)]

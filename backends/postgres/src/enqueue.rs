@@ -19,10 +19,10 @@
 
 use diesel::pg::{Pg, PgConnection};
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Untyped};
 
-use crate::row::InsertJobRow;
+use queuectl_store_sql::row::InsertJob;
 
 /// New `pending` jobs as column arrays.
 #[derive(Clone, Debug, Default)]
@@ -39,8 +39,8 @@ pub(crate) struct EnqueueQuery<'a> {
 }
 
 impl<'a> EnqueueQuery<'a> {
-    /// The statement inserting `rows` (as built by [`InsertJobRow::from_new`]).
-    pub(crate) fn new(rows: &[InsertJobRow<'a>], now: i64) -> Self {
+    /// The statement inserting `rows` (as built by [`InsertJob::from_new`]).
+    pub(crate) fn new(rows: &[InsertJob<'a>], now: i64) -> Self {
         let mut q = EnqueueQuery {
             now,
             ..EnqueueQuery::default()
@@ -103,16 +103,7 @@ impl QueryFragment<Pg> for EnqueueQuery<'_> {
     }
 }
 
-impl QueryId for EnqueueQuery<'_> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl Query for EnqueueQuery<'_> {
-    type SqlType = Untyped;
-}
-
-impl RunQueryDsl<PgConnection> for EnqueueQuery<'_> {}
+queuectl_store_sql::statement!(EnqueueQuery<'_>, PgConnection, Untyped);
 
 /// What the statement returns.
 #[derive(Debug, QueryableByName)]

@@ -27,9 +27,10 @@
 
 use diesel::pg::{Pg, PgConnection};
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Untyped};
-use queuectl_store::{JobState, Timestamp, Transition, TransitionKind};
+use queuectl_store::{Timestamp, Transition};
+use queuectl_store_sql::Finished;
 
 /// The columns of a batch of execution transitions, as arrays for `unnest`.
 #[derive(Clone, Debug, Default)]
@@ -55,36 +56,16 @@ impl<'a> FinishQuery<'a> {
             ..FinishQuery::default()
         };
         for (ord, t) in transitions.iter().enumerate() {
-            let (execution, state, error, retry_at) = match &t.kind {
-                TransitionKind::Completed { execution } => {
-                    (execution, JobState::Completed, None, None)
-                }
-                TransitionKind::Failed {
-                    execution,
-                    error,
-                    retry_at,
-                } => (
-                    execution,
-                    JobState::Failed,
-                    Some(error.as_str()),
-                    Some(retry_at.as_millis()),
-                ),
-                TransitionKind::Dead { execution, error } => {
-                    (execution, JobState::Dead, Some(error.as_str()), None)
-                }
-                TransitionKind::Recovered { .. }
-                | TransitionKind::Released
-                | TransitionKind::Abandoned { .. } => return None,
-            };
+            let finished = Finished::of(&t.kind)?;
             q.ords.push(i64::try_from(ord).unwrap_or(i64::MAX));
             q.ids.push(t.id.as_str());
             q.tokens.push(t.token.0);
-            q.states.push(state.as_str());
-            q.exit_codes.push(execution.exit_code);
-            q.errors.push(error);
-            q.next_run_ats.push(retry_at);
-            q.stdouts.push(&execution.output.stdout);
-            q.stderrs.push(&execution.output.stderr);
+            q.states.push(finished.state.as_str());
+            q.exit_codes.push(finished.execution.exit_code);
+            q.errors.push(finished.error);
+            q.next_run_ats.push(finished.next_run_at);
+            q.stdouts.push(&finished.execution.output.stdout);
+            q.stderrs.push(&finished.execution.output.stderr);
         }
         Some(q)
     }
@@ -150,21 +131,11 @@ impl QueryFragment<Pg> for FinishQuery<'_> {
     }
 }
 
-// The text never varies, but a static id would need `'static` fields; keyed by SQL text.
-impl QueryId for FinishQuery<'_> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl Query for FinishQuery<'_> {
-    type SqlType = Untyped;
-}
-
-impl RunQueryDsl<PgConnection> for FinishQuery<'_> {}
+queuectl_store_sql::statement!(FinishQuery<'_>, PgConnection, Untyped);
 
 /// One applied transition: its index in the batch and the state it wrote.
 #[derive(Debug, QueryableByName)]
-pub(crate) struct Finished {
+pub(crate) struct Done {
     #[diesel(sql_type = BigInt)]
     pub(crate) ord: i64,
     #[diesel(sql_type = Text)]

@@ -39,6 +39,12 @@
 //! `migrations/postgres`. Timestamps are `BIGINT` milliseconds since the Unix epoch, as in
 //! the SQLite store, so they round-trip exactly at the precision the contract prints.
 //!
+//! The schema, the row mapping and every operation both dialects express alike (reads,
+//! lists, counts, cancel, requeue, prune, import, expired leases, settings, the worker
+//! registry) are `queuectl-store-sql`'s, shared with the SQLite store; this crate holds the
+//! connection handling, the claim, the batched finish, bulk enqueue, lease renewal,
+//! `LISTEN`/`NOTIFY` and the migrations.
+//!
 //! # Deviations and tuning
 //! - **Change marker.** [`ChangeFeed::change_marker`] is the sum of two counters: job writes
 //!   committed through this handle (any write, seen at once), and `NOTIFY`s received by
@@ -87,8 +93,9 @@
 //!   a dead connection with [`StoreError::Unavailable`], and the calls after it run on
 //!   fresh connections.
 //! - **Batch size.** `enqueue_many` sends each column as one array: one statement for any
-//!   batch. `import` inserts in chunks that stay under PostgreSQL's 65535 bind parameters
-//!   per statement, all in one transaction.
+//!   batch. `import` inserts multi-row chunks that stay under 32766 bind parameters per
+//!   statement (the shared core's bound, SQLite's; PostgreSQL allows 65535), all in one
+//!   transaction.
 //! - **Pruning.** Finished jobs stay in `jobs` until `prune`; the claim's partial index
 //!   ignores them, but `list` and `counts` scan them. Prune on a schedule.
 
@@ -100,39 +107,29 @@ mod error;
 mod finish;
 mod migrate;
 mod notify;
-mod row;
-mod schema;
 mod session;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use diesel::dsl::count_star;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{Pool, PooledConnection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::{Array, BigInt, Text};
-use diesel::upsert::excluded;
 use queuectl_store::{
-    Capabilities, ChangeFeed, ClaimRequest, ClaimToken, Coordination, Guarded, Heartbeat, Job,
-    JobFilter, JobId, JobRecord, JobState, Jobs, LeaseRef, Marker, NewJob, StateCounts, StoreError,
-    StoreResult, Timestamp, Transition, TransitionKind, Wake, WorkerInfo,
+    ChangeFeed, ClaimRequest, ClaimToken, Coordination, Guarded, Job, JobId, Jobs, LeaseRef,
+    Marker, NewJob, StoreError, StoreResult, Timestamp, Transition, TransitionKind, Wake,
 };
+use queuectl_store_sql::pg::apply_transition;
+use queuectl_store_sql::row::{decode_jobs, InsertJob};
+use queuectl_store_sql::{Failure, Session};
 
 use crate::error::{connect_error, describe_target, pool_error, to_store_error};
 use crate::notify::{notify, Listener};
-use crate::row::{
-    AttemptRow, InsertAttemptRow, InsertJobRow, JobRow, OutputRow, WorkerRow,
-    INSERT_ATTEMPT_PARAMS, INSERT_JOB_PARAMS,
-};
-use crate::schema::{job_attempts, job_output, jobs, settings, workers};
 use crate::session::{Manager, SessionSetup};
-
-/// PostgreSQL's limit on bind parameters in one statement.
-const MAX_BIND_PARAMS: usize = 65_535;
 
 /// Transient failures are retried this many times before [`StoreError::Busy`].
 const MAX_RETRIES: u32 = 5;
@@ -186,27 +183,6 @@ impl fmt::Debug for PostgresStore {
             .finish()
     }
 }
-
-/// A failure inside a transaction: a driver error (maybe retried) or a decided outcome
-/// that must roll the transaction back (a conflict, a wrong state).
-enum TxError {
-    Db(DieselError),
-    Store(StoreError),
-}
-
-impl From<DieselError> for TxError {
-    fn from(e: DieselError) -> Self {
-        TxError::Db(e)
-    }
-}
-
-impl From<StoreError> for TxError {
-    fn from(e: StoreError) -> Self {
-        TxError::Store(e)
-    }
-}
-
-type TxResult<T> = Result<T, TxError>;
 
 /// `url` with libpq's `connect_timeout` set, unless the caller set it.
 fn with_connect_timeout(url: &str, timeout: Duration) -> String {
@@ -332,7 +308,7 @@ impl PostgresStore {
 
     /// Runs `f` on a pooled connection, retrying transient failures a bounded number of
     /// times (a failed statement or transaction has rolled back, so a retry is safe).
-    fn run<T>(&self, mut f: impl FnMut(&mut PgConnection) -> TxResult<T>) -> StoreResult<T> {
+    fn run<T>(&self, mut f: impl FnMut(&mut PgConnection) -> Result<T, Failure>) -> StoreResult<T> {
         let mut session = self.conn()?;
         // A session that may be dead is pinged first (session.rs). Dead ones (a server
         // restart kills every pooled connection) leave the pool; nothing was sent on them,
@@ -353,8 +329,8 @@ impl PostgresStore {
                 .map_err(to_store_error)?;
             let err = match f(conn) {
                 Ok(v) => return Ok(v),
-                Err(TxError::Store(e)) => return Err(e),
-                Err(TxError::Db(e)) => {
+                Err(Failure::Store(e)) => return Err(e),
+                Err(Failure::Db(e)) => {
                     session.note_error(&e, &self.lost_connections);
                     to_store_error(e)
                 }
@@ -366,13 +342,45 @@ impl PostgresStore {
             std::thread::sleep(retry_backoff(attempt));
         }
     }
+}
 
-    /// [`Self::run`] with `f` inside one transaction.
-    fn transaction<T>(
+/// How the shared operations of `queuectl-store-sql` run here: on a pooled session (pinged
+/// when it may be dead), retrying transient failures; writes in a transaction that sends
+/// the `NOTIFY` when a job became claimable and, once committed, moves this handle's change
+/// marker.
+impl Session for PostgresStore {
+    type Conn = PgConnection;
+
+    fn read<T>(&self, op: impl FnMut(&mut PgConnection) -> Result<T, Failure>) -> StoreResult<T> {
+        self.run(op)
+    }
+
+    /// `REPEATABLE READ`, read-only: every statement sees one snapshot.
+    fn snapshot<T>(
         &self,
-        mut f: impl FnMut(&mut PgConnection) -> TxResult<T>,
+        mut op: impl FnMut(&mut PgConnection) -> Result<T, Failure>,
     ) -> StoreResult<T> {
-        self.run(|conn| conn.transaction(&mut f))
+        self.run(|conn| {
+            conn.build_transaction()
+                .read_only()
+                .repeatable_read()
+                .run(&mut op)
+        })
+    }
+
+    fn write<T>(
+        &self,
+        mut op: impl FnMut(&mut PgConnection) -> Result<T, Failure>,
+    ) -> StoreResult<T> {
+        self.run(|conn| conn.transaction(&mut op))
+    }
+
+    fn wake(conn: &mut PgConnection) -> Result<(), Failure> {
+        Ok(notify(conn)?)
+    }
+
+    fn jobs_changed(&self) {
+        self.wrote();
     }
 }
 
@@ -383,196 +391,12 @@ fn retry_backoff(attempt: u32) -> Duration {
     Duration::from_millis(base + jitter)
 }
 
-/// Rejects an id repeated within one batch, naming it.
-fn check_unique_ids<'a>(ids: impl Iterator<Item = &'a JobId>) -> StoreResult<()> {
-    let mut seen = HashSet::new();
-    for id in ids {
-        if !seen.insert(id.as_str()) {
-            return Err(StoreError::Conflict(id.clone()));
-        }
-    }
-    Ok(())
-}
-
-/// Inserts job rows in chunks; returns each id's `seq`. An existing id rolls back the
-/// whole transaction with [`StoreError::Conflict`] naming the first such id.
-fn insert_jobs(
-    conn: &mut PgConnection,
-    rows: &[InsertJobRow<'_>],
-) -> TxResult<HashMap<String, i64>> {
-    let mut seqs = HashMap::with_capacity(rows.len());
-    for chunk in rows.chunks(MAX_BIND_PARAMS / INSERT_JOB_PARAMS) {
-        // ON CONFLICT DO NOTHING instead of catching the unique violation: the statement
-        // tells exactly which ids were taken, without parsing error text.
-        let got: Vec<(String, i64)> = diesel::insert_into(jobs::table)
-            .values(chunk)
-            .on_conflict(jobs::id)
-            .do_nothing()
-            .returning((jobs::id, jobs::seq))
-            .get_results(conn)?;
-        let fresh = got.len();
-        seqs.extend(got);
-        if fresh < chunk.len() {
-            let taken = chunk.iter().find(|r| !seqs.contains_key(r.id));
-            let id = taken.map_or_else(|| JobId::new(""), |r| JobId::new(r.id));
-            return Err(StoreError::Conflict(id).into());
-        }
-    }
-    Ok(seqs)
-}
-
-/// The job row matching a guarded write: still `processing` under `token`.
-macro_rules! guarded {
-    ($id:expr, $token:expr) => {
-        jobs::table
-            .filter(jobs::id.eq($id))
-            .filter(jobs::state.eq(JobState::Processing.as_str()))
-            .filter(jobs::claim_token.eq($token))
-    };
-}
-
-/// [`guarded!`], and for a lease-guarded kind also `lease_until < now`: in the same `WHERE`,
-/// which PostgreSQL re-checks on the newest row version, so a renewal committed between the
-/// recovery's read and its write makes the recovery stale.
-macro_rules! recoverable {
-    ($id:expr, $token:expr, $kind:expr, $now:expr) => {
-        guarded!($id, $token).filter(
-            jobs::lease_until
-                .lt($now)
-                .or((!$kind.only_if_lease_expired()).into_sql::<diesel::sql_types::Bool>()),
-        )
-    };
-}
-
-/// Applies one transition if its guard holds; returns whether it applied.
-fn apply_transition(conn: &mut PgConnection, t: &Transition, now: Timestamp) -> TxResult<bool> {
-    let now_ms = now.as_millis();
-    let id = t.id.as_str();
-    let token = t.token.0;
-    let (execution, state, error, next_run_at) = match &t.kind {
-        TransitionKind::Completed { execution } => (execution, JobState::Completed, None, None),
-        TransitionKind::Failed {
-            execution,
-            error,
-            retry_at,
-        } => (
-            execution,
-            JobState::Failed,
-            Some(error.as_str()),
-            Some(retry_at.as_millis()),
-        ),
-        TransitionKind::Dead { execution, error } => {
-            (execution, JobState::Dead, Some(error.as_str()), None)
-        }
-        TransitionKind::Recovered { .. } | TransitionKind::Released => {
-            let bump = i64::from(matches!(t.kind, TransitionKind::Recovered { .. }));
-            let n = diesel::update(recoverable!(id, token, &t.kind, now_ms))
-                .set((
-                    jobs::state.eq(JobState::Pending.as_str()),
-                    jobs::interrupts.eq(jobs::interrupts + bump),
-                    jobs::next_run_at.eq(Some(now_ms)),
-                    jobs::updated_at.eq(now_ms),
-                    jobs::lease_until.eq(None::<i64>),
-                    jobs::claim_token.eq(None::<i64>),
-                ))
-                .execute(conn)?;
-            return Ok(n > 0);
-        }
-        TransitionKind::Abandoned { error, .. } => {
-            let n = diesel::update(recoverable!(id, token, &t.kind, now_ms))
-                .set((
-                    jobs::state.eq(JobState::Dead.as_str()),
-                    jobs::interrupts.eq(jobs::interrupts + 1),
-                    jobs::last_error.eq(Some(error.as_str())),
-                    jobs::next_run_at.eq(None::<i64>),
-                    jobs::updated_at.eq(now_ms),
-                    jobs::lease_until.eq(None::<i64>),
-                    jobs::claim_token.eq(None::<i64>),
-                ))
-                .execute(conn)?;
-            return Ok(n > 0);
-        }
-    };
-    let updated: Option<(i64, i64, Option<i64>)> = diesel::update(guarded!(id, token))
-        .set((
-            jobs::state.eq(state.as_str()),
-            jobs::attempts.eq(jobs::attempts + 1),
-            jobs::finished_at.eq(Some(now_ms)),
-            jobs::exit_code.eq(execution.exit_code),
-            jobs::last_error.eq(error),
-            jobs::next_run_at.eq(next_run_at),
-            jobs::updated_at.eq(now_ms),
-            jobs::lease_until.eq(None::<i64>),
-            jobs::claim_token.eq(None::<i64>),
-        ))
-        .returning((jobs::seq, jobs::attempts, jobs::started_at))
-        .get_result(conn)
-        .optional()?;
-    let Some((seq, attempts, started_at)) = updated else {
-        return Ok(false);
-    };
-    diesel::insert_into(job_output::table)
-        .values(OutputRow {
-            job_seq: seq,
-            stdout: execution.output.stdout.clone(),
-            stderr: execution.output.stderr.clone(),
-        })
-        .on_conflict(job_output::job_seq)
-        .do_update()
-        .set((
-            job_output::stdout.eq(excluded(job_output::stdout)),
-            job_output::stderr.eq(excluded(job_output::stderr)),
-        ))
-        .execute(conn)?;
-    diesel::insert_into(job_attempts::table)
-        .values(InsertAttemptRow {
-            job_seq: seq,
-            attempt: attempts,
-            // A processing job always has `started_at`; an imported one might not.
-            started_at: started_at.unwrap_or(now_ms),
-            finished_at: now_ms,
-            exit_code: execution.exit_code,
-            error,
-        })
-        .execute(conn)?;
-    Ok(true)
-}
-
 /// Whether applying this transition makes its job claimable (and so wakes workers).
 fn wakes_workers(kind: &TransitionKind) -> bool {
     matches!(
         kind,
         TransitionKind::Failed { .. } | TransitionKind::Recovered { .. } | TransitionKind::Released
     )
-}
-
-/// The row of `id`, or `NotFound`.
-fn load_job(conn: &mut PgConnection, id: &JobId) -> TxResult<JobRow> {
-    jobs::table
-        .filter(jobs::id.eq(id.as_str()))
-        .select(JobRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| StoreError::NotFound(id.clone()).into())
-}
-
-/// `WrongState` naming `id`'s current state, or `NotFound`.
-fn wrong_state(conn: &mut PgConnection, id: &JobId) -> TxError {
-    match load_job(conn, id) {
-        Ok(row) => match row.into_job() {
-            Ok(job) => StoreError::WrongState {
-                id: id.clone(),
-                state: job.state,
-            }
-            .into(),
-            Err(e) => e.into(),
-        },
-        Err(e) => e,
-    }
-}
-
-fn decode_jobs(rows: Vec<JobRow>) -> StoreResult<Vec<Job>> {
-    rows.into_iter().map(JobRow::into_job).collect()
 }
 
 impl Jobs for PostgresStore {
@@ -582,11 +406,7 @@ impl Jobs for PostgresStore {
         if jobs.is_empty() {
             return Ok(());
         }
-        check_unique_ids(jobs.iter().map(|j| &j.id))?;
-        let rows = jobs
-            .iter()
-            .map(|j| InsertJobRow::from_new(j, now))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let rows = InsertJob::batch(jobs, now)?;
         let query = enqueue::EnqueueQuery::new(&rows, now.as_millis());
         self.run(
             |conn| match query.clone().get_result::<enqueue::Enqueued>(conn) {
@@ -635,14 +455,14 @@ impl Jobs for PostgresStore {
         }
         if let Some(query) = finish::FinishQuery::new(transitions, now) {
             // The common case (workers reporting executions): one statement.
-            let done: Vec<finish::Finished> = self.run(|conn| Ok(query.clone().load(conn)?))?;
+            let done: Vec<finish::Done> = self.run(|conn| Ok(query.clone().load(conn)?))?;
             let mut out = vec![Guarded::Stale; transitions.len()];
             let mut wake = false;
             for f in &done {
                 if let Some(slot) = usize::try_from(f.ord).ok().and_then(|i| out.get_mut(i)) {
                     *slot = Guarded::Applied;
                 }
-                wake |= f.state == JobState::Failed.as_str();
+                wake |= f.state == queuectl_store::JobState::Failed.as_str();
             }
             if !done.is_empty() {
                 self.wrote();
@@ -658,18 +478,16 @@ impl Jobs for PostgresStore {
         // concurrent finishes and renewals then never wait on each other in a cycle.
         let mut order: Vec<usize> = (0..transitions.len()).collect();
         order.sort_by(|&a, &b| transitions[a].id.cmp(&transitions[b].id));
-        let out = self.transaction(|conn| {
+        let out = self.write(|conn| {
             let mut out = vec![Guarded::Stale; transitions.len()];
             let mut wake = false;
             for &i in &order {
                 let t = &transitions[i];
-                if apply_transition(conn, t, now)? {
-                    out[i] = Guarded::Applied;
-                    wake |= wakes_workers(&t.kind);
-                }
+                out[i] = apply_transition(conn, t, now)?;
+                wake |= out[i].is_applied() && wakes_workers(&t.kind);
             }
             if wake {
-                notify(conn)?;
+                Self::wake(conn)?;
             }
             Ok(out)
         })?;
@@ -733,331 +551,13 @@ impl Jobs for PostgresStore {
             .collect())
     }
 
-    // ----- maintenance -----
-
-    fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Job>> {
-        let rows = self.run(|conn| {
-            Ok(jobs::table
-                .filter(jobs::state.eq(JobState::Processing.as_str()))
-                .filter(jobs::lease_until.lt(now.as_millis()))
-                .order((jobs::lease_until.asc(), jobs::seq.asc()))
-                .limit(i64::from(limit))
-                .select(JobRow::as_select())
-                .load(conn)?)
-        })?;
-        decode_jobs(rows)
-    }
-
-    fn prune(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
-        if limit == 0 {
-            return Ok(0);
-        }
-        // The locking subquery re-checks state and age on rows changed since its snapshot
-        // (a `dlq retry` racing the prune), so a job that just left a terminal state is never
-        // deleted. Output and history go with the row (ON DELETE CASCADE).
-        let n = self.run(|conn| {
-            Ok(diesel::sql_query(
-                "DELETE FROM jobs WHERE seq IN ( \
-                   SELECT seq FROM jobs \
-                   WHERE state IN ('completed', 'dead', 'cancelled') AND updated_at < $1 \
-                   ORDER BY updated_at, seq LIMIT $2 \
-                   FOR UPDATE SKIP LOCKED)",
-            )
-            .bind::<BigInt, _>(before.as_millis())
-            .bind::<BigInt, _>(i64::from(limit))
-            .execute(conn)?)
-        })?;
-        if n > 0 {
-            self.wrote();
-        }
-        Ok(u64::try_from(n).unwrap_or(u64::MAX))
-    }
-
-    // ----- operator -----
-
-    fn cancel(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
-        let row = self.transaction(|conn| {
-            let row: Option<JobRow> =
-                diesel::update(jobs::table.filter(jobs::id.eq(id.as_str())).filter(
-                    jobs::state.eq_any([JobState::Pending.as_str(), JobState::Failed.as_str()]),
-                ))
-                .set((
-                    jobs::state.eq(JobState::Cancelled.as_str()),
-                    jobs::next_run_at.eq(None::<i64>),
-                    jobs::updated_at.eq(now.as_millis()),
-                ))
-                .returning(JobRow::as_returning())
-                .get_result(conn)
-                .optional()?;
-            row.ok_or_else(|| wrong_state(conn, id))
-        })?;
-        self.wrote();
-        row.into_job()
-    }
-
-    fn counts(&self) -> StoreResult<StateCounts> {
-        let rows: Vec<(String, i64)> = self.run(|conn| {
-            Ok(jobs::table
-                .group_by(jobs::state)
-                .select((jobs::state, count_star()))
-                .load(conn)?)
-        })?;
-        let mut counts = StateCounts::default();
-        for (state, n) in rows {
-            let state = state.parse::<JobState>().map_err(|e| StoreError::Corrupt {
-                what: e.to_string(),
-            })?;
-            *counts.get_mut(state) = u64::try_from(n).unwrap_or(0);
-        }
-        Ok(counts)
-    }
-
-    fn get(&self, id: &JobId) -> StoreResult<Job> {
-        self.run(|conn| load_job(conn, id))?.into_job()
-    }
-
-    fn get_record(&self, id: &JobId) -> StoreResult<JobRecord> {
-        // REPEATABLE READ: the row, output and history come from one snapshot.
-        let (row, output, history) = self.run(|conn| {
-            conn.build_transaction()
-                .read_only()
-                .repeatable_read()
-                .run(|conn| {
-                    let row = load_job(conn, id)?;
-                    let output: Option<OutputRow> = job_output::table
-                        .find(row.seq)
-                        .select(OutputRow::as_select())
-                        .first(conn)
-                        .optional()?;
-                    let history: Vec<AttemptRow> = job_attempts::table
-                        .filter(job_attempts::job_seq.eq(row.seq))
-                        .order(job_attempts::seq.asc())
-                        .select(AttemptRow::as_select())
-                        .load(conn)?;
-                    Ok::<_, TxError>((row, output, history))
-                })
-        })?;
-        Ok(JobRecord {
-            job: row.into_job()?,
-            output: output.map(OutputRow::into_output),
-            history: history
-                .into_iter()
-                .map(|a| a.into_record(id))
-                .collect::<StoreResult<_>>()?,
-        })
-    }
-
-    fn import(&self, records: &[JobRecord]) -> StoreResult<()> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        check_unique_ids(records.iter().map(|r| &r.job.id))?;
-        let rows = records
-            .iter()
-            .map(|r| InsertJobRow::from_job(&r.job))
-            .collect::<StoreResult<Vec<_>>>()?;
-        self.transaction(|conn| {
-            let seqs = insert_jobs(conn, &rows)?;
-            let seq_of = |id: &JobId| seqs.get(id.as_str()).copied().unwrap_or_default();
-            let outputs: Vec<OutputRow> = records
-                .iter()
-                .filter_map(|r| {
-                    r.output.as_ref().map(|o| OutputRow {
-                        job_seq: seq_of(&r.job.id),
-                        stdout: o.stdout.clone(),
-                        stderr: o.stderr.clone(),
-                    })
-                })
-                .collect();
-            for chunk in outputs.chunks(MAX_BIND_PARAMS / 3) {
-                diesel::insert_into(job_output::table)
-                    .values(chunk)
-                    .execute(conn)?;
-            }
-            let attempts: Vec<InsertAttemptRow<'_>> = records
-                .iter()
-                .flat_map(|r| {
-                    let seq = seq_of(&r.job.id);
-                    r.history
-                        .iter()
-                        .map(move |a| InsertAttemptRow::from_record(seq, a))
-                })
-                .collect();
-            for chunk in attempts.chunks(MAX_BIND_PARAMS / INSERT_ATTEMPT_PARAMS) {
-                diesel::insert_into(job_attempts::table)
-                    .values(chunk)
-                    .execute(conn)?;
-            }
-            notify(conn)?;
-            Ok(())
-        })?;
-        self.wrote();
-        Ok(())
-    }
-
-    fn list(&self, filter: &JobFilter) -> StoreResult<Vec<Job>> {
-        let rows = self.run(|conn| {
-            let mut query = jobs::table
-                .select(JobRow::as_select())
-                .order(jobs::seq.asc())
-                .into_boxed();
-            if let Some(state) = filter.state {
-                query = query.filter(jobs::state.eq(state.as_str()));
-            }
-            if let Some(queue) = &filter.queue {
-                query = query.filter(jobs::queue.eq(queue.as_str()));
-            }
-            if let Some(limit) = filter.limit {
-                query = query.limit(i64::from(limit));
-            }
-            Ok(query.load(conn)?)
-        })?;
-        decode_jobs(rows)
-    }
-
-    fn requeue_all_dead(&self, now: Timestamp) -> StoreResult<u64> {
-        let n = self.transaction(|conn| {
-            let n = diesel::update(jobs::table.filter(jobs::state.eq(JobState::Dead.as_str())))
-                .set(requeue_changes(now))
-                .execute(conn)?;
-            if n > 0 {
-                notify(conn)?;
-            }
-            Ok(n)
-        })?;
-        if n > 0 {
-            self.wrote();
-        }
-        Ok(u64::try_from(n).unwrap_or(u64::MAX))
-    }
-
-    fn requeue_dead(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
-        let row = self.transaction(|conn| {
-            let row: Option<JobRow> = diesel::update(
-                jobs::table
-                    .filter(jobs::id.eq(id.as_str()))
-                    .filter(jobs::state.eq(JobState::Dead.as_str())),
-            )
-            .set(requeue_changes(now))
-            .returning(JobRow::as_returning())
-            .get_result(conn)
-            .optional()?;
-            match row {
-                Some(row) => {
-                    notify(conn)?;
-                    Ok(row)
-                }
-                None => Err(wrong_state(conn, id)),
-            }
-        })?;
-        self.wrote();
-        row.into_job()
-    }
-
-    // ----- introspection -----
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::none().with_multi_process(true)
-    }
+    // expired_leases, prune, cancel, counts, get, get_record, import, list,
+    // requeue_all_dead, requeue_dead, capabilities: written once for both SQL stores.
+    queuectl_store_sql::shared_job_methods!(pg);
 }
 
 impl Coordination for PostgresStore {
-    // ----- settings -----
-
-    fn setting(&self, key: &str) -> StoreResult<Option<String>> {
-        self.run(|conn| {
-            Ok(settings::table
-                .find(key)
-                .select(settings::value)
-                .first(conn)
-                .optional()?)
-        })
-    }
-
-    fn set_setting(&self, key: &str, value: &str, now: Timestamp) -> StoreResult<()> {
-        self.run(|conn| {
-            diesel::insert_into(settings::table)
-                .values((
-                    settings::key.eq(key),
-                    settings::value.eq(value),
-                    settings::updated_at.eq(now.as_millis()),
-                ))
-                .on_conflict(settings::key)
-                .do_update()
-                .set((
-                    settings::value.eq(excluded(settings::value)),
-                    settings::updated_at.eq(excluded(settings::updated_at)),
-                ))
-                .execute(conn)?;
-            Ok(())
-        })
-    }
-
-    fn settings(&self) -> StoreResult<Vec<(String, String)>> {
-        let mut all: Vec<(String, String)> = self.run(|conn| {
-            Ok(settings::table
-                .select((settings::key, settings::value))
-                .load(conn)?)
-        })?;
-        // Sorted here, not by ORDER BY: the database collation may not be byte order.
-        all.sort();
-        Ok(all)
-    }
-
-    // ----- worker registry -----
-
-    fn deregister_worker(&self, worker_id: &str) -> StoreResult<()> {
-        self.run(|conn| {
-            diesel::delete(workers::table.filter(workers::id.eq(worker_id))).execute(conn)?;
-            Ok(())
-        })
-    }
-
-    fn heartbeat_worker(&self, worker_id: &str, now: Timestamp) -> StoreResult<Heartbeat> {
-        self.run(|conn| {
-            Ok(
-                diesel::update(workers::table.filter(workers::id.eq(worker_id)))
-                    .set(workers::heartbeat_at.eq(now.as_millis()))
-                    .returning(workers::stop_requested)
-                    .get_result(conn)
-                    .optional()?
-                    .map_or(Heartbeat::Unregistered, Heartbeat::registered),
-            )
-        })
-    }
-
-    fn list_workers(&self) -> StoreResult<Vec<WorkerInfo>> {
-        let rows: Vec<WorkerRow> = self.run(|conn| {
-            Ok(workers::table
-                .order(workers::seq.asc())
-                .select(WorkerRow::as_select())
-                .load(conn)?)
-        })?;
-        rows.into_iter().map(WorkerRow::into_info).collect()
-    }
-
-    fn register_worker(&self, worker: &WorkerInfo) -> StoreResult<()> {
-        let row = WorkerRow::from_info(worker);
-        self.run(|conn| {
-            // Re-registering replaces the entry but keeps its place in registration order.
-            diesel::insert_into(workers::table)
-                .values(&row)
-                .on_conflict(workers::id)
-                .do_update()
-                .set(&row)
-                .execute(conn)?;
-            Ok(())
-        })
-    }
-
-    fn request_stop(&self) -> StoreResult<u64> {
-        let n = self.run(|conn| {
-            Ok(diesel::update(workers::table)
-                .set(workers::stop_requested.eq(true))
-                .execute(conn)?)
-        })?;
-        Ok(u64::try_from(n).unwrap_or(u64::MAX))
-    }
+    queuectl_store_sql::coordination_methods!(pg);
 }
 
 impl ChangeFeed for PostgresStore {
@@ -1078,37 +578,14 @@ impl ChangeFeed for PostgresStore {
     }
 }
 
-/// What `dlq retry` writes.
-#[allow(clippy::type_complexity)]
-fn requeue_changes(
-    now: Timestamp,
-) -> (
-    diesel::dsl::Eq<jobs::state, &'static str>,
-    diesel::dsl::Eq<jobs::attempts, i64>,
-    diesel::dsl::Eq<jobs::interrupts, i64>,
-    diesel::dsl::Eq<jobs::last_error, Option<String>>,
-    diesel::dsl::Eq<jobs::run_at, i64>,
-    diesel::dsl::Eq<jobs::next_run_at, Option<i64>>,
-    diesel::dsl::Eq<jobs::updated_at, i64>,
-) {
-    let now = now.as_millis();
-    (
-        jobs::state.eq(JobState::Pending.as_str()),
-        jobs::attempts.eq(0),
-        jobs::interrupts.eq(0),
-        jobs::last_error.eq(None),
-        jobs::run_at.eq(now),
-        jobs::next_run_at.eq(Some(now)),
-        jobs::updated_at.eq(now),
-    )
-}
-
 #[cfg(test)]
 mod testutil;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use queuectl_store::JobFilter;
+
     use super::*;
 
     #[test]
@@ -1170,8 +647,9 @@ mod tests {
         };
         let store = schema.open();
         let now = Timestamp::from_millis(1_000);
-        // More rows than one statement could carry as one bind parameter per value.
-        let rows = 2 * MAX_BIND_PARAMS / INSERT_JOB_PARAMS + 10;
+        // More rows than one statement could carry as one bind parameter per value
+        // (PostgreSQL binds at most 65535).
+        let rows = 2 * 65_535 / queuectl_store_sql::row::INSERT_JOB_COLUMNS + 10;
         let jobs: Vec<NewJob> = (0..rows)
             .map(|i| {
                 let mut job = NewJob::shell("true", now);
@@ -1239,6 +717,39 @@ mod tests {
         // ... and then every other pooled connection is checked: the next call works.
         assert_eq!(store.counts().unwrap().total(), 1);
         assert_eq!(store.counts().unwrap().total(), 1);
+    }
+
+    #[test]
+    fn expired_leases_read_the_partial_lease_index() {
+        #[derive(QueryableByName)]
+        struct Plan {
+            #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
+            line: String,
+        }
+        let Some(schema) = testutil::TestSchema::new() else {
+            return;
+        };
+        drop(schema.open());
+        let mut conn = schema.raw_connection();
+        diesel::sql_query("SET enable_seqscan = off")
+            .execute(&mut conn)
+            .unwrap();
+        let query = queuectl_store_sql::pg::ExpiredLeases::new(Timestamp::from_millis(0), 10);
+        let sql = diesel::debug_query::<diesel::pg::Pg, _>(&query).to_string();
+        let text = sql.split(" -- binds:").next().unwrap_or_default();
+        let plan: Vec<String> = diesel::sql_query(format!("EXPLAIN {text}"))
+            .bind::<BigInt, _>(0_i64)
+            .bind::<BigInt, _>(10_i64)
+            .load::<Plan>(&mut conn)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.line)
+            .collect();
+        assert!(
+            plan.iter().any(|l| l.contains("jobs_lease_idx")),
+            "expired_leases does not use jobs_lease_idx:\n{}",
+            plan.join("\n")
+        );
     }
 
     #[test]

@@ -169,6 +169,79 @@ mod tests {
     }
 
     #[test]
+    fn the_schema_matches_what_diesel_expects() {
+        let Some(schema) = TestSchema::new() else {
+            return;
+        };
+        drop(schema.open());
+        let mut conn = schema.raw_connection();
+        queuectl_store_sql::pg::check_schema(&mut conn).expect("the shared schema");
+    }
+
+    /// A store created before worker queues became JSON text (`TEXT[]` then) upgrades on
+    /// connect and keeps its registry; reverting gives the arrays back.
+    #[test]
+    fn worker_queues_upgrade_from_text_arrays_to_json_and_back() {
+        use diesel::sql_types::{Array, Text};
+        use queuectl_store::prelude::*;
+
+        #[derive(QueryableByName)]
+        struct Queues {
+            #[diesel(sql_type = Array<Text>)]
+            queues: Vec<String>,
+        }
+
+        let Some(schema) = TestSchema::new() else {
+            return;
+        };
+        let expected: Vec<Vec<String>> = vec![
+            vec![],
+            vec!["a,b".into(), "\"q\"".into(), String::new(), "é\\n".into()],
+        ];
+        {
+            // The schema as the first release left it.
+            let mut conn = PgConnection::establish(&schema.url).expect("connect");
+            diesel::sql_query(format!("CREATE SCHEMA {}", quote_ident(&schema.name)))
+                .execute(&mut conn)
+                .expect("create schema");
+            set_search_path(&mut conn, &schema.name).expect("search_path");
+            conn.run_next_migration(MIGRATIONS)
+                .expect("first migration");
+            for (i, queues) in expected.iter().enumerate() {
+                diesel::sql_query(
+                    "INSERT INTO workers (id, host, pid, slots, queues, started_at, \
+                     heartbeat_at, stop_requested) VALUES ($1, 'h', 7, 2, $2, 1, 2, false)",
+                )
+                .bind::<Text, _>(format!("w{i}"))
+                .bind::<Array<Text>, _>(queues)
+                .execute(&mut conn)
+                .expect("old worker row");
+            }
+        }
+
+        let store = schema.open();
+        let listed: Vec<Vec<String>> = store
+            .list_workers()
+            .expect("list after the upgrade")
+            .into_iter()
+            .map(|w| w.queues)
+            .collect();
+        assert_eq!(listed, expected);
+
+        let mut conn = schema.raw_connection();
+        conn.revert_last_migration(MIGRATIONS).expect("down");
+        let reverted: Vec<Vec<String>> =
+            diesel::sql_query("SELECT queues FROM workers ORDER BY seq")
+                .load::<Queues>(&mut conn)
+                .expect("arrays again")
+                .into_iter()
+                .map(|q| q.queues)
+                .collect();
+        assert_eq!(reverted, expected);
+        run(&mut conn, Some(&schema.name)).expect("up again");
+    }
+
+    #[test]
     fn quote_ident_doubles_quotes() {
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
     }

@@ -23,13 +23,14 @@
 use std::collections::HashMap;
 
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{BigInt, Text, Untyped};
 use diesel::sqlite::Sqlite;
-use queuectl_store::{ClaimRequest, ClaimToken, Job, JobState, StoreError};
+use queuectl_store::{ClaimRequest, ClaimToken, Job, StoreError};
 
-use crate::error::Failure;
-use crate::row::JobRow;
+use queuectl_store_sql::row::JobRow;
+use queuectl_store_sql::sqlite::ClaimStamp;
+use queuectl_store_sql::Failure;
 
 /// Claims as [`queuectl_store::Jobs::claim`] says. Must run inside an immediate
 /// transaction.
@@ -53,10 +54,7 @@ pub(crate) fn claim(conn: &mut SqliteConnection, req: &ClaimRequest) -> Result<V
     }
 
     let rows: Vec<JobRow> = TakeJobs {
-        worker_id: req.worker_id.clone(),
-        token: ClaimToken::random().0,
-        lease_until: req.lease_until.as_millis(),
-        now: req.now.as_millis(),
+        stamp: ClaimStamp::new(req, ClaimToken::random()),
         seqs: json_array(&picked)?,
     }
     .load(conn)?;
@@ -109,25 +107,12 @@ impl QueryFragment<Sqlite> for PickDue {
     }
 }
 
-impl QueryId for PickDue {
-    type QueryId = ();
-    // The text varies with the queue filter: let Diesel key its statement cache by SQL.
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl Query for PickDue {
-    type SqlType = BigInt;
-}
-
-impl RunQueryDsl<SqliteConnection> for PickDue {}
+queuectl_store_sql::statement!(PickDue, SqliteConnection, BigInt);
 
 /// `UPDATE jobs SET <claimed> WHERE seq IN (<picked>) RETURNING <every column>`.
 #[derive(Debug)]
-struct TakeJobs {
-    worker_id: String,
-    token: i64,
-    lease_until: i64,
-    now: i64,
+struct TakeJobs<'a> {
+    stamp: ClaimStamp<'a>,
     seqs: String,
 }
 
@@ -136,20 +121,10 @@ const RETURNING_JOB: &str = " RETURNING seq, id, command, kind, state, attempts,
     priority, queue, interrupts, created_at, updated_at, run_at, next_run_at, timeout_secs, \
     exit_code, last_error, worker_id, started_at, finished_at, lease_until, claim_token";
 
-impl QueryFragment<Sqlite> for TakeJobs {
+impl QueryFragment<Sqlite> for TakeJobs<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        out.push_sql("UPDATE jobs SET state = '");
-        out.push_sql(JobState::Processing.as_str());
-        out.push_sql("', next_run_at = NULL, worker_id = ");
-        out.push_bind_param::<Text, _>(&self.worker_id)?;
-        out.push_sql(", claim_token = ");
-        out.push_bind_param::<BigInt, _>(&self.token)?;
-        out.push_sql(", lease_until = ");
-        out.push_bind_param::<BigInt, _>(&self.lease_until)?;
-        out.push_sql(", started_at = ");
-        out.push_bind_param::<BigInt, _>(&self.now)?;
-        out.push_sql(", updated_at = ");
-        out.push_bind_param::<BigInt, _>(&self.now)?;
+        out.push_sql("UPDATE jobs SET ");
+        self.stamp.walk_ast(out.reborrow())?;
         out.push_sql(" WHERE seq IN (SELECT value FROM json_each(");
         out.push_bind_param::<Text, _>(&self.seqs)?;
         out.push_sql("))");
@@ -158,16 +133,7 @@ impl QueryFragment<Sqlite> for TakeJobs {
     }
 }
 
-impl QueryId for TakeJobs {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl Query for TakeJobs {
-    type SqlType = Untyped;
-}
-
-impl RunQueryDsl<SqliteConnection> for TakeJobs {}
+queuectl_store_sql::statement!(TakeJobs<'_>, SqliteConnection, Untyped);
 
 #[cfg(test)]
 mod tests {

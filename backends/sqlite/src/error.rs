@@ -7,45 +7,22 @@
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use queuectl_store::StoreError;
+use queuectl_store_sql::Failure;
 
-/// A failure inside a store operation: either a driver error, still to be classified
-/// (busy errors are retried), or an already decided store error (e.g. `Conflict`), which
-/// also rolls the transaction back.
-#[derive(Debug)]
-pub(crate) enum Failure {
-    /// The driver failed.
-    Db(DieselError),
-    /// The operation decided the outcome.
-    Store(StoreError),
-}
-
-impl From<DieselError> for Failure {
-    fn from(e: DieselError) -> Self {
-        Failure::Db(e)
+/// Whether waiting and running the transaction again may succeed: only a busy database,
+/// never an outcome the operation decided.
+pub(crate) fn is_busy_failure(f: &Failure) -> bool {
+    match f {
+        Failure::Db(e) => is_busy(e),
+        Failure::Store(_) => false,
     }
 }
 
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Self {
-        Failure::Store(e)
-    }
-}
-
-impl Failure {
-    /// Whether waiting and running the transaction again may succeed.
-    pub(crate) fn is_busy(&self) -> bool {
-        match self {
-            Failure::Db(e) => is_busy(e),
-            Failure::Store(_) => false,
-        }
-    }
-
-    /// The error the caller sees.
-    pub(crate) fn into_store_error(self) -> StoreError {
-        match self {
-            Failure::Db(e) => to_store_error(e),
-            Failure::Store(e) => e,
-        }
+/// The error the caller sees for a failure.
+pub(crate) fn failure_to_store_error(f: Failure) -> StoreError {
+    match f {
+        Failure::Db(e) => to_store_error(e),
+        Failure::Store(e) => e,
     }
 }
 
@@ -195,9 +172,9 @@ mod tests {
     #[test]
     fn decided_store_errors_pass_through_and_are_not_retried() {
         let f = Failure::from(StoreError::Busy("x".into()));
-        assert!(!f.is_busy());
-        assert!(matches!(f.into_store_error(), StoreError::Busy(_)));
+        assert!(!is_busy_failure(&f));
+        assert!(matches!(failure_to_store_error(f), StoreError::Busy(_)));
         let f = Failure::from(db_error(DatabaseErrorKind::Unknown, "database is locked"));
-        assert!(f.is_busy());
+        assert!(is_busy_failure(&f));
     }
 }

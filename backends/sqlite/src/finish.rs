@@ -22,12 +22,9 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use diesel::sqlite::Sqlite;
-use queuectl_store::{
-    Execution, Guarded, JobState, StoreError, Timestamp, Transition, TransitionKind,
-};
+use queuectl_store::{Guarded, StoreError, Timestamp, Transition};
+use queuectl_store_sql::{Failure, Finished};
 use serde::Serialize;
-
-use crate::error::Failure;
 
 /// What a group of transitions shares: everything they write except the job.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,33 +40,15 @@ struct Shared<'a> {
 
 /// What a transition that finishes an execution writes; `None` for the other kinds.
 fn shared_of(t: &Transition) -> Option<Shared<'_>> {
-    let (execution, state, error, next_run_at): (&Execution, _, _, _) = match &t.kind {
-        TransitionKind::Completed { execution } => (execution, JobState::Completed, None, None),
-        TransitionKind::Failed {
-            execution,
-            error,
-            retry_at,
-        } => (
-            execution,
-            JobState::Failed,
-            Some(error.as_str()),
-            Some(retry_at.as_millis()),
-        ),
-        TransitionKind::Dead { execution, error } => {
-            (execution, JobState::Dead, Some(error.as_str()), None)
-        }
-        TransitionKind::Recovered { .. }
-        | TransitionKind::Released
-        | TransitionKind::Abandoned { .. } => return None,
-    };
+    let finished = Finished::of(&t.kind)?;
     Some(Shared {
         token: t.token.0,
-        state: state.as_str(),
-        exit_code: execution.exit_code,
-        error,
-        next_run_at,
-        stdout: &execution.output.stdout,
-        stderr: &execution.output.stderr,
+        state: finished.state.as_str(),
+        exit_code: finished.execution.exit_code,
+        error: finished.error,
+        next_run_at: finished.next_run_at,
+        stdout: &finished.execution.output.stdout,
+        stderr: &finished.execution.output.stderr,
     })
 }
 
@@ -265,7 +244,10 @@ mod tests {
     use std::time::Duration;
 
     use queuectl_store::prelude::*;
-    use queuectl_store::{ClaimRequest, ClaimToken, Job, JobId, JobOutput, NewJob, Transition};
+    use queuectl_store::{
+        ClaimRequest, ClaimToken, Execution, Job, JobId, JobOutput, JobState, NewJob, Transition,
+        TransitionKind,
+    };
 
     use super::*;
     use crate::SqliteStore;

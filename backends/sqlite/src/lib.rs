@@ -35,6 +35,12 @@
 //!
 //! # How it works
 //!
+//! - The schema, the row mapping and every operation both SQL dialects express alike
+//!   (reads, lists, counts, cancel, requeue, prune, import, expired leases, settings, the
+//!   worker registry) are `queuectl-store-sql`'s, shared with the PostgreSQL store; this
+//!   crate holds the connection handling, the claim, the batched finish, bulk enqueue,
+//!   lease renewal and the migrations, and runs the shared operations through its
+//!   `Session` (reads on a pooled connection, writes as below).
 //! - Every connection runs in WAL mode (readers never block the writer or each other) with
 //!   `foreign_keys = ON`, `synchronous = NORMAL` (or `FULL`, see [`Durability`]),
 //!   `temp_store = MEMORY` and a busy timeout ([`SqliteOptions::busy_timeout`]).
@@ -85,39 +91,32 @@
 #![warn(missing_docs)]
 
 mod claim;
+mod enqueue;
 mod error;
 mod finish;
 mod migrate;
-mod row;
-mod schema;
 
 use std::collections::hash_map::RandomState;
-use std::collections::HashSet;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
-use diesel::dsl::{count_star, AsSelect, SqlTypeOf};
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::sql_types::BigInt;
-use diesel::sqlite::Sqlite;
 use parking_lot::Mutex;
 use queuectl_store::{
-    Capabilities, ChangeFeed, ClaimRequest, Coordination, Guarded, Heartbeat, Job, JobFilter,
-    JobId, JobRecord, JobState, Jobs, LeaseRef, Marker, NewJob, StateCounts, StoreError,
-    StoreResult, Timestamp, Transition, TransitionKind, WorkerInfo,
+    ChangeFeed, ClaimRequest, Coordination, Guarded, Job, JobState, Jobs, LeaseRef, Marker, NewJob,
+    StoreError, StoreResult, Timestamp, Transition,
 };
+use queuectl_store_sql::row::InsertJob;
+use queuectl_store_sql::schema::jobs;
+use queuectl_store_sql::sqlite::apply_transition;
+use queuectl_store_sql::{guarded, reject_repeats, Failure, Session};
 
-use crate::error::{pool_error, Failure};
-use crate::row::{
-    state_from_db, state_to_db, AttemptRow, InsertAttempt, InsertJob, InsertJobChunk, InsertJobRow,
-    InsertOutput, JobRow, OutputRow, WorkerRow, INSERT_ATTEMPT_COLUMNS, INSERT_CHUNK,
-    INSERT_OUTPUT_COLUMNS,
-};
-use crate::schema::{job_attempts, job_output, jobs, settings, workers};
+use crate::error::{failure_to_store_error, is_busy_failure, pool_error};
 
 /// How hard a commit tries to survive a power loss.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -309,8 +308,35 @@ impl SqliteStore {
         })
     }
 
-    /// Runs `op` in a `BEGIN IMMEDIATE` transaction, re-running the whole transaction
-    /// while the database is busy. Any error rolls it back.
+    fn connection(&self) -> Result<PooledConnection<ConnectionManager<SqliteConnection>>, Failure> {
+        self.pool.get().map_err(|e| Failure::Store(pool_error(e)))
+    }
+}
+
+/// How the shared operations of `queuectl-store-sql` run here: reads on a pooled
+/// connection, writes in `BEGIN IMMEDIATE` transactions behind the in-process writer lock,
+/// every one re-run while the file is busy. Nothing to announce: `data_version` (the change
+/// marker) sees every commit.
+impl Session for SqliteStore {
+    type Conn = SqliteConnection;
+
+    fn read<T>(
+        &self,
+        op: impl FnMut(&mut SqliteConnection) -> Result<T, Failure>,
+    ) -> StoreResult<T> {
+        self.run(op)
+    }
+
+    /// A deferred transaction: one consistent snapshot for several statements.
+    fn snapshot<T>(
+        &self,
+        mut op: impl FnMut(&mut SqliteConnection) -> Result<T, Failure>,
+    ) -> StoreResult<T> {
+        self.run(|conn| conn.transaction(&mut op))
+    }
+
+    /// A `BEGIN IMMEDIATE` transaction, re-run whole while the database is busy. Any error
+    /// rolls it back.
     fn write<T>(
         &self,
         mut op: impl FnMut(&mut SqliteConnection) -> Result<T, Failure>,
@@ -324,18 +350,6 @@ impl SqliteStore {
             )));
         };
         self.run(|conn| conn.immediate_transaction(&mut op))
-    }
-
-    /// Runs `op` in a read transaction: one consistent snapshot for several statements.
-    fn read<T>(
-        &self,
-        mut op: impl FnMut(&mut SqliteConnection) -> Result<T, Failure>,
-    ) -> StoreResult<T> {
-        self.run(|conn| conn.transaction(&mut op))
-    }
-
-    fn connection(&self) -> Result<PooledConnection<ConnectionManager<SqliteConnection>>, Failure> {
-        self.pool.get().map_err(|e| Failure::Store(pool_error(e)))
     }
 }
 
@@ -403,7 +417,7 @@ fn retry<T>(max_wait: Duration, mut op: impl FnMut() -> Result<T, Failure>) -> S
     loop {
         match op() {
             Ok(v) => return Ok(v),
-            Err(f) if f.is_busy() => {
+            Err(f) if is_busy_failure(&f) => {
                 let now = Instant::now();
                 if now >= deadline {
                     return Err(StoreError::Busy(format!(
@@ -415,7 +429,7 @@ fn retry<T>(max_wait: Duration, mut op: impl FnMut() -> Result<T, Failure>) -> S
                 std::thread::sleep(jittered.min(deadline - now));
                 pause = (pause * 2).min(LONGEST_PAUSE);
             }
-            Err(f) => return Err(f.into_store_error()),
+            Err(f) => return Err(failure_to_store_error(f)),
         }
     }
 }
@@ -513,274 +527,6 @@ fn unavailable_unless_busy(path: &Path, e: StoreError) -> StoreError {
     }
 }
 
-/// Most rows of one multi-row `INSERT`: SQLite allows 32766 bound variables per statement.
-const fn rows_per_insert(columns: usize) -> usize {
-    const MAX_VARIABLES: usize = 32_766;
-    MAX_VARIABLES / columns
-}
-
-/// Fails with `Conflict` naming the first id that repeats an earlier one in `ids`.
-fn reject_repeats<'a>(ids: impl IntoIterator<Item = &'a JobId>) -> StoreResult<()> {
-    let mut seen = HashSet::new();
-    for id in ids {
-        if !seen.insert(id) {
-            return Err(StoreError::Conflict(id.clone()));
-        }
-    }
-    Ok(())
-}
-
-/// Inserts `rows` in order, all of them or (by failing, which rolls the caller's
-/// transaction back) none; returns their `seq`s in order. An id that already exists is
-/// `Conflict`. `rows` must not repeat an id (see [`reject_repeats`]).
-fn insert_jobs(conn: &mut SqliteConnection, rows: &[InsertJob<'_>]) -> Result<Vec<i64>, Failure> {
-    let mut seqs = Vec::with_capacity(rows.len());
-    for row in rows {
-        // One cached statement per row (see `InsertJobRow`); no row back means the id exists.
-        match InsertJobRow(row).get_result::<i64>(conn).optional()? {
-            Some(seq) => seqs.push(seq),
-            None => return Err(StoreError::Conflict(JobId::new(row.id())).into()),
-        }
-    }
-    Ok(seqs)
-}
-
-/// Inserts `rows` like [`insert_jobs`] without reading their `seq`s back: whole chunks of
-/// [`INSERT_CHUNK`] rows one statement each, the rest one row at a time. A chunk that
-/// inserts fewer rows than it holds met an id that already exists (repeats within `rows`
-/// are rejected before), which is `Conflict` naming the first such id in `rows`' order,
-/// as the row-by-row path would.
-fn insert_new_jobs(conn: &mut SqliteConnection, rows: &[InsertJob<'_>]) -> Result<(), Failure> {
-    let mut chunks = rows.chunks_exact(INSERT_CHUNK);
-    for chunk in &mut chunks {
-        let Some(statement) = InsertJobChunk::new(chunk) else {
-            // chunks_exact yields INSERT_CHUNK rows only; the row-by-row path is correct
-            // for any count anyway.
-            insert_jobs(conn, chunk)?;
-            continue;
-        };
-        let inserted = statement.execute(conn)?;
-        if inserted != chunk.len() {
-            return Err(chunk_conflict(conn, chunk, inserted));
-        }
-    }
-    insert_jobs(conn, chunks.remainder()).map(drop)
-}
-
-/// The `Conflict` of a chunk that inserted only `inserted` of its rows. Every id of the
-/// chunk is now stored, and a new row's `seq` (the rowid) is above every older one, so the
-/// ids that existed before are the lowest `seq`s among them.
-fn chunk_conflict(
-    conn: &mut SqliteConnection,
-    chunk: &[InsertJob<'_>],
-    inserted: usize,
-) -> Failure {
-    let ids: Vec<&str> = chunk.iter().map(|r| r.id()).collect();
-    let stored = match jobs::table
-        .filter(jobs::id.eq_any(&ids))
-        .select(jobs::id)
-        .order(jobs::seq.asc())
-        .load::<String>(conn)
-    {
-        Ok(stored) => stored,
-        Err(e) => return e.into(),
-    };
-    let existed = &stored[..stored.len().saturating_sub(inserted)];
-    match ids.iter().find(|id| existed.iter().any(|e| e == *id)) {
-        Some(id) => StoreError::Conflict(JobId::new(*id)).into(),
-        // Unreachable while the chunk's ids are distinct; say what happened all the same.
-        None => Failure::Store(StoreError::Corrupt {
-            what: format!(
-                "jobs: an INSERT of {} new jobs stored {inserted} and found no older id",
-                chunk.len()
-            ),
-        }),
-    }
-}
-
-/// The stored job `id`, if any.
-fn find_job(conn: &mut SqliteConnection, id: &JobId) -> Result<Option<JobRow>, Failure> {
-    Ok(jobs::table
-        .filter(jobs::id.eq(id.as_str()))
-        .select(JobRow::as_select())
-        .first(conn)
-        .optional()?)
-}
-
-fn decode(row: JobRow) -> Result<Job, Failure> {
-    row.into_job().map_err(Failure::Store)
-}
-
-/// The error for a guarded operator write that matched no row: `NotFound`, or
-/// `WrongState` naming the state the job is in.
-fn not_applicable(conn: &mut SqliteConnection, id: &JobId) -> Failure {
-    let state = jobs::table
-        .filter(jobs::id.eq(id.as_str()))
-        .select(jobs::state)
-        .first::<String>(conn)
-        .optional();
-    match state {
-        Err(e) => e.into(),
-        Ok(None) => StoreError::NotFound(id.clone()).into(),
-        Ok(Some(s)) => match state_from_db(&s) {
-            Ok(state) => StoreError::WrongState {
-                id: id.clone(),
-                state,
-            }
-            .into(),
-            Err(e) => e.into(),
-        },
-    }
-}
-
-/// Applies one guarded transition; see [`TransitionKind`] for what each kind writes.
-fn apply_transition(
-    conn: &mut SqliteConnection,
-    t: &Transition,
-    now: Timestamp,
-) -> Result<Guarded, Failure> {
-    let now_ms = now.as_millis();
-    let held = jobs::table
-        .filter(jobs::id.eq(t.id.as_str()))
-        .filter(jobs::state.eq(state_to_db(JobState::Processing)))
-        .filter(jobs::claim_token.eq(t.token.0));
-    // A recovery decided from an expired-lease read must not apply if the owner renewed
-    // meanwhile: the lease test is part of the same WHERE, so it is checked atomically.
-    let unguarded = !t.kind.only_if_lease_expired();
-    let recoverable = held.filter(
-        jobs::lease_until
-            .lt(now_ms)
-            .or(unguarded.into_sql::<diesel::sql_types::Bool>()),
-    );
-    let released = (
-        jobs::updated_at.eq(now_ms),
-        jobs::lease_until.eq(None::<i64>),
-        jobs::claim_token.eq(None::<i64>),
-    );
-
-    let (execution, state, error, next_run_at) = match &t.kind {
-        TransitionKind::Completed { execution } => (execution, JobState::Completed, None, None),
-        TransitionKind::Failed {
-            execution,
-            error,
-            retry_at,
-        } => (
-            execution,
-            JobState::Failed,
-            Some(error.as_str()),
-            Some(retry_at.as_millis()),
-        ),
-        TransitionKind::Dead { execution, error } => {
-            (execution, JobState::Dead, Some(error.as_str()), None)
-        }
-        TransitionKind::Recovered { .. } | TransitionKind::Released => {
-            let bump = i64::from(matches!(t.kind, TransitionKind::Recovered { .. }));
-            let n = diesel::update(recoverable)
-                .set((
-                    released,
-                    jobs::state.eq(state_to_db(JobState::Pending)),
-                    jobs::interrupts.eq(jobs::interrupts + bump),
-                    jobs::next_run_at.eq(Some(now_ms)),
-                ))
-                .execute(conn)?;
-            return Ok(guarded(n));
-        }
-        TransitionKind::Abandoned { error, .. } => {
-            let n = diesel::update(recoverable)
-                .set((
-                    released,
-                    jobs::state.eq(state_to_db(JobState::Dead)),
-                    jobs::interrupts.eq(jobs::interrupts + 1),
-                    jobs::last_error.eq(Some(error.as_str())),
-                    jobs::next_run_at.eq(None::<i64>),
-                ))
-                .execute(conn)?;
-            return Ok(guarded(n));
-        }
-    };
-
-    // An execution finished: one statement for all three outcomes, so it is prepared once.
-    let finished: Option<(i64, i64, Option<i64>)> = diesel::update(held)
-        .set((
-            released,
-            jobs::state.eq(state_to_db(state)),
-            jobs::attempts.eq(jobs::attempts + 1),
-            jobs::finished_at.eq(Some(now_ms)),
-            jobs::exit_code.eq(execution.exit_code),
-            jobs::last_error.eq(error),
-            jobs::next_run_at.eq(next_run_at),
-        ))
-        .returning((jobs::seq, jobs::attempts, jobs::started_at))
-        .get_result(conn)
-        .optional()?;
-    let Some((seq, attempts, started_at)) = finished else {
-        return Ok(Guarded::Stale);
-    };
-    let attempt = u32::try_from(attempts).map_err(|_| {
-        Failure::Store(StoreError::Corrupt {
-            what: format!("job {}: attempts {attempts} is out of range", t.id),
-        })
-    })?;
-    let record = queuectl_store::AttemptRecord {
-        attempt,
-        // A processing job always has started_at (claim sets it); an imported one might not.
-        started_at: started_at.map_or(now, Timestamp::from_millis),
-        finished_at: now,
-        exit_code: execution.exit_code,
-        error: error.map(str::to_owned),
-    };
-    diesel::insert_into(job_attempts::table)
-        .values(&InsertAttempt::new(seq, &record))
-        .execute(conn)?;
-    diesel::replace_into(job_output::table)
-        .values(&InsertOutput::new(seq, &execution.output))
-        .execute(conn)?;
-    Ok(Guarded::Applied)
-}
-
-/// A query for whole job rows (boxed: its filters depend on the call).
-type JobQuery<'a> = jobs::BoxedQuery<'a, Sqlite, SqlTypeOf<AsSelect<JobRow, Sqlite>>>;
-
-/// `processing` jobs whose lease ended before `now`, oldest lease first, read in order from
-/// the partial index `jobs_lease`. Hand-written for the same reasons as the claim (see
-/// `claim.rs`): the state test must be the index's literal `WHERE`, and `INDEXED BY` keeps
-/// the planner from preferring `jobs_state` on a table without statistics. It runs about
-/// once a second, so it is not worth a cached statement.
-fn expired_leases_query(
-    now: Timestamp,
-    limit: u32,
-) -> diesel::query_builder::BoxedSqlQuery<'static, Sqlite, diesel::query_builder::SqlQuery> {
-    diesel::sql_query(
-        "SELECT seq, id, command, kind, state, attempts, max_retries, priority, queue, \
-         interrupts, created_at, updated_at, run_at, next_run_at, timeout_secs, exit_code, \
-         last_error, worker_id, started_at, finished_at, lease_until, claim_token \
-         FROM jobs INDEXED BY jobs_lease \
-         WHERE state = 'processing' AND lease_until < ? \
-         ORDER BY lease_until, seq LIMIT ?",
-    )
-    .into_boxed()
-    .bind::<BigInt, _>(now.as_millis())
-    .bind::<BigInt, _>(limit_of(limit))
-}
-
-/// Jobs matching `filter` in insertion order (index `jobs_state` when filtered by state).
-fn list_query(filter: &JobFilter) -> JobQuery<'_> {
-    let mut query = jobs::table
-        .select(JobRow::as_select())
-        .order(jobs::seq.asc())
-        .into_boxed();
-    if let Some(state) = filter.state {
-        query = query.filter(jobs::state.eq(state_to_db(state)));
-    }
-    if let Some(queue) = &filter.queue {
-        query = query.filter(jobs::queue.eq(queue.as_str()));
-    }
-    if let Some(limit) = filter.limit {
-        query = query.limit(limit_of(limit));
-    }
-    query
-}
-
 /// Applies `transitions` as [`Jobs::finish`] says, inside the caller's immediate
 /// transaction. Executions finished by a worker take three statements per group (see
 /// `finish.rs`); anything else (recovery, release, a job named twice) one transition at a
@@ -803,24 +549,6 @@ fn finish_in(
         .collect()
 }
 
-fn guarded(rows: usize) -> Guarded {
-    if rows == 1 {
-        Guarded::Applied
-    } else {
-        Guarded::Stale
-    }
-}
-
-fn limit_of(limit: u32) -> i64 {
-    i64::from(limit)
-}
-
-fn count_of(n: usize) -> u64 {
-    u64::try_from(n).unwrap_or(u64::MAX)
-}
-
-const TERMINAL: [&str; 3] = ["completed", "dead", "cancelled"];
-
 impl Jobs for SqliteStore {
     // ----- producer -----
 
@@ -828,12 +556,8 @@ impl Jobs for SqliteStore {
         if jobs.is_empty() {
             return Ok(());
         }
-        reject_repeats(jobs.iter().map(|j| &j.id))?;
-        let rows = jobs
-            .iter()
-            .map(|j| InsertJob::from_new(j, now))
-            .collect::<StoreResult<Vec<_>>>()?;
-        self.write(|conn| insert_new_jobs(conn, &rows))
+        let rows = InsertJob::batch(jobs, now)?;
+        self.write(|conn| enqueue::insert_new_jobs(conn, &rows))
     }
 
     // ----- worker -----
@@ -883,7 +607,7 @@ impl Jobs for SqliteStore {
                     let n = diesel::update(
                         jobs::table
                             .filter(jobs::id.eq(lease.id.as_str()))
-                            .filter(jobs::state.eq(state_to_db(JobState::Processing)))
+                            .filter(jobs::state.eq(JobState::Processing.as_str()))
                             .filter(jobs::claim_token.eq(lease.token.0)),
                     )
                     .set((
@@ -897,276 +621,13 @@ impl Jobs for SqliteStore {
         })
     }
 
-    // ----- maintenance -----
-
-    fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Job>> {
-        let rows: Vec<JobRow> =
-            self.run(|conn| Ok(expired_leases_query(now, limit).load(conn)?))?;
-        rows.into_iter().map(JobRow::into_job).collect()
-    }
-
-    fn prune(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
-        let n = self.write(|conn| {
-            // Output and history go with their job (ON DELETE CASCADE). The subquery
-            // reads the table being deleted from, which Diesel types through an alias.
-            let old = diesel::alias!(jobs as old);
-            let doomed = old
-                .filter(old.field(jobs::state).eq_any(TERMINAL))
-                .filter(old.field(jobs::updated_at).lt(before.as_millis()))
-                .order(old.field(jobs::seq).asc())
-                .limit(limit_of(limit))
-                .select(old.field(jobs::seq));
-            Ok(diesel::delete(jobs::table.filter(jobs::seq.eq_any(doomed))).execute(conn)?)
-        })?;
-        Ok(count_of(n))
-    }
-
-    // ----- operator -----
-
-    fn cancel(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
-        self.write(|conn| {
-            let row = diesel::update(
-                jobs::table
-                    .filter(jobs::id.eq(id.as_str()))
-                    .filter(jobs::state.eq_any(["pending", "failed"])),
-            )
-            .set((
-                jobs::state.eq(state_to_db(JobState::Cancelled)),
-                jobs::next_run_at.eq(None::<i64>),
-                jobs::updated_at.eq(now.as_millis()),
-            ))
-            .returning(JobRow::as_returning())
-            .get_result(conn)
-            .optional()?;
-            match row {
-                Some(row) => decode(row),
-                None => Err(not_applicable(conn, id)),
-            }
-        })
-    }
-
-    fn counts(&self) -> StoreResult<StateCounts> {
-        let rows: Vec<(String, i64)> = self.run(|conn| {
-            Ok(jobs::table
-                .group_by(jobs::state)
-                .select((jobs::state, count_star()))
-                .load(conn)?)
-        })?;
-        let mut counts = StateCounts::default();
-        for (state, n) in rows {
-            *counts.get_mut(state_from_db(&state)?) = u64::try_from(n).unwrap_or(0);
-        }
-        Ok(counts)
-    }
-
-    fn get(&self, id: &JobId) -> StoreResult<Job> {
-        match self.run(|conn| find_job(conn, id))? {
-            Some(row) => row.into_job(),
-            None => Err(StoreError::NotFound(id.clone())),
-        }
-    }
-
-    fn get_record(&self, id: &JobId) -> StoreResult<JobRecord> {
-        let found = self.read(|conn| {
-            let Some(row) = find_job(conn, id)? else {
-                return Ok(None);
-            };
-            let output = job_output::table
-                .find(row.seq)
-                .select(OutputRow::as_select())
-                .first(conn)
-                .optional()?;
-            let history = job_attempts::table
-                .filter(job_attempts::job_seq.eq(row.seq))
-                .order(job_attempts::seq.asc())
-                .select(AttemptRow::as_select())
-                .load(conn)?;
-            Ok(Some((row, output, history)))
-        })?;
-        let Some((row, output, history)) = found else {
-            return Err(StoreError::NotFound(id.clone()));
-        };
-        Ok(JobRecord {
-            job: row.into_job()?,
-            output: output.map(OutputRow::into_output),
-            history: history
-                .into_iter()
-                .map(|h| h.into_record(id))
-                .collect::<StoreResult<_>>()?,
-        })
-    }
-
-    fn import(&self, records: &[JobRecord]) -> StoreResult<()> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        reject_repeats(records.iter().map(|r| &r.job.id))?;
-        let rows = records
-            .iter()
-            .map(|r| InsertJob::from_job(&r.job))
-            .collect::<StoreResult<Vec<_>>>()?;
-        self.write(|conn| {
-            let seqs = insert_jobs(conn, &rows)?;
-            let outputs: Vec<InsertOutput<'_>> = records
-                .iter()
-                .zip(&seqs)
-                .filter_map(|(r, seq)| r.output.as_ref().map(|o| InsertOutput::new(*seq, o)))
-                .collect();
-            for chunk in outputs.chunks(rows_per_insert(INSERT_OUTPUT_COLUMNS)) {
-                diesel::insert_into(job_output::table)
-                    .values(chunk)
-                    .execute(conn)?;
-            }
-            let history: Vec<InsertAttempt<'_>> = records
-                .iter()
-                .zip(&seqs)
-                .flat_map(|(r, seq)| r.history.iter().map(|h| InsertAttempt::new(*seq, h)))
-                .collect();
-            for chunk in history.chunks(rows_per_insert(INSERT_ATTEMPT_COLUMNS)) {
-                diesel::insert_into(job_attempts::table)
-                    .values(chunk)
-                    .execute(conn)?;
-            }
-            Ok(())
-        })
-    }
-
-    fn list(&self, filter: &JobFilter) -> StoreResult<Vec<Job>> {
-        let rows = self.run(|conn| Ok(list_query(filter).load(conn)?))?;
-        rows.into_iter().map(JobRow::into_job).collect()
-    }
-
-    fn requeue_all_dead(&self, now: Timestamp) -> StoreResult<u64> {
-        let n = self.write(|conn| {
-            Ok(
-                diesel::update(jobs::table.filter(jobs::state.eq(state_to_db(JobState::Dead))))
-                    .set(requeued(now))
-                    .execute(conn)?,
-            )
-        })?;
-        Ok(count_of(n))
-    }
-
-    fn requeue_dead(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
-        self.write(|conn| {
-            let row = diesel::update(
-                jobs::table
-                    .filter(jobs::id.eq(id.as_str()))
-                    .filter(jobs::state.eq(state_to_db(JobState::Dead))),
-            )
-            .set(requeued(now))
-            .returning(JobRow::as_returning())
-            .get_result(conn)
-            .optional()?;
-            match row {
-                Some(row) => decode(row),
-                None => Err(not_applicable(conn, id)),
-            }
-        })
-    }
-
-    // ----- introspection -----
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::none().with_multi_process(true)
-    }
+    // expired_leases, prune, cancel, counts, get, get_record, import, list,
+    // requeue_all_dead, requeue_dead, capabilities: written once for both SQL stores.
+    queuectl_store_sql::shared_job_methods!(sqlite);
 }
 
 impl Coordination for SqliteStore {
-    // ----- settings -----
-
-    fn setting(&self, key: &str) -> StoreResult<Option<String>> {
-        self.run(|conn| {
-            Ok(settings::table
-                .find(key)
-                .select(settings::value)
-                .first(conn)
-                .optional()?)
-        })
-    }
-
-    fn set_setting(&self, key: &str, value: &str, now: Timestamp) -> StoreResult<()> {
-        self.write(|conn| {
-            diesel::insert_into(settings::table)
-                .values((
-                    settings::key.eq(key),
-                    settings::value.eq(value),
-                    settings::updated_at.eq(now.as_millis()),
-                ))
-                .on_conflict(settings::key)
-                .do_update()
-                .set((
-                    settings::value.eq(value),
-                    settings::updated_at.eq(now.as_millis()),
-                ))
-                .execute(conn)?;
-            Ok(())
-        })
-    }
-
-    fn settings(&self) -> StoreResult<Vec<(String, String)>> {
-        self.run(|conn| {
-            Ok(settings::table
-                .order(settings::key.asc())
-                .select((settings::key, settings::value))
-                .load(conn)?)
-        })
-    }
-
-    // ----- worker registry -----
-
-    fn deregister_worker(&self, worker_id: &str) -> StoreResult<()> {
-        self.write(|conn| {
-            diesel::delete(workers::table.filter(workers::id.eq(worker_id))).execute(conn)?;
-            Ok(())
-        })
-    }
-
-    fn heartbeat_worker(&self, worker_id: &str, now: Timestamp) -> StoreResult<Heartbeat> {
-        self.write(|conn| {
-            Ok(
-                diesel::update(workers::table.filter(workers::id.eq(worker_id)))
-                    .set(workers::heartbeat_at.eq(now.as_millis()))
-                    .returning(workers::stop_requested)
-                    .get_result(conn)
-                    .optional()?
-                    .map_or(Heartbeat::Unregistered, Heartbeat::registered),
-            )
-        })
-    }
-
-    fn list_workers(&self) -> StoreResult<Vec<WorkerInfo>> {
-        let rows = self.run(|conn| {
-            Ok(workers::table
-                .order(workers::seq.asc())
-                .select(WorkerRow::as_select())
-                .load(conn)?)
-        })?;
-        rows.into_iter().map(WorkerRow::into_info).collect()
-    }
-
-    fn register_worker(&self, worker: &WorkerInfo) -> StoreResult<()> {
-        let row = WorkerRow::from_info(worker)?;
-        self.write(|conn| {
-            // Re-registering replaces the entry but keeps its place in registration order.
-            diesel::insert_into(workers::table)
-                .values(&row)
-                .on_conflict(workers::id)
-                .do_update()
-                .set(&row)
-                .execute(conn)?;
-            Ok(())
-        })
-    }
-
-    fn request_stop(&self) -> StoreResult<u64> {
-        let n = self.write(|conn| {
-            Ok(diesel::update(workers::table)
-                .set(workers::stop_requested.eq(true))
-                .execute(conn)?)
-        })?;
-        Ok(count_of(n))
-    }
+    queuectl_store_sql::coordination_methods!(sqlite);
 }
 
 impl ChangeFeed for SqliteStore {
@@ -1195,34 +656,12 @@ impl ChangeFeed for SqliteStore {
     }
 }
 
-/// What `dlq retry` writes (see [`Jobs::requeue_dead`]).
-#[allow(clippy::type_complexity)]
-fn requeued(
-    now: Timestamp,
-) -> (
-    diesel::dsl::Eq<jobs::state, &'static str>,
-    diesel::dsl::Eq<jobs::attempts, i64>,
-    diesel::dsl::Eq<jobs::interrupts, i64>,
-    diesel::dsl::Eq<jobs::last_error, Option<String>>,
-    diesel::dsl::Eq<jobs::run_at, i64>,
-    diesel::dsl::Eq<jobs::next_run_at, Option<i64>>,
-    diesel::dsl::Eq<jobs::updated_at, i64>,
-) {
-    let now = now.as_millis();
-    (
-        jobs::state.eq(state_to_db(JobState::Pending)),
-        jobs::attempts.eq(0),
-        jobs::interrupts.eq(0),
-        jobs::last_error.eq(None),
-        jobs::run_at.eq(now),
-        jobs::next_run_at.eq(Some(now)),
-        jobs::updated_at.eq(now),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use diesel::sql_types::{BigInt, Text};
+    use diesel::sqlite::Sqlite;
+    use queuectl_store::{JobFilter, JobId};
+    use queuectl_store_sql::sqlite::{list_query, ExpiredLeases};
 
     use super::*;
 
@@ -1369,7 +808,7 @@ mod tests {
     #[test]
     fn expired_leases_and_lists_by_state_read_an_index_in_order() {
         let (_dir, store) = temp_store(SqliteOptions::default());
-        let expired = plan(&store, &expired_leases_query(Timestamp::EPOCH, 10));
+        let expired = plan(&store, &ExpiredLeases::new(Timestamp::EPOCH, 10));
         assert!(
             expired.iter().any(|d| d.contains("USING INDEX jobs_lease")),
             "{expired:?}"

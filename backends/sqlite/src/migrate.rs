@@ -11,7 +11,7 @@ use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use queuectl_store::StoreError;
 
-use crate::error::Failure;
+use queuectl_store_sql::Failure;
 
 /// Every migration of the SQLite schema, compiled into the binary.
 pub(crate) const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
@@ -148,35 +148,8 @@ mod tests {
 
     #[test]
     fn the_schema_matches_what_diesel_expects() {
-        use crate::row::{AttemptRow, JobRow, OutputRow, WorkerRow};
-        use crate::schema::{job_attempts, job_output, jobs, settings, workers};
-
         let (_dir, mut conn) = fresh();
         run_pending(&mut conn).expect("up");
-        // Selecting every column through schema.rs fails if a name or table is missing.
-        jobs::table
-            .select(JobRow::as_select())
-            .load(&mut conn)
-            .expect("jobs");
-        job_output::table
-            .select(OutputRow::as_select())
-            .load(&mut conn)
-            .expect("job_output");
-        job_attempts::table
-            .select((
-                job_attempts::seq,
-                job_attempts::job_seq,
-                AttemptRow::as_select(),
-            ))
-            .load::<(i64, i64, AttemptRow)>(&mut conn)
-            .expect("job_attempts");
-        settings::table
-            .select((settings::key, settings::value, settings::updated_at))
-            .load::<(String, String, i64)>(&mut conn)
-            .expect("settings");
-        workers::table
-            .select((workers::seq, WorkerRow::as_select()))
-            .load::<(i64, WorkerRow)>(&mut conn)
-            .expect("workers");
+        queuectl_store_sql::sqlite::check_schema(&mut conn).expect("the shared schema");
     }
 }

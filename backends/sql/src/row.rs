@@ -1,15 +1,14 @@
-//! Rows ↔ store types: the only place that knows how a field is encoded in a column.
+//! Rows ↔ store types: the only place that knows how a field is encoded in a column, for
+//! both dialects.
 //!
-//! Encodings: timestamps are INTEGER milliseconds since the epoch ([`Timestamp::as_millis`]);
-//! states are their lowercase names; `u32` counters are stored as INTEGER (64-bit, so every
-//! `u32` fits); `timeout_secs` is an INTEGER and values above `i64::MAX` are refused rather
-//! than wrapped; a worker's queues are a JSON array of strings. Decoding never trusts the
-//! file: a value out of its type's range is [`StoreError::Corrupt`], not a panic.
+//! Encodings: timestamps are 64-bit integer milliseconds since the epoch
+//! ([`Timestamp::as_millis`]); states are their lowercase names; `u32` counters are 64-bit
+//! integers (so every `u32` fits); `timeout_secs` is a 64-bit integer and values above
+//! `i64::MAX` are refused rather than wrapped; a worker's queues are a JSON array of strings
+//! in a text column. Decoding never trusts the database: a value out of its type's range is
+//! [`StoreError::Corrupt`], not a panic.
 
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Integer, Nullable, Text};
-use diesel::sqlite::Sqlite;
 use queuectl_store::{
     AttemptRecord, ClaimToken, Job, JobId, JobOutput, JobState, NewJob, StoreError, StoreResult,
     Timestamp, WorkerInfo,
@@ -17,18 +16,23 @@ use queuectl_store::{
 
 use crate::schema::{job_attempts, job_output, jobs, workers};
 
-/// A `jobs` row as read back (also the shape the claim's `RETURNING` produces).
+/// A `jobs` row as read back: by [`Selectable`] in the shared queries, by name
+/// ([`QueryableByName`]) from a dialect's hand-written claim.
 #[derive(Debug, Queryable, QueryableByName, Selectable)]
-#[diesel(table_name = jobs, check_for_backend(diesel::sqlite::Sqlite))]
-pub(crate) struct JobRow {
-    pub(crate) seq: i64,
+#[diesel(table_name = jobs)]
+#[cfg_attr(feature = "sqlite", diesel(check_for_backend(diesel::sqlite::Sqlite)))]
+#[cfg_attr(feature = "postgres", diesel(check_for_backend(diesel::pg::Pg)))]
+pub struct JobRow {
+    /// Insertion order.
+    pub seq: i64,
     id: String,
     command: String,
     kind: String,
     state: String,
     attempts: i64,
     max_retries: i64,
-    priority: i32,
+    /// See [`Job::priority`].
+    pub priority: i32,
     queue: String,
     interrupts: i64,
     created_at: i64,
@@ -47,7 +51,10 @@ pub(crate) struct JobRow {
 
 impl JobRow {
     /// Decodes the row.
-    pub(crate) fn into_job(self) -> StoreResult<Job> {
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] naming the job and the field that holds an impossible value.
+    pub fn into_job(self) -> StoreResult<Job> {
         let id = JobId::new(self.id);
         let state = self
             .state
@@ -84,36 +91,73 @@ impl JobRow {
     }
 }
 
-/// A `jobs` row to insert (`seq` is assigned by SQLite, so it sorts after every existing row).
+/// Decodes rows in order.
+///
+/// # Errors
+/// As [`JobRow::into_job`].
+pub fn decode_jobs(rows: Vec<JobRow>) -> StoreResult<Vec<Job>> {
+    rows.into_iter().map(JobRow::into_job).collect()
+}
+
+/// A `jobs` row to insert: every column but `seq`, which the database assigns, so a new row
+/// sorts after every existing one. The fields are public for the dialects' bulk inserts,
+/// which bind them column by column.
 #[derive(Debug, Insertable)]
 #[diesel(table_name = jobs, treat_none_as_default_value = false)]
-pub(crate) struct InsertJob<'a> {
-    id: &'a str,
-    command: &'a str,
-    kind: &'a str,
-    state: &'static str,
-    attempts: i64,
-    max_retries: i64,
-    priority: i32,
-    queue: &'a str,
-    interrupts: i64,
-    created_at: i64,
-    updated_at: i64,
-    run_at: i64,
-    next_run_at: Option<i64>,
-    timeout_secs: Option<i64>,
-    exit_code: Option<i32>,
-    last_error: Option<&'a str>,
-    worker_id: Option<&'a str>,
-    started_at: Option<i64>,
-    finished_at: Option<i64>,
-    lease_until: Option<i64>,
-    claim_token: Option<i64>,
+pub struct InsertJob<'a> {
+    /// See [`Job::id`].
+    pub id: &'a str,
+    /// See [`Job::command`].
+    pub command: &'a str,
+    /// See [`Job::kind`].
+    pub kind: &'a str,
+    /// The state's name.
+    pub state: &'static str,
+    /// See [`Job::attempts`].
+    pub attempts: i64,
+    /// See [`Job::max_retries`].
+    pub max_retries: i64,
+    /// See [`Job::priority`].
+    pub priority: i32,
+    /// See [`Job::queue`].
+    pub queue: &'a str,
+    /// See [`Job::interrupts`].
+    pub interrupts: i64,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+    /// Milliseconds since the epoch.
+    pub updated_at: i64,
+    /// Milliseconds since the epoch.
+    pub run_at: i64,
+    /// Milliseconds since the epoch.
+    pub next_run_at: Option<i64>,
+    /// Seconds.
+    pub timeout_secs: Option<i64>,
+    /// See [`Job::exit_code`].
+    pub exit_code: Option<i32>,
+    /// See [`Job::last_error`].
+    pub last_error: Option<&'a str>,
+    /// See [`Job::worker_id`].
+    pub worker_id: Option<&'a str>,
+    /// Milliseconds since the epoch.
+    pub started_at: Option<i64>,
+    /// Milliseconds since the epoch.
+    pub finished_at: Option<i64>,
+    /// Milliseconds since the epoch.
+    pub lease_until: Option<i64>,
+    /// The claim's fencing token.
+    pub claim_token: Option<i64>,
 }
+
+/// Bind parameters per [`InsertJob`] row.
+pub const INSERT_JOB_COLUMNS: usize = 21;
 
 impl<'a> InsertJob<'a> {
     /// A fresh `pending` job as `enqueue` stores it.
-    pub(crate) fn from_new(job: &'a NewJob, now: Timestamp) -> StoreResult<Self> {
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] for a timeout too large to store.
+    pub fn from_new(job: &'a NewJob, now: Timestamp) -> StoreResult<Self> {
         Ok(InsertJob {
             id: job.id.as_str(),
             command: &job.command,
@@ -139,8 +183,22 @@ impl<'a> InsertJob<'a> {
         })
     }
 
+    /// The rows `enqueue_many` inserts for `jobs`, in order.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] naming the first id that repeats an earlier one (a batch is
+    /// all or nothing, so nothing may be inserted); [`StoreError::Backend`] for a timeout too
+    /// large to store.
+    pub fn batch(jobs: &'a [NewJob], now: Timestamp) -> StoreResult<Vec<Self>> {
+        crate::reject_repeats(jobs.iter().map(|j| &j.id))?;
+        jobs.iter().map(|j| InsertJob::from_new(j, now)).collect()
+    }
+
     /// A complete job, verbatim (for `import`).
-    pub(crate) fn from_job(job: &'a Job) -> StoreResult<Self> {
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] for a timeout too large to store.
+    pub fn from_job(job: &'a Job) -> StoreResult<Self> {
         Ok(InsertJob {
             id: job.id.as_str(),
             command: &job.command,
@@ -165,28 +223,24 @@ impl<'a> InsertJob<'a> {
             claim_token: job.claim_token.map(|t| t.0),
         })
     }
-
-    /// The id of the row.
-    pub(crate) fn id(&self) -> &'a str {
-        self.id
-    }
 }
 
 /// A `job_output` row to insert (or replace).
 #[derive(Debug, Insertable)]
 #[diesel(table_name = job_output)]
-pub(crate) struct InsertOutput<'a> {
+pub struct InsertOutput<'a> {
     job_seq: i64,
     stdout: &'a str,
     stderr: &'a str,
 }
 
 /// Bind parameters per [`InsertOutput`] row.
-pub(crate) const INSERT_OUTPUT_COLUMNS: usize = 3;
+pub const INSERT_OUTPUT_COLUMNS: usize = 3;
 
 impl<'a> InsertOutput<'a> {
     /// The row holding `output` for job `job_seq`.
-    pub(crate) fn new(job_seq: i64, output: &'a JobOutput) -> Self {
+    #[must_use]
+    pub fn new(job_seq: i64, output: &'a JobOutput) -> Self {
         InsertOutput {
             job_seq,
             stdout: &output.stdout,
@@ -197,15 +251,18 @@ impl<'a> InsertOutput<'a> {
 
 /// A `job_output` row as read back.
 #[derive(Debug, Queryable, Selectable)]
-#[diesel(table_name = job_output, check_for_backend(diesel::sqlite::Sqlite))]
-pub(crate) struct OutputRow {
+#[diesel(table_name = job_output)]
+#[cfg_attr(feature = "sqlite", diesel(check_for_backend(diesel::sqlite::Sqlite)))]
+#[cfg_attr(feature = "postgres", diesel(check_for_backend(diesel::pg::Pg)))]
+pub struct OutputRow {
     stdout: String,
     stderr: String,
 }
 
 impl OutputRow {
     /// Decodes the row.
-    pub(crate) fn into_output(self) -> JobOutput {
+    #[must_use]
+    pub fn into_output(self) -> JobOutput {
         JobOutput {
             stdout: self.stdout,
             stderr: self.stderr,
@@ -216,7 +273,7 @@ impl OutputRow {
 /// A `job_attempts` row to insert.
 #[derive(Debug, Insertable)]
 #[diesel(table_name = job_attempts, treat_none_as_default_value = false)]
-pub(crate) struct InsertAttempt<'a> {
+pub struct InsertAttempt<'a> {
     job_seq: i64,
     attempt: i64,
     started_at: i64,
@@ -226,11 +283,12 @@ pub(crate) struct InsertAttempt<'a> {
 }
 
 /// Bind parameters per [`InsertAttempt`] row.
-pub(crate) const INSERT_ATTEMPT_COLUMNS: usize = 6;
+pub const INSERT_ATTEMPT_COLUMNS: usize = 6;
 
 impl<'a> InsertAttempt<'a> {
-    /// The history entry for job `job_seq`.
-    pub(crate) fn new(job_seq: i64, record: &'a AttemptRecord) -> Self {
+    /// The history entry `record` of job `job_seq`.
+    #[must_use]
+    pub fn new(job_seq: i64, record: &'a AttemptRecord) -> Self {
         InsertAttempt {
             job_seq,
             attempt: i64::from(record.attempt),
@@ -244,8 +302,10 @@ impl<'a> InsertAttempt<'a> {
 
 /// A `job_attempts` row as read back.
 #[derive(Debug, Queryable, Selectable)]
-#[diesel(table_name = job_attempts, check_for_backend(diesel::sqlite::Sqlite))]
-pub(crate) struct AttemptRow {
+#[diesel(table_name = job_attempts)]
+#[cfg_attr(feature = "sqlite", diesel(check_for_backend(diesel::sqlite::Sqlite)))]
+#[cfg_attr(feature = "postgres", diesel(check_for_backend(diesel::pg::Pg)))]
+pub struct AttemptRow {
     attempt: i64,
     started_at: i64,
     finished_at: i64,
@@ -255,7 +315,10 @@ pub(crate) struct AttemptRow {
 
 impl AttemptRow {
     /// Decodes the row of job `id`.
-    pub(crate) fn into_record(self, id: &JobId) -> StoreResult<AttemptRecord> {
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] for an impossible attempt number.
+    pub fn into_record(self, id: &JobId) -> StoreResult<AttemptRecord> {
         Ok(AttemptRecord {
             attempt: count_from_db(self.attempt, "history attempt", id)?,
             started_at: Timestamp::from_millis(self.started_at),
@@ -266,10 +329,12 @@ impl AttemptRow {
     }
 }
 
-/// A `workers` row, both ways (`seq` is left to SQLite on insert).
+/// A `workers` row, both ways (`seq` is left to the database on insert).
 #[derive(Debug, Insertable, Queryable, Selectable, AsChangeset)]
-#[diesel(table_name = workers, check_for_backend(diesel::sqlite::Sqlite))]
-pub(crate) struct WorkerRow {
+#[diesel(table_name = workers)]
+#[cfg_attr(feature = "sqlite", diesel(check_for_backend(diesel::sqlite::Sqlite)))]
+#[cfg_attr(feature = "postgres", diesel(check_for_backend(diesel::pg::Pg)))]
+pub struct WorkerRow {
     id: String,
     host: String,
     pid: i64,
@@ -282,7 +347,10 @@ pub(crate) struct WorkerRow {
 
 impl WorkerRow {
     /// Encodes a registry entry.
-    pub(crate) fn from_info(worker: &WorkerInfo) -> StoreResult<Self> {
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] if the queue names cannot be encoded.
+    pub fn from_info(worker: &WorkerInfo) -> StoreResult<Self> {
         let queues = serde_json::to_string(&worker.queues)
             .map_err(|e| StoreError::backend("encoding a worker's queues", e))?;
         Ok(WorkerRow {
@@ -298,7 +366,10 @@ impl WorkerRow {
     }
 
     /// Decodes the row.
-    pub(crate) fn into_info(self) -> StoreResult<WorkerInfo> {
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] naming the worker and the field that holds an impossible value.
+    pub fn into_info(self) -> StoreResult<WorkerInfo> {
         let bad = |what: &str, value: &dyn std::fmt::Display| StoreError::Corrupt {
             what: format!("worker {}: {what} {value}", self.id),
         };
@@ -319,16 +390,26 @@ impl WorkerRow {
     }
 }
 
-/// The name stored for `state`.
-pub(crate) fn state_to_db(state: JobState) -> &'static str {
-    state.as_str()
-}
-
 /// Decodes a stored state name.
-pub(crate) fn state_from_db(s: &str) -> StoreResult<JobState> {
+///
+/// # Errors
+/// [`StoreError::Corrupt`] for a name that is no state.
+pub fn state_from_db(s: &str) -> StoreResult<JobState> {
     s.parse::<JobState>().map_err(|e| StoreError::Corrupt {
         what: e.to_string(),
     })
+}
+
+/// A `LIMIT` as the database takes it.
+#[must_use]
+pub fn limit_of(limit: u32) -> i64 {
+    i64::from(limit)
+}
+
+/// A row count as the store reports it.
+#[must_use]
+pub fn count_of(rows: usize) -> u64 {
+    u64::try_from(rows).unwrap_or(u64::MAX)
 }
 
 fn count_from_db(v: i64, field: &str, id: &JobId) -> StoreResult<u32> {
@@ -461,132 +542,3 @@ mod tests {
         assert_eq!(row.into_info().expect("decode"), info);
     }
 }
-
-/// `INSERT INTO jobs … VALUES (…) ON CONFLICT DO NOTHING RETURNING seq` for one row: a
-/// statement of fixed text with a static query id, so Diesel prepares it once per
-/// connection and finds it by type. `import`, a single enqueue and the rows of a batch
-/// left after its whole [`InsertJobChunk`]s run it once per row.
-pub(crate) struct InsertJobRow<'a>(pub(crate) &'a InsertJob<'a>);
-
-impl QueryFragment<Sqlite> for InsertJobRow<'_> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        out.push_sql(INSERT_JOBS_PREFIX);
-        push_values(self.0, &mut out)?;
-        out.push_sql(" ON CONFLICT DO NOTHING RETURNING seq");
-        Ok(())
-    }
-}
-
-/// The column list every jobs `INSERT` of this module starts with.
-const INSERT_JOBS_PREFIX: &str =
-    "INSERT INTO jobs (id, command, kind, state, attempts, max_retries, priority, \
-     queue, interrupts, created_at, updated_at, run_at, next_run_at, timeout_secs, \
-     exit_code, last_error, worker_id, started_at, finished_at, lease_until, \
-     claim_token) VALUES ";
-
-/// Pushes `(…)`, the bound values of one row in the order of [`INSERT_JOBS_PREFIX`].
-fn push_values<'b>(r: &'b InsertJob<'b>, out: &mut AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-    out.push_sql("(");
-    out.push_bind_param::<Text, _>(&r.id)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Text, _>(&r.command)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Text, _>(&r.kind)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Text, _>(&r.state)?;
-    out.push_sql(", ");
-    out.push_bind_param::<BigInt, _>(&r.attempts)?;
-    out.push_sql(", ");
-    out.push_bind_param::<BigInt, _>(&r.max_retries)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Integer, _>(&r.priority)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Text, _>(&r.queue)?;
-    out.push_sql(", ");
-    out.push_bind_param::<BigInt, _>(&r.interrupts)?;
-    out.push_sql(", ");
-    out.push_bind_param::<BigInt, _>(&r.created_at)?;
-    out.push_sql(", ");
-    out.push_bind_param::<BigInt, _>(&r.updated_at)?;
-    out.push_sql(", ");
-    out.push_bind_param::<BigInt, _>(&r.run_at)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Nullable<BigInt>, _>(&r.next_run_at)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Nullable<BigInt>, _>(&r.timeout_secs)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Nullable<Integer>, _>(&r.exit_code)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Nullable<Text>, _>(&r.last_error)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Nullable<Text>, _>(&r.worker_id)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Nullable<BigInt>, _>(&r.started_at)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Nullable<BigInt>, _>(&r.finished_at)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Nullable<BigInt>, _>(&r.lease_until)?;
-    out.push_sql(", ");
-    out.push_bind_param::<Nullable<BigInt>, _>(&r.claim_token)?;
-    out.push_sql(")");
-    Ok(())
-}
-
-/// Rows per [`InsertJobChunk`]: 64 rows of 21 columns, far below SQLite's limit of bound
-/// variables.
-pub(crate) const INSERT_CHUNK: usize = 64;
-
-/// `INSERT INTO jobs … VALUES (…), … ON CONFLICT DO NOTHING` for exactly [`INSERT_CHUNK`]
-/// rows. Its text never changes, so like [`InsertJobRow`] it is prepared once per
-/// connection; one step then inserts the whole chunk, which saves the per-statement work
-/// (bind, step, reset, statement journal) of 63 single-row inserts. Build it only with
-/// [`InsertJobChunk::new`], which refuses any other row count: another count would change
-/// the text behind the same cached statement.
-pub(crate) struct InsertJobChunk<'a>(&'a [InsertJob<'a>]);
-
-impl<'a> InsertJobChunk<'a> {
-    /// The statement for `rows`, if it holds exactly [`INSERT_CHUNK`] rows.
-    pub(crate) fn new(rows: &'a [InsertJob<'a>]) -> Option<Self> {
-        (rows.len() == INSERT_CHUNK).then_some(InsertJobChunk(rows))
-    }
-}
-
-impl QueryFragment<Sqlite> for InsertJobChunk<'_> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        out.push_sql(INSERT_JOBS_PREFIX);
-        for (i, row) in self.0.iter().enumerate() {
-            if i > 0 {
-                out.push_sql(", ");
-            }
-            push_values(row, &mut out)?;
-        }
-        out.push_sql(" ON CONFLICT DO NOTHING");
-        Ok(())
-    }
-}
-
-/// The static query id of [`InsertJobChunk`].
-#[derive(Debug)]
-pub(crate) struct InsertJobChunkQuery;
-
-impl QueryId for InsertJobChunk<'_> {
-    type QueryId = InsertJobChunkQuery;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl RunQueryDsl<SqliteConnection> for InsertJobChunk<'_> {}
-
-/// The static query id of [`InsertJobRow`].
-#[derive(Debug)]
-pub(crate) struct InsertJobRowQuery;
-
-impl QueryId for InsertJobRow<'_> {
-    type QueryId = InsertJobRowQuery;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl Query for InsertJobRow<'_> {
-    type SqlType = BigInt;
-}
-
-impl RunQueryDsl<SqliteConnection> for InsertJobRow<'_> {}

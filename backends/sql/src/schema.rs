@@ -1,10 +1,13 @@
-//! Diesel's view of the tables created by `migrations/sqlite`. Kept by hand: it must match
-//! `up.sql` column for column (the migration tests load every table through it).
+//! Diesel's view of the tables, for both dialects: `migrations/sqlite` and
+//! `migrations/postgres` create the same tables with the same columns, and every column
+//! has the same Diesel type in both (timestamps are 64-bit integer milliseconds, a worker's
+//! queues are JSON text). Kept by hand: each store's migration tests load every table
+//! through it, so a column that drifts in either dialect fails there.
 
 diesel::table! {
     /// Every job; one row per id.
     jobs (seq) {
-        /// Insertion order (the rowid).
+        /// Insertion order (SQLite: the rowid; PostgreSQL: a `BIGSERIAL`).
         seq -> BigInt,
         /// The job id.
         id -> Text,
@@ -108,7 +111,7 @@ diesel::table! {
         pid -> BigInt,
         /// Concurrent job slots.
         slots -> BigInt,
-        /// JSON array of queue names.
+        /// JSON array of queue names (`[]`: every queue).
         queues -> Text,
         /// Milliseconds since the epoch.
         started_at -> BigInt,

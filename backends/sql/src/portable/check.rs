@@ -1,0 +1,34 @@
+//! The shared schema against a database; compiled once per connection type like `job.rs`.
+
+use diesel::prelude::*;
+
+use super::Conn;
+use crate::row::{AttemptRow, JobRow, OutputRow, WorkerRow};
+use crate::schema::{job_attempts, job_output, jobs, settings, workers};
+
+/// Reads every table through [`crate::schema`] and [`crate::row`]: fails if the dialect's
+/// migrations left a table or column that the shared schema names missing, or of another
+/// type. The stores' migration tests run it on a freshly migrated database.
+///
+/// # Errors
+/// The driver's error for the first table that does not match.
+pub fn check_schema(conn: &mut Conn) -> QueryResult<()> {
+    jobs::table.select(JobRow::as_select()).load(conn)?;
+    job_output::table
+        .select(OutputRow::as_select())
+        .load(conn)?;
+    job_attempts::table
+        .select((
+            job_attempts::seq,
+            job_attempts::job_seq,
+            AttemptRow::as_select(),
+        ))
+        .load::<(i64, i64, AttemptRow)>(conn)?;
+    settings::table
+        .select((settings::key, settings::value, settings::updated_at))
+        .load::<(String, String, i64)>(conn)?;
+    workers::table
+        .select((workers::seq, WorkerRow::as_select()))
+        .load::<(i64, WorkerRow)>(conn)?;
+    Ok(())
+}

@@ -1,0 +1,577 @@
+//! The job operations both dialects express alike, each written once.
+//!
+//! This file is compiled once per connection type, as part of [`crate::sqlite`] and of
+//! [`crate::pg`] (see the crate docs): `Conn` is that module's connection, so every body is
+//! plain Diesel on a concrete connection, without trait bounds, type-checked and optimised
+//! for each dialect as hand-written code would be. Each public operation is one
+//! [`queuectl_store::Jobs`] method, run through the store's [`Session`]; the SQL is the
+//! subset both dialects speak (`RETURNING`, `ON CONFLICT`, subqueries), and the few places
+//! where they would read it differently say so.
+
+use std::collections::HashMap;
+
+use diesel::dsl::{count_star, AsSelect, SqlTypeOf};
+use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment};
+use diesel::sql_types::{BigInt, Bool, Text, Untyped};
+use diesel::upsert::excluded;
+use queuectl_store::{
+    AttemptRecord, ClaimRequest, ClaimToken, Guarded, Job, JobFilter, JobId, JobRecord, JobState,
+    StateCounts, StoreError, StoreResult, Timestamp, Transition, TransitionKind,
+};
+
+use super::Conn;
+use crate::outcome::{guarded, reject_repeats, Finished};
+use crate::row::{
+    count_of, decode_jobs, limit_of, state_from_db, AttemptRow, InsertAttempt, InsertJob,
+    InsertOutput, JobRow, OutputRow, INSERT_ATTEMPT_COLUMNS, INSERT_JOB_COLUMNS,
+    INSERT_OUTPUT_COLUMNS,
+};
+use crate::schema::{job_attempts, job_output, jobs};
+use crate::{Failure, Session};
+
+/// The backend of [`Conn`].
+type Db = <Conn as Connection>::Backend;
+
+/// The states a job ends in: `prune` deletes only these.
+const TERMINAL: [&str; 3] = ["completed", "dead", "cancelled"];
+
+// ----- maintenance -----
+
+/// [`Jobs::expired_leases`](queuectl_store::Jobs::expired_leases).
+///
+/// # Errors
+/// Only driver failures.
+pub fn expired_leases<S: Session<Conn = Conn>>(
+    store: &S,
+    now: Timestamp,
+    limit: u32,
+) -> StoreResult<Vec<Job>> {
+    decode_jobs(store.read(|conn| Ok(ExpiredLeases::new(now, limit).load(conn)?))?)
+}
+
+/// `SELECT * FROM jobs WHERE state = 'processing' AND lease_until < $now ORDER BY
+/// lease_until, seq LIMIT $limit`: `processing` jobs whose lease ended before `now`, oldest
+/// lease first, read in order from the partial index of `processing` rows (SQLite
+/// `jobs_lease`, PostgreSQL `jobs_lease_idx`). The state test is literal SQL, not a bound
+/// value: only then can a planner prove that the query stays inside that index. The table
+/// is named through the dialect module's `JOBS_BY_LEASE`, which lets SQLite add the
+/// index hint its planner needs. Written as a query type rather than `sql_query` so that
+/// each connection prepares it once.
+#[derive(Debug)]
+pub struct ExpiredLeases {
+    now: i64,
+    limit: i64,
+}
+
+impl ExpiredLeases {
+    /// The query for leases that ended before `now`, at most `limit` jobs.
+    #[must_use]
+    pub fn new(now: Timestamp, limit: u32) -> Self {
+        ExpiredLeases {
+            now: now.as_millis(),
+            limit: limit_of(limit),
+        }
+    }
+}
+
+impl QueryFragment<Db> for ExpiredLeases {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Db>) -> QueryResult<()> {
+        out.push_sql("SELECT * FROM ");
+        out.push_sql(super::JOBS_BY_LEASE);
+        out.push_sql(" WHERE state = 'processing' AND lease_until < ");
+        out.push_bind_param::<BigInt, _>(&self.now)?;
+        out.push_sql(" ORDER BY lease_until, seq LIMIT ");
+        out.push_bind_param::<BigInt, _>(&self.limit)?;
+        Ok(())
+    }
+}
+
+crate::statement!(ExpiredLeases, Conn, Untyped);
+
+/// [`Jobs::prune`](queuectl_store::Jobs::prune): the oldest jobs (in insertion order) among
+/// those that qualify. Output and history go with their job (`ON DELETE CASCADE`).
+///
+/// # Errors
+/// Only driver failures.
+pub fn prune<S: Session<Conn = Conn>>(
+    store: &S,
+    before: Timestamp,
+    limit: u32,
+) -> StoreResult<u64> {
+    if limit == 0 {
+        return Ok(0);
+    }
+    let before = before.as_millis();
+    let n = store.write(|conn| {
+        // The subquery reads the table being deleted from, which Diesel types through an
+        // alias. The outer WHERE repeats its test: PostgreSQL re-checks that on a row a
+        // concurrent `dlq retry` changed after the subquery's snapshot, so a job that just
+        // left a terminal state is never deleted (SQLite's write lock rules the race out).
+        let old = diesel::alias!(jobs as old);
+        let doomed = old
+            .filter(old.field(jobs::state).eq_any(TERMINAL))
+            .filter(old.field(jobs::updated_at).lt(before))
+            .order(old.field(jobs::seq).asc())
+            .limit(limit_of(limit))
+            .select(old.field(jobs::seq));
+        Ok(diesel::delete(
+            jobs::table
+                .filter(jobs::seq.eq_any(doomed))
+                .filter(jobs::state.eq_any(TERMINAL))
+                .filter(jobs::updated_at.lt(before)),
+        )
+        .execute(conn)?)
+    })?;
+    if n > 0 {
+        store.jobs_changed();
+    }
+    Ok(count_of(n))
+}
+
+// ----- operator -----
+
+/// [`Jobs::cancel`](queuectl_store::Jobs::cancel).
+///
+/// # Errors
+/// `NotFound`, or `WrongState` naming the job's state.
+pub fn cancel<S: Session<Conn = Conn>>(store: &S, id: &JobId, now: Timestamp) -> StoreResult<Job> {
+    let row = store.write(|conn| {
+        let row =
+            diesel::update(jobs::table.filter(jobs::id.eq(id.as_str())).filter(
+                jobs::state.eq_any([JobState::Pending.as_str(), JobState::Failed.as_str()]),
+            ))
+            .set((
+                jobs::state.eq(JobState::Cancelled.as_str()),
+                jobs::next_run_at.eq(None::<i64>),
+                jobs::updated_at.eq(now.as_millis()),
+            ))
+            .returning(JobRow::as_returning())
+            .get_result(conn)
+            .optional()?;
+        row.ok_or_else(|| not_applicable(conn, id))
+    })?;
+    store.jobs_changed();
+    row.into_job()
+}
+
+/// [`Jobs::counts`](queuectl_store::Jobs::counts).
+///
+/// # Errors
+/// Only driver failures, or a stored state that is no state.
+pub fn counts<S: Session<Conn = Conn>>(store: &S) -> StoreResult<StateCounts> {
+    let rows: Vec<(String, i64)> = store.read(|conn| {
+        Ok(jobs::table
+            .group_by(jobs::state)
+            .select((jobs::state, count_star()))
+            .load(conn)?)
+    })?;
+    let mut counts = StateCounts::default();
+    for (state, n) in rows {
+        *counts.get_mut(state_from_db(&state)?) = u64::try_from(n).unwrap_or(0);
+    }
+    Ok(counts)
+}
+
+/// [`Jobs::get`](queuectl_store::Jobs::get).
+///
+/// # Errors
+/// `NotFound`.
+pub fn get<S: Session<Conn = Conn>>(store: &S, id: &JobId) -> StoreResult<Job> {
+    match store.read(|conn| find_job(conn, id))? {
+        Some(row) => row.into_job(),
+        None => Err(StoreError::NotFound(id.clone())),
+    }
+}
+
+/// [`Jobs::get_record`](queuectl_store::Jobs::get_record): the row, its output and its
+/// history from one snapshot.
+///
+/// # Errors
+/// `NotFound`.
+pub fn get_record<S: Session<Conn = Conn>>(store: &S, id: &JobId) -> StoreResult<JobRecord> {
+    let found = store.snapshot(|conn| {
+        let Some(row) = find_job(conn, id)? else {
+            return Ok(None);
+        };
+        let output = job_output::table
+            .find(row.seq)
+            .select(OutputRow::as_select())
+            .first(conn)
+            .optional()?;
+        let history = job_attempts::table
+            .filter(job_attempts::job_seq.eq(row.seq))
+            .order(job_attempts::seq.asc())
+            .select(AttemptRow::as_select())
+            .load(conn)?;
+        Ok(Some((row, output, history)))
+    })?;
+    let Some((row, output, history)) = found else {
+        return Err(StoreError::NotFound(id.clone()));
+    };
+    Ok(JobRecord {
+        job: row.into_job()?,
+        output: output.map(OutputRow::into_output),
+        history: history
+            .into_iter()
+            .map(|h| h.into_record(id))
+            .collect::<StoreResult<_>>()?,
+    })
+}
+
+/// [`Jobs::import`](queuectl_store::Jobs::import): the records in chunks of multi-row
+/// inserts, all in one transaction.
+///
+/// # Errors
+/// `Conflict` naming the first id that exists (or repeats); nothing is stored.
+pub fn import<S: Session<Conn = Conn>>(store: &S, records: &[JobRecord]) -> StoreResult<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    reject_repeats(records.iter().map(|r| &r.job.id))?;
+    let rows = records
+        .iter()
+        .map(|r| InsertJob::from_job(&r.job))
+        .collect::<StoreResult<Vec<_>>>()?;
+    store.write(|conn| {
+        let seqs = insert_jobs(conn, &rows)?;
+        let outputs: Vec<InsertOutput<'_>> = records
+            .iter()
+            .zip(&seqs)
+            .filter_map(|(r, seq)| r.output.as_ref().map(|o| InsertOutput::new(*seq, o)))
+            .collect();
+        for chunk in outputs.chunks(rows_per_insert(INSERT_OUTPUT_COLUMNS)) {
+            diesel::insert_into(job_output::table)
+                .values(chunk)
+                .execute(conn)?;
+        }
+        let history: Vec<InsertAttempt<'_>> = records
+            .iter()
+            .zip(&seqs)
+            .flat_map(|(r, seq)| r.history.iter().map(|h| InsertAttempt::new(*seq, h)))
+            .collect();
+        for chunk in history.chunks(rows_per_insert(INSERT_ATTEMPT_COLUMNS)) {
+            diesel::insert_into(job_attempts::table)
+                .values(chunk)
+                .execute(conn)?;
+        }
+        S::wake(conn)
+    })?;
+    store.jobs_changed();
+    Ok(())
+}
+
+/// [`Jobs::list`](queuectl_store::Jobs::list).
+///
+/// # Errors
+/// Only driver failures.
+pub fn list<S: Session<Conn = Conn>>(store: &S, filter: &JobFilter) -> StoreResult<Vec<Job>> {
+    decode_jobs(store.read(|conn| Ok(list_query(filter).load(conn)?))?)
+}
+
+/// A query for whole job rows (boxed: its filters depend on the call).
+pub type JobQuery<'a> = jobs::BoxedQuery<'a, Db, SqlTypeOf<AsSelect<JobRow, Db>>>;
+
+/// Jobs matching `filter` in insertion order: through the index on `(state, seq)` when
+/// filtered by state.
+#[must_use]
+pub fn list_query(filter: &JobFilter) -> JobQuery<'_> {
+    let mut query = jobs::table
+        .select(JobRow::as_select())
+        .order(jobs::seq.asc())
+        .into_boxed();
+    if let Some(state) = filter.state {
+        query = query.filter(jobs::state.eq(state.as_str()));
+    }
+    if let Some(queue) = &filter.queue {
+        query = query.filter(jobs::queue.eq(queue.as_str()));
+    }
+    if let Some(limit) = filter.limit {
+        query = query.limit(limit_of(limit));
+    }
+    query
+}
+
+/// [`Jobs::requeue_all_dead`](queuectl_store::Jobs::requeue_all_dead).
+///
+/// # Errors
+/// Only driver failures.
+pub fn requeue_all_dead<S: Session<Conn = Conn>>(store: &S, now: Timestamp) -> StoreResult<u64> {
+    let n = store.write(|conn| {
+        let n = diesel::update(jobs::table.filter(jobs::state.eq(JobState::Dead.as_str())))
+            .set(requeued(now))
+            .execute(conn)?;
+        if n > 0 {
+            S::wake(conn)?;
+        }
+        Ok(n)
+    })?;
+    if n > 0 {
+        store.jobs_changed();
+    }
+    Ok(count_of(n))
+}
+
+/// [`Jobs::requeue_dead`](queuectl_store::Jobs::requeue_dead).
+///
+/// # Errors
+/// `NotFound`, or `WrongState` naming the job's state.
+pub fn requeue_dead<S: Session<Conn = Conn>>(
+    store: &S,
+    id: &JobId,
+    now: Timestamp,
+) -> StoreResult<Job> {
+    let row = store.write(|conn| {
+        let row = diesel::update(
+            jobs::table
+                .filter(jobs::id.eq(id.as_str()))
+                .filter(jobs::state.eq(JobState::Dead.as_str())),
+        )
+        .set(requeued(now))
+        .returning(JobRow::as_returning())
+        .get_result(conn)
+        .optional()?;
+        let row = row.ok_or_else(|| not_applicable(conn, id))?;
+        S::wake(conn)?;
+        Ok(row)
+    })?;
+    store.jobs_changed();
+    row.into_job()
+}
+
+/// What `dlq retry` writes (see [`Jobs::requeue_dead`](queuectl_store::Jobs::requeue_dead)).
+#[allow(clippy::type_complexity)]
+fn requeued(
+    now: Timestamp,
+) -> (
+    diesel::dsl::Eq<jobs::state, &'static str>,
+    diesel::dsl::Eq<jobs::attempts, i64>,
+    diesel::dsl::Eq<jobs::interrupts, i64>,
+    diesel::dsl::Eq<jobs::last_error, Option<String>>,
+    diesel::dsl::Eq<jobs::run_at, i64>,
+    diesel::dsl::Eq<jobs::next_run_at, Option<i64>>,
+    diesel::dsl::Eq<jobs::updated_at, i64>,
+) {
+    let now = now.as_millis();
+    (
+        jobs::state.eq(JobState::Pending.as_str()),
+        jobs::attempts.eq(0),
+        jobs::interrupts.eq(0),
+        jobs::last_error.eq(None),
+        jobs::run_at.eq(now),
+        jobs::next_run_at.eq(Some(now)),
+        jobs::updated_at.eq(now),
+    )
+}
+
+// ----- pieces for the dialects' own code -----
+
+/// Applies one guarded transition inside the caller's write transaction; see
+/// [`TransitionKind`] for what each kind writes. The dialects' batched finishes take this
+/// path for what they do not batch (recoveries, releases, a job named twice).
+///
+/// # Errors
+/// Only driver failures.
+pub fn apply_transition(
+    conn: &mut Conn,
+    t: &Transition,
+    now: Timestamp,
+) -> Result<Guarded, Failure> {
+    let now_ms = now.as_millis();
+    let held = jobs::table
+        .filter(jobs::id.eq(t.id.as_str()))
+        .filter(jobs::state.eq(JobState::Processing.as_str()))
+        .filter(jobs::claim_token.eq(t.token.0));
+    // A recovery decided from an expired-lease read must not apply if the owner renewed
+    // meanwhile: the lease test is part of the same WHERE, so it is checked atomically
+    // (PostgreSQL re-evaluates it on the newest row version).
+    let unguarded = !t.kind.only_if_lease_expired();
+    let recoverable = held.filter(
+        jobs::lease_until
+            .lt(now_ms)
+            .or(unguarded.into_sql::<Bool>()),
+    );
+    let released = (
+        jobs::updated_at.eq(now_ms),
+        jobs::lease_until.eq(None::<i64>),
+        jobs::claim_token.eq(None::<i64>),
+    );
+
+    let Some(finished) = Finished::of(&t.kind) else {
+        let n = match &t.kind {
+            TransitionKind::Abandoned { error, .. } => diesel::update(recoverable)
+                .set((
+                    released,
+                    jobs::state.eq(JobState::Dead.as_str()),
+                    jobs::interrupts.eq(jobs::interrupts + 1),
+                    jobs::last_error.eq(Some(error.as_str())),
+                    jobs::next_run_at.eq(None::<i64>),
+                ))
+                .execute(conn)?,
+            // Recovered or Released: back to pending; only a recovery counts an interrupt.
+            kind => {
+                let bump = i64::from(matches!(kind, TransitionKind::Recovered { .. }));
+                diesel::update(recoverable)
+                    .set((
+                        released,
+                        jobs::state.eq(JobState::Pending.as_str()),
+                        jobs::interrupts.eq(jobs::interrupts + bump),
+                        jobs::next_run_at.eq(Some(now_ms)),
+                    ))
+                    .execute(conn)?
+            }
+        };
+        return Ok(guarded(n));
+    };
+
+    // An execution finished: one statement for all three outcomes, so it is prepared once.
+    let updated: Option<(i64, i64, Option<i64>)> = diesel::update(held)
+        .set((
+            released,
+            jobs::state.eq(finished.state.as_str()),
+            jobs::attempts.eq(jobs::attempts + 1),
+            jobs::finished_at.eq(Some(now_ms)),
+            jobs::exit_code.eq(finished.execution.exit_code),
+            jobs::last_error.eq(finished.error),
+            jobs::next_run_at.eq(finished.next_run_at),
+        ))
+        .returning((jobs::seq, jobs::attempts, jobs::started_at))
+        .get_result(conn)
+        .optional()?;
+    let Some((seq, attempts, started_at)) = updated else {
+        return Ok(Guarded::Stale);
+    };
+    let attempt = u32::try_from(attempts).map_err(|_| {
+        Failure::Store(StoreError::Corrupt {
+            what: format!("job {}: attempts {attempts} is out of range", t.id),
+        })
+    })?;
+    let record = AttemptRecord {
+        attempt,
+        // A processing job always has started_at (claim sets it); an imported one might not.
+        started_at: started_at.map_or(now, Timestamp::from_millis),
+        finished_at: now,
+        exit_code: finished.execution.exit_code,
+        error: finished.error.map(str::to_owned),
+    };
+    diesel::insert_into(job_attempts::table)
+        .values(&InsertAttempt::new(seq, &record))
+        .execute(conn)?;
+    diesel::insert_into(job_output::table)
+        .values(&InsertOutput::new(seq, &finished.execution.output))
+        .on_conflict(job_output::job_seq)
+        .do_update()
+        .set((
+            job_output::stdout.eq(excluded(job_output::stdout)),
+            job_output::stderr.eq(excluded(job_output::stderr)),
+        ))
+        .execute(conn)?;
+    Ok(Guarded::Applied)
+}
+
+/// What a claim writes on each job it takes, as the `SET` list of the dialect's claim
+/// `UPDATE`: `processing`, the worker, the claim's token and lease, `started_at =
+/// updated_at = now`, `next_run_at` cleared ([`Jobs::claim`](queuectl_store::Jobs::claim)).
+/// How the due jobs are picked and kept from other claimers is the dialect's own.
+#[derive(Debug)]
+pub struct ClaimStamp<'a> {
+    worker_id: &'a str,
+    token: i64,
+    lease_until: i64,
+    now: i64,
+}
+
+impl<'a> ClaimStamp<'a> {
+    /// The stamp of the claim `req` under `token`.
+    #[must_use]
+    pub fn new(req: &'a ClaimRequest, token: ClaimToken) -> Self {
+        ClaimStamp {
+            worker_id: &req.worker_id,
+            token: token.0,
+            lease_until: req.lease_until.as_millis(),
+            now: req.now.as_millis(),
+        }
+    }
+}
+
+impl QueryFragment<Db> for ClaimStamp<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Db>) -> QueryResult<()> {
+        out.push_sql("state = 'processing', next_run_at = NULL, worker_id = ");
+        out.push_bind_param::<Text, _>(&self.worker_id)?;
+        out.push_sql(", claim_token = ");
+        out.push_bind_param::<BigInt, _>(&self.token)?;
+        out.push_sql(", lease_until = ");
+        out.push_bind_param::<BigInt, _>(&self.lease_until)?;
+        out.push_sql(", started_at = ");
+        out.push_bind_param::<BigInt, _>(&self.now)?;
+        out.push_sql(", updated_at = ");
+        out.push_bind_param::<BigInt, _>(&self.now)?;
+        Ok(())
+    }
+}
+
+/// The stored job `id`, if any.
+fn find_job(conn: &mut Conn, id: &JobId) -> Result<Option<JobRow>, Failure> {
+    Ok(jobs::table
+        .filter(jobs::id.eq(id.as_str()))
+        .select(JobRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The error for a guarded operator write that matched no row: `NotFound`, or
+/// `WrongState` naming the state the job is in.
+fn not_applicable(conn: &mut Conn, id: &JobId) -> Failure {
+    let state = jobs::table
+        .filter(jobs::id.eq(id.as_str()))
+        .select(jobs::state)
+        .first::<String>(conn)
+        .optional();
+    match state {
+        Err(e) => e.into(),
+        Ok(None) => StoreError::NotFound(id.clone()).into(),
+        Ok(Some(s)) => match state_from_db(&s) {
+            Ok(state) => StoreError::WrongState {
+                id: id.clone(),
+                state,
+            }
+            .into(),
+            Err(e) => e.into(),
+        },
+    }
+}
+
+/// Inserts `rows` in order, all of them or (by failing, which rolls the caller's
+/// transaction back) none; returns their `seq`s in order. An id that exists already is
+/// `Conflict` naming the first such id. `rows` must not repeat an id.
+fn insert_jobs(conn: &mut Conn, rows: &[InsertJob<'_>]) -> Result<Vec<i64>, Failure> {
+    let mut seqs: HashMap<String, i64> = HashMap::with_capacity(rows.len());
+    for chunk in rows.chunks(rows_per_insert(INSERT_JOB_COLUMNS)) {
+        // ON CONFLICT DO NOTHING instead of catching the unique violation: the rows that
+        // come back say exactly which ids were taken, without parsing error text.
+        let got: Vec<(String, i64)> = diesel::insert_into(jobs::table)
+            .values(chunk)
+            .on_conflict(jobs::id)
+            .do_nothing()
+            .returning((jobs::id, jobs::seq))
+            .get_results(conn)?;
+        let fresh = got.len();
+        seqs.extend(got);
+        if fresh < chunk.len() {
+            let taken = chunk.iter().find(|r| !seqs.contains_key(r.id));
+            let id = taken.map_or_else(|| JobId::new(""), |r| JobId::new(r.id));
+            return Err(StoreError::Conflict(id).into());
+        }
+    }
+    Ok(rows
+        .iter()
+        .map(|r| seqs.get(r.id).copied().unwrap_or_default())
+        .collect())
+}
+
+/// Most rows of one multi-row `INSERT` of `columns` columns: SQLite binds at most 32766
+/// variables per statement (PostgreSQL 65535), so this fits both.
+const fn rows_per_insert(columns: usize) -> usize {
+    const MAX_VARIABLES: usize = 32_766;
+    MAX_VARIABLES / columns
+}
