@@ -67,6 +67,8 @@ pub(crate) enum Command {
     Config(ConfigCommand),
     /// Copy every job (state, output, history) and setting to another, empty store.
     Migrate(MigrateArgs),
+    /// Copy a live SQLite queue to a new file, consistently, while workers keep running.
+    Backup(BackupArgs),
     /// Measure throughput, pickup latency and memory (default store: a fresh temp file).
     Bench(BenchArgs),
 }
@@ -294,6 +296,17 @@ pub(crate) struct MigrateArgs {
     /// (--db) is only read, and must have no running workers.
     #[arg(long, value_name = "TARGET")]
     pub(crate) to: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BackupArgs {
+    /// The copy to write: a new SQLite file, complete only once the command succeeds.
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
+
+    /// Replace FILE if it exists (never the queue itself).
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Debug, Subcommand)]

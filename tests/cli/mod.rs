@@ -34,6 +34,7 @@ macro_rules! store_test {
 }
 
 mod admin;
+mod backup;
 mod bench;
 mod enqueue;
 mod inspect;
