@@ -633,6 +633,7 @@ fn bench_error(message: String) -> Error {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use queuectl_store::prelude::*;
 
     #[test]
     fn percentiles_use_the_nearest_rank() {

@@ -70,15 +70,30 @@ impl SettingKey {
         match self {
             SettingKey::MaxRetries => "a whole number from 0 to 4294967295",
             SettingKey::BackoffBase => "a number from 1 to 1000000",
-            SettingKey::BackoffMax => "a whole number of seconds from 1 to 315360000 (10 years)",
-            SettingKey::JobTimeout => {
-                "a whole number of seconds from 0 (no timeout) to 315360000 (10 years)"
+            SettingKey::BackoffMax => {
+                "a duration of whole seconds (3600, 90s, 5m, 1h30m, 2d) from 1s to 10 years"
             }
-            SettingKey::LeaseSeconds => "a whole number of seconds from 2 to 315360000 (10 years)",
+            SettingKey::JobTimeout => {
+                "a duration of whole seconds (300, 90s, 5m, 1h30m, 2d) from 0 (no timeout) to 10 years"
+            }
+            SettingKey::LeaseSeconds => {
+                "a duration of whole seconds (15, 90s, 5m, 1h30m, 2d) from 2s to 10 years"
+            }
             SettingKey::PollIntervalMs => {
                 "a whole number of milliseconds from 10 to 315360000000 (10 years)"
             }
         }
+    }
+
+    /// Whether the key is a duration in seconds, which `config set` also takes in a human
+    /// form (`90s`, `5m`, `1h30m`, `2d`, `1w`; see [`parse_duration`]) and `config get`
+    /// prints as a bare number of seconds.
+    #[must_use]
+    pub const fn is_duration(self) -> bool {
+        matches!(
+            self,
+            SettingKey::BackoffMax | SettingKey::JobTimeout | SettingKey::LeaseSeconds
+        )
     }
 
     /// Parses a key; underscore spellings (`max_retries`) are accepted.
@@ -136,7 +151,11 @@ impl SettingKey {
             SettingKey::PollIntervalMs => 315_360_000_000,
             _ => 315_360_000,
         };
-        let n: u64 = v.parse().map_err(|_| bad())?;
+        let n: u64 = if self.is_duration() {
+            parse_whole_seconds(v).map_err(|_| bad())?
+        } else {
+            v.parse().map_err(|_| bad())?
+        };
         if n < min || n > max {
             return Err(bad());
         }
@@ -147,6 +166,40 @@ impl SettingKey {
 impl fmt::Display for SettingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// Parses a duration as every duration flag and config key takes it: a bare integer of
+/// seconds (`90`), or a human form with units that may be combined (`90s`, `5m`, `1h30m`,
+/// `2d`, `1w`, `500ms`).
+///
+/// # Errors
+/// A message for people naming the accepted forms.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let t = text.trim();
+    if let Ok(secs) = t.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(t).map_err(|e| {
+        format!(
+            "expected a whole number of seconds or a duration like 90s, 5m, 1h30m, 2d or 1w: {e}"
+        )
+    })
+}
+
+/// [`parse_duration`] for what is counted in whole seconds (timeouts, duration settings).
+///
+/// # Errors
+/// As [`parse_duration`], and for a duration with a fraction of a second.
+pub fn parse_whole_seconds(text: &str) -> std::result::Result<u64, String> {
+    let d = parse_duration(text)?;
+    if d.subsec_nanos() == 0 {
+        Ok(d.as_secs())
+    } else {
+        Err(format!(
+            "'{}' is not a whole number of seconds",
+            text.trim()
+        ))
     }
 }
 
@@ -248,6 +301,35 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn durations_take_bare_seconds_and_human_forms() {
+        assert_eq!(parse_whole_seconds("90"), Ok(90));
+        assert_eq!(parse_whole_seconds(" 90s "), Ok(90));
+        assert_eq!(parse_whole_seconds("5m"), Ok(300));
+        assert_eq!(parse_whole_seconds("1h30m"), Ok(5400));
+        assert_eq!(parse_whole_seconds("2d"), Ok(172_800));
+        assert_eq!(parse_whole_seconds("1w"), Ok(604_800));
+        assert!(parse_whole_seconds("1500ms").is_err());
+        assert!(parse_whole_seconds("soon").is_err());
+        assert!(parse_whole_seconds("-5").is_err());
+        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn duration_settings_store_seconds_whatever_the_spelling() {
+        use SettingKey::*;
+        assert_eq!(JobTimeout.validate("5m").unwrap(), "300");
+        assert_eq!(BackoffMax.validate("1h").unwrap(), "3600");
+        assert_eq!(LeaseSeconds.validate("2d").unwrap(), "172800");
+        assert!(LeaseSeconds.validate("1s").is_err(), "below the minimum");
+        assert!(JobTimeout.validate("1.5s").is_err());
+        assert!(MaxRetries.validate("5m").is_err(), "not a duration key");
+        assert!(
+            PollIntervalMs.validate("1s").is_err(),
+            "milliseconds stay integers"
+        );
+    }
     use super::*;
 
     #[test]
@@ -303,8 +385,8 @@ mod tests {
             .unwrap_or_default();
         assert_eq!(
             msg,
-            "invalid value '1' for lease-seconds: expected a whole number of seconds from 2 to \
-             315360000 (10 years)"
+            "invalid value '1' for lease-seconds: expected a duration of whole seconds (15, 90s, \
+             5m, 1h30m, 2d) from 2s to 10 years"
         );
     }
 }

@@ -286,17 +286,12 @@ pub fn parse_run_at(text: &str) -> Result<Timestamp, String> {
 }
 
 /// Parses a delay such as `30s`, `5m`, `1h30m` or `2d` (units may be combined, with or
-/// without spaces; a bare number is seconds).
+/// without spaces; a bare number is seconds); see [`crate::config::parse_duration`].
 ///
 /// # Errors
 /// A message for people when it is not a duration.
 pub fn parse_delay(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    if let Ok(secs) = t.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    humantime::parse_duration(t)
-        .map_err(|e| format!("expected a duration like 30s, 5m, 1h30m or 2d: {e}"))
+    crate::config::parse_duration(text)
 }
 
 fn syntax_error(e: serde_json::Error) -> InputError {

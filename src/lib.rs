@@ -6,7 +6,8 @@
 //! dead-letter, crash recovery) over any [`JobStore`].
 //!
 //! ```
-//! use queuectl::{EnqueueRequest, JobStore, Outcome, Scheduler};
+//! use queuectl::prelude::*;
+//! use queuectl::{EnqueueRequest, Outcome, Scheduler};
 //! use queuectl_store_memory::MemoryStore;
 //! use std::time::Duration;
 //!
@@ -46,10 +47,13 @@ pub use crate::scheduler::{
 };
 pub use crate::target::{open_store, StoreTarget};
 pub use queuectl_store::{
-    AttemptRecord, Capabilities, ClaimRequest, ClaimToken, Execution, Guarded, Job, JobFilter,
-    JobId, JobOutput, JobRecord, JobState, JobStore, LeaseRef, NewJob, StateCounts, StoreError,
-    Timestamp, Transition, TransitionKind, WorkerInfo,
+    AttemptRecord, Call, Capabilities, ChangeFeed, ClaimRequest, ClaimToken, Coordination,
+    Decorator, Execution, Guarded, Heartbeat, Job, JobFilter, JobId, JobOutput, JobRecord,
+    JobState, JobStore, Jobs, LeaseRef, Marker, NewJob, StateCounts, StoreError, Timestamp,
+    Transition, TransitionKind, Wake, WorkerInfo,
 };
+
+pub use queuectl_store::prelude;
 
 /// The README's Rust examples, compiled as doctests so they cannot rot.
 #[cfg(doctest)]

@@ -4,10 +4,8 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
-
 fn main() -> ExitCode {
-    let args = match cli::args::Cli::try_parse() {
+    let args = match cli::parse(std::env::args_os()) {
         Ok(args) => args,
         Err(err) => {
             // clap prints usage errors to stderr (exit 2) and --help/--version to stdout (0).

@@ -35,7 +35,7 @@ impl StoreTarget {
     /// scheme queuectl does not know.
     pub fn parse(s: &str) -> Result<StoreTarget> {
         let invalid = |message: &str| Error::InvalidTarget {
-            target: s.to_owned(),
+            target: mask_libpq_password(&redact_password(s)),
             message: message.to_owned(),
         };
         if s.trim().is_empty() {
@@ -43,6 +43,9 @@ impl StoreTarget {
         }
         if s == "memory:" || s == "memory://" {
             return Ok(StoreTarget::Memory);
+        }
+        if let Some(hint) = looks_mistyped(s) {
+            return Err(invalid(&hint));
         }
         if s.starts_with("postgres://") || s.starts_with("postgresql://") {
             return Ok(StoreTarget::Postgres(s.to_owned()));
@@ -76,6 +79,80 @@ impl StoreTarget {
             StoreTarget::Memory => "memory:".to_owned(),
         }
     }
+}
+
+/// What is wrong with a target that looks like a mistake rather than a file name, with a
+/// hint; `None` when it looks meant. Checked before anything is opened, so a refused target
+/// creates no file.
+fn looks_mistyped(s: &str) -> Option<String> {
+    if s.trim() != s {
+        return Some(format!(
+            "it has leading or trailing spaces; did you mean '{}'?",
+            s.trim()
+        ));
+    }
+    if s.eq_ignore_ascii_case("memory") {
+        return Some(
+            "did you mean memory: (in-process)? Use ./memory for a file named memory".to_owned(),
+        );
+    }
+    let lower = s.to_ascii_lowercase();
+    if lower.starts_with("file:") {
+        return Some(
+            "SQLite file: URIs are not taken; give the file's path, or sqlite://PATH".to_owned(),
+        );
+    }
+    for scheme in ["sqlite", "postgres", "postgresql", "memory"] {
+        if let Some(rest) = lower.strip_prefix(scheme).and_then(|r| r.strip_prefix(':')) {
+            if !rest.starts_with("//") {
+                let example = if scheme == "sqlite" {
+                    format!("sqlite://{}", &s[scheme.len() + 1..])
+                } else if scheme == "memory" {
+                    "memory:".to_owned()
+                } else {
+                    format!("{scheme}://user@host/database")
+                };
+                return Some(format!("'{scheme}:' needs '//': did you mean {example}?"));
+            }
+        }
+    }
+    // A libpq keyword/value string (`host=db user=app password=…`): would become a file
+    // named after it, password included.
+    const LIBPQ_KEYWORDS: [&str; 12] = [
+        "host",
+        "hostaddr",
+        "port",
+        "dbname",
+        "user",
+        "password",
+        "sslmode",
+        "options",
+        "service",
+        "connect_timeout",
+        "application_name",
+        "passfile",
+    ];
+    let first = s.split_whitespace().next().unwrap_or_default();
+    if let Some((key, _)) = first.split_once('=') {
+        if LIBPQ_KEYWORDS.contains(&key.to_ascii_lowercase().as_str()) {
+            return Some(
+                "this looks like a libpq key=value string; give a URL instead: postgres://USER@HOST:PORT/DATABASE"
+                    .to_owned(),
+            );
+        }
+    }
+    None
+}
+
+/// `host=db password=secret` → `host=db password=***`, for messages.
+fn mask_libpq_password(s: &str) -> String {
+    s.split(' ')
+        .map(|word| match word.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+            _ => word.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Opens (creating and migrating on first use) the store a target names.
@@ -150,6 +227,37 @@ mod tests {
     fn bad_targets_are_rejected_with_a_reason() {
         for bad in ["", "  ", "sqlite://", "mysql://h/db"] {
             assert!(StoreTarget::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn mistyped_targets_are_refused_with_a_hint_that_hides_nothing_needed() {
+        for (bad, hint) in [
+            ("memory", "memory:"),
+            ("MEMORY", "memory:"),
+            ("sqlite:relative.db", "sqlite://relative.db"),
+            ("sqlite:/abs/q.db", "sqlite:///abs/q.db"),
+            ("postgres:db", "postgres://"),
+            (" q.db", "'q.db'"),
+            ("q.db ", "'q.db'"),
+            ("file:q.db?mode=ro", "path"),
+            ("host=db.example user=app password=hunter2", "postgres://"),
+            ("dbname=q", "postgres://"),
+        ] {
+            let err = StoreTarget::parse(bad).err().map(|e| e.to_string());
+            let err = err.unwrap_or_else(|| panic!("{bad:?} was accepted"));
+            assert!(err.contains(hint), "{bad:?}: {err}");
+            assert!(!err.contains("hunter2"), "{bad:?}: {err}");
+        }
+        for good in [
+            "./memory",
+            "memory.db",
+            "a=b.db",
+            "dir/file:name.db",
+            "q.db",
+            "memory:",
+        ] {
+            assert!(StoreTarget::parse(good).is_ok(), "{good:?}");
         }
     }
 

@@ -19,7 +19,8 @@
 //!
 //! use queuectl::typed::{enqueue_typed, TypedJob};
 //! use queuectl::worker::{JobContext, Shutdown, WorkerPool};
-//! use queuectl::{EnqueueRequest, JobState, JobStore, Scheduler};
+//! use queuectl::prelude::*;
+//! use queuectl::{EnqueueRequest, JobState, Scheduler};
 //! use queuectl_store_memory::MemoryStore;
 //! use serde::{Deserialize, Serialize};
 //!

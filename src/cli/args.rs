@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::styling::AnsiColor;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use queuectl::{JobState, Timestamp};
 
@@ -15,11 +16,65 @@ TARGET is a file path or sqlite://PATH, postgres://… / postgresql://…, or me
 
 Exit codes: 0 success; 1 runtime or domain error (bad job JSON, duplicate id, not found,
 wrong state, store unreachable); 2 usage error (unknown command or flag, bad value,
-bad config key or value).";
+bad config key or value).
+
+Examples:
+  queuectl enqueue '{\"id\":\"hello\",\"command\":\"echo hello\"}'
+  queuectl worker start --count 4
+  queuectl status
+  queuectl --db postgres://app@db.internal/queue list --state dead";
+
+/// Help colours: headers and flags stand out when colour is on.
+const STYLES: clap::builder::Styles = clap::builder::Styles::styled()
+    .header(AnsiColor::Green.on_default().bold())
+    .usage(AnsiColor::Green.on_default().bold())
+    .literal(AnsiColor::Cyan.on_default().bold())
+    .placeholder(AnsiColor::Cyan.on_default())
+    .error(AnsiColor::Red.on_default().bold())
+    .valid(AnsiColor::Green.on_default())
+    .invalid(AnsiColor::Yellow.on_default());
+
+/// `--color` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorArg {
+    /// Colour when writing to a terminal and `NO_COLOR` is unset or empty.
+    Auto,
+    /// Always colour, even into a pipe.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// `worker start --log-format` values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line (timestamp, level, target, fields).
+    Json,
+}
+
+/// `completions` values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum ShellArg {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
+}
 
 /// A job queue in one SQLite file (or PostgreSQL): enqueue shell commands, run workers.
 #[derive(Debug, Parser)]
-#[command(name = "queuectl", version, after_help = AFTER_HELP, propagate_version = true)]
+#[command(
+    name = "queuectl",
+    version,
+    after_help = AFTER_HELP,
+    propagate_version = true,
+    arg_required_else_help = true,
+    styles = STYLES
+)]
 pub(crate) struct Cli {
     /// Where the queue lives: a SQLite file path, sqlite://PATH, postgres://…, or memory:.
     // hide_env_values: a postgres:// URL in the environment may carry a password.
@@ -36,6 +91,16 @@ pub(crate) struct Cli {
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub(crate) verbose: u8,
 
+    /// When to colour help and logs: auto (a terminal, unless NO_COLOR is set), always, never.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        value_name = "WHEN"
+    )]
+    pub(crate) color: ColorArg,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -43,34 +108,83 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Create or migrate the store (every command also does this on first use).
+    #[command(
+        after_help = "Examples:\n  queuectl init\n  queuectl --db /var/lib/queuectl/jobs.db init"
+    )]
     Init,
     /// Add jobs: a JSON object, `-` for JSON objects / JSON Lines on stdin, or --file.
+    #[command(
+        after_help = "Examples:\n  queuectl enqueue '{\"command\":\"echo hi\"}'\n  queuectl enqueue --delay 5m --queue mail '{\"id\":\"welcome-42\",\"command\":\"./send.sh 42\"}'\n  queuectl enqueue --timeout 90s --max-retries 5 '{\"command\":\"curl -fsS https://example.com/hook\"}'\n  queuectl enqueue --file jobs.jsonl\n  cat jobs.jsonl | queuectl enqueue -"
+    )]
     Enqueue(EnqueueArgs),
     /// Run or stop workers.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  queuectl worker start --count 4\n  queuectl worker stop --wait"
+    )]
     Worker(WorkerCommand),
     /// Job counts per state and live worker slots.
+    #[command(after_help = "Examples:\n  queuectl status\n  queuectl status --json")]
     Status(StatusArgs),
     /// Jobs in insertion order, as a table or JSON.
+    #[command(
+        after_help = "Examples:\n  queuectl list\n  queuectl list --state failed --queue mail\n  queuectl list --limit 20 --json"
+    )]
     List(ListArgs),
     /// One job as JSON, with its last output and attempt history.
+    #[command(
+        after_help = "Examples:\n  queuectl show report-2026-12\n  queuectl show report-2026-12 | jq .history"
+    )]
     Show(IdArg),
     /// The stdout and stderr of a job's last attempt.
+    #[command(
+        after_help = "Examples:\n  queuectl logs report-2026-12\n  queuectl logs report-2026-12 --stderr"
+    )]
     Logs(LogsArgs),
     /// The dead-letter queue: jobs that ran out of attempts.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  queuectl dlq list\n  queuectl dlq retry --all"
+    )]
     Dlq(DlqCommand),
     /// Cancel a pending or failed job.
+    #[command(after_help = "Examples:\n  queuectl cancel report-2026-12")]
     Cancel(IdArg),
     /// Read and change persisted settings.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  queuectl config list\n  queuectl config set max-retries 5"
+    )]
     Config(ConfigCommand),
     /// Copy every job (state, output, history) and setting to another, empty store.
+    #[command(
+        after_help = "Examples:\n  queuectl migrate --to postgres://app@db.internal/queue\n  queuectl --db postgres://app@db.internal/queue migrate --to ./copy.db"
+    )]
     Migrate(MigrateArgs),
     /// Copy a live SQLite queue to a new file, consistently, while workers keep running.
+    #[command(
+        after_help = "Examples:\n  queuectl backup /var/backups/queuectl-$(date +%F).db\n  queuectl --db /srv/jobs.db backup --force /srv/jobs-nightly.db"
+    )]
     Backup(BackupArgs),
     /// Measure throughput, pickup latency and memory (default store: a fresh temp file).
+    #[command(
+        after_help = "Examples:\n  queuectl bench\n  queuectl bench --jobs 5000 --job true --raw-spawn\n  queuectl --db memory: bench --jobs 1000000 --pickup-samples 0"
+    )]
     Bench(BenchArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    #[command(
+        after_help = "Examples:\n  queuectl completions bash > /etc/bash_completion.d/queuectl\n  queuectl completions zsh > \"${fpath[1]}/_queuectl\"\n  queuectl completions fish > ~/.config/fish/completions/queuectl.fish"
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: ShellArg,
+    },
+    /// Print the manual page (roff) on stdout.
+    #[command(
+        after_help = "Examples:\n  queuectl man > /usr/local/share/man/man1/queuectl.1\n  queuectl man | man -l -"
+    )]
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -113,8 +227,8 @@ pub(crate) struct EnqueueArgs {
     #[arg(long, value_name = "N")]
     pub(crate) max_retries: Option<u32>,
 
-    /// Per-attempt timeout in seconds, > 0 (overrides the JSON).
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    /// Per-attempt timeout, > 0: seconds or a duration like 90s, 5m, 1h30m (overrides the JSON).
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
     pub(crate) timeout: Option<u64>,
 
     /// The job's id (overrides the JSON; only for a single job).
@@ -185,8 +299,14 @@ pub(crate) enum DurabilityArg {
 #[derive(Debug, Subcommand)]
 pub(crate) enum WorkerCommand {
     /// Run workers in the foreground until stopped (SIGTERM/SIGINT: finish running jobs).
+    #[command(
+        after_help = "Examples:\n  queuectl worker start\n  queuectl worker start --count 4 --queue mail --queue reports\n  queuectl worker start --drain\n  queuectl worker start --log-format json 2>> worker.log"
+    )]
     Start(WorkerStartArgs),
     /// Ask every worker on this store to finish its current job and exit.
+    #[command(
+        after_help = "Examples:\n  queuectl worker stop\n  queuectl worker stop --wait --timeout 2m"
+    )]
     Stop(WorkerStopArgs),
 }
 
@@ -211,6 +331,15 @@ pub(crate) struct WorkerStartArgs {
     /// This machine's id in the worker registry (default: the hostname).
     #[arg(long, env = "QUEUECTL_HOST_ID", value_name = "H", value_parser = non_blank)]
     pub(crate) host_id: Option<String>,
+
+    /// Log lines as text (default) or one JSON object per line, on stderr.
+    #[arg(long, value_enum, default_value = "text", value_name = "FORMAT")]
+    pub(crate) log_format: LogFormat,
+
+    /// Run jobs from a SQLite store file owned by another user (refused by default: its
+    /// jobs would run as you).
+    #[arg(long, env = "QUEUECTL_TRUST_STORE_OWNER", value_parser = clap::builder::FalseyValueParser::new())]
+    pub(crate) trust_store_owner: bool,
 }
 
 #[derive(Debug, Args)]
@@ -267,8 +396,12 @@ pub(crate) struct LogsArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum DlqCommand {
     /// Dead jobs, as a table or JSON.
+    #[command(after_help = "Examples:\n  queuectl dlq list\n  queuectl dlq list --json")]
     List(DlqListArgs),
     /// Move a dead job (or every one with --all) back to pending with a fresh budget.
+    #[command(
+        after_help = "Examples:\n  queuectl dlq retry report-2026-12\n  queuectl dlq retry --all"
+    )]
     Retry(DlqRetryArgs),
 }
 
@@ -312,12 +445,18 @@ pub(crate) struct BackupArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum ConfigCommand {
     /// Print one setting's value.
+    #[command(
+        after_help = "Examples:\n  queuectl config get max-retries\n  queuectl config get lease_seconds"
+    )]
     Get {
         /// max-retries, backoff-base, backoff-max, job-timeout, lease-seconds or
         /// poll-interval-ms (underscores accepted).
         key: String,
     },
     /// Validate and persist a setting.
+    #[command(
+        after_help = "Examples:\n  queuectl config set max-retries 5\n  queuectl config set backoff-base 3\n  queuectl config set job-timeout 10m"
+    )]
     Set {
         /// The setting's name.
         key: String,
@@ -326,6 +465,7 @@ pub(crate) enum ConfigCommand {
         value: String,
     },
     /// Print every setting as `key = value`.
+    #[command(after_help = "Examples:\n  queuectl config list")]
     List,
 }
 
@@ -359,6 +499,14 @@ fn parse_run_at(s: &str) -> Result<Timestamp, String> {
 
 fn parse_delay(s: &str) -> Result<Duration, String> {
     queuectl::input::parse_delay(s)
+}
+
+/// A per-job timeout in whole seconds, at least one.
+fn parse_timeout(s: &str) -> Result<u64, String> {
+    match queuectl::config::parse_whole_seconds(s)? {
+        0 => Err("must be at least 1 second".to_owned()),
+        secs => Ok(secs),
+    }
 }
 
 fn non_blank(s: &str) -> Result<String, String> {

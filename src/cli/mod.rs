@@ -15,7 +15,9 @@ use std::io::{self, IsTerminal as _};
 
 use tracing_subscriber::EnvFilter;
 
-use self::args::{Cli, Command};
+use clap::{CommandFactory as _, FromArgMatches as _, ValueEnum as _};
+
+use self::args::{Cli, ColorArg, Command, LogFormat};
 
 /// A mistake in how the command was called that clap cannot see (exit 2).
 #[derive(Debug)]
@@ -29,23 +31,96 @@ impl fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// Parses the command line with help coloured as `--color` and `NO_COLOR` say. clap must
+/// know the choice before it parses (it may print help or an error while parsing), so the
+/// arguments are scanned for `--color` first; a bad value is then reported by the parse.
+pub(crate) fn parse<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let choice = match color_flag(&args) {
+        Some(ColorArg::Always) => clap::ColorChoice::Always,
+        Some(ColorArg::Never) => clap::ColorChoice::Never,
+        Some(ColorArg::Auto) | None if no_color() => clap::ColorChoice::Never,
+        Some(ColorArg::Auto) | None => clap::ColorChoice::Auto,
+    };
+    let mut command = Cli::command().color(choice);
+    if args.len() <= 1 {
+        // Bare `queuectl`: help on stderr, exit 2, even when $QUEUECTL_DB is set (which
+        // clap would count as an argument given).
+        let mut no_env = command.mut_arg("db", |a| a.env(None));
+        let help = no_env.try_get_matches_from_mut(args).err();
+        return Err(help.unwrap_or_else(|| {
+            no_env.error(
+                clap::error::ErrorKind::MissingSubcommand,
+                "a command is required",
+            )
+        }));
+    }
+    let matches = command.try_get_matches_from_mut(args)?;
+    Cli::from_arg_matches(&matches)
+}
+
+/// The last `--color WHEN` / `--color=WHEN` before a `--`, if it parses.
+fn color_flag(args: &[std::ffi::OsString]) -> Option<ColorArg> {
+    let mut found = None;
+    let mut iter = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(arg) = iter.next() {
+        if arg == "--" {
+            break;
+        }
+        let value = if arg == "--color" {
+            iter.next().map(|v| v.into_owned())
+        } else {
+            arg.strip_prefix("--color=").map(str::to_owned)
+        };
+        if let Some(v) = value {
+            found = ColorArg::from_str(&v, true).ok().or(found);
+        }
+    }
+    found
+}
+
+/// `NO_COLOR` set to anything but the empty string (see no-color.org's rule).
+fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+/// Whether logs on stderr get colour.
+fn colour_logs(cli: &Cli) -> bool {
+    match cli.color {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => !no_color() && io::stderr().is_terminal(),
+    }
+}
+
 /// Logs go to stderr: `RUST_LOG` if set, else warnings (a foreground worker also shows
-/// what it does, at info), more with each `-v`.
+/// what it does, at info), more with each `-v`. `worker start --log-format json` writes
+/// one JSON object per line instead of text.
 pub(crate) fn init_logging(cli: &Cli) {
-    let worker = matches!(cli.command, Command::Worker(args::WorkerCommand::Start(_)));
-    let default = match cli.verbose.saturating_add(u8::from(worker)) {
+    let start = match &cli.command {
+        Command::Worker(args::WorkerCommand::Start(a)) => Some(a.log_format),
+        _ => None,
+    };
+    let default = match cli.verbose.saturating_add(u8::from(start.is_some())) {
         0 => "warn",
         1 => "info",
         2 => "debug",
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    // A second init (only possible in tests) keeps the first subscriber; nothing to do.
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_writer(|| LossyStderr)
-        .with_ansi(io::stderr().is_terminal())
-        .with_env_filter(filter)
-        .try_init();
+        .with_env_filter(filter);
+    // A second init (only possible in tests) keeps the first subscriber; nothing to do.
+    let _ = if start == Some(LogFormat::Json) {
+        builder.json().with_ansi(false).try_init()
+    } else {
+        builder.with_ansi(colour_logs(cli)).try_init()
+    };
 }
 
 /// Standard error for logs, dropping what cannot be written.
@@ -85,6 +160,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(a) => cmd::migrate::run(db, &a),
         Command::Backup(a) => cmd::backup::run(db, &a),
         Command::Bench(a) => cmd::bench::run(db, &a),
+        Command::Completions { shell } => cmd::completions::run(shell),
+        Command::Man => cmd::completions::man(),
     }
 }
 

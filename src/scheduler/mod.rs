@@ -293,7 +293,7 @@ impl<S: JobStore> Scheduler<S> {
     }
 
     /// Records `items` as [`Scheduler::finish_many`] does, then claims as
-    /// [`Scheduler::claim`] does, through [`JobStore::finish_and_claim`]: one transaction
+    /// [`Scheduler::claim`] does, through [`Jobs::finish_and_claim`]: one transaction
     /// on stores that can, so a worker pays one commit per batch instead of two.
     pub(crate) fn finish_and_claim(
         &self,
@@ -664,6 +664,7 @@ fn resolve(r: EnqueueRequest, settings: &Settings, now: Timestamp) -> Result<New
 #[cfg(test)]
 mod tests {
     use super::*;
+    use queuectl_store::prelude::*;
 
     const NOW: Timestamp = Timestamp::from_millis(1_000_000);
     const POLICY: ExponentialBackoff = ExponentialBackoff {

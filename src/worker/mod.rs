@@ -17,7 +17,7 @@
 //!   older than three leases) have their orphaned job process groups killed (see
 //!   `orphan.rs`), their jobs recovered and their registry entry removed;
 //! - **wake-up**, on a store that can wait for other processes' writes
-//!   ([`JobStore::wait_for_change`](queuectl_store::JobStore::wait_for_change): PostgreSQL's
+//!   ([`ChangeFeed::wait_for_change`](queuectl_store::ChangeFeed::wait_for_change): PostgreSQL's
 //!   `LISTEN/NOTIFY`): it wakes the idle slots within milliseconds of a claimable write
 //!   anywhere; on other stores it exits at once.
 //!
@@ -31,7 +31,7 @@
 //! call returns; until then it stays held, and its lease renewed, by this worker.
 //!
 //! Idle slots cost almost nothing: before a claim query they compare the store's
-//! [`change_marker`](queuectl_store::JobStore::change_marker) with the one seen at their last
+//! [`change_marker`](queuectl_store::ChangeFeed::change_marker) with the one seen at their last
 //! empty claim, and skip the query while nothing changed (a full claim still runs at least
 //! once a second, because a delayed job becomes due without any write). They sleep in
 //! [`Scheduler::wait_for_work`], so an enqueue through the same scheduler (or a clone) in

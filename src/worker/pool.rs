@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use queuectl_store::{
-    ClaimToken, Execution, Guarded, Job, JobFilter, JobId, JobState, JobStore, LeaseRef, Timestamp,
-    WorkerInfo,
+    ClaimToken, Execution, Guarded, Heartbeat, Job, JobFilter, JobId, JobState, JobStore, LeaseRef,
+    Marker, Timestamp, Wake, WorkerInfo,
 };
 
 use super::orphan::{pid_alive, GroupRegistry};
@@ -435,7 +435,7 @@ impl<S: JobStore + Clone> WorkerPool<S> {
 
     fn slot_loop(&self, run: &Run<'_>) {
         // The change marker seen just before the last claim that found nothing.
-        let mut idle_marker: Option<u64> = None;
+        let mut idle_marker = Marker::Unsupported;
         let mut last_claim: Option<Instant> = None;
         let mut failures: u32 = 0;
         while !run.stop.is_cancelled() {
@@ -444,10 +444,10 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                 Ok(m) => m,
                 Err(e) => {
                     tracing::debug!(error = %e, "change marker unavailable; claiming");
-                    None
+                    Marker::Unsupported
                 }
             };
-            let unchanged = marker.is_some() && marker == idle_marker;
+            let unchanged = marker != Marker::Unsupported && marker == idle_marker;
             let recent = last_claim.is_some_and(|t| t.elapsed() < FULL_CLAIM_EVERY);
             if !(unchanged && recent) {
                 last_claim = Some(Instant::now());
@@ -457,7 +457,7 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                 {
                     Ok(jobs) if !jobs.is_empty() => {
                         failures = 0;
-                        idle_marker = None;
+                        idle_marker = Marker::Unsupported;
                         // While there is work, the outcomes of one batch and the claim of
                         // the next share a transaction.
                         let mut jobs = jobs;
@@ -480,7 +480,7 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                     }
                     Err(e) => {
                         failures = failures.saturating_add(1);
-                        idle_marker = None;
+                        idle_marker = Marker::Unsupported;
                         let pause = error_backoff(run.poll_interval, failures);
                         tracing::warn!(worker = %self.id, error = %e, retry_in_ms =
                             pause.as_millis(), "claim failed");
@@ -632,7 +632,7 @@ impl<S: JobStore + Clone> WorkerPool<S> {
     /// Records `done` and claims the next batch in one store call (one transaction where
     /// the store can); returns the claimed jobs.
     fn report_and_claim(&self, run: &Run<'_>, done: Vec<(Job, Outcome)>) -> Vec<Job> {
-        // A failed call applied nothing (see `JobStore::finish_and_claim`): retrying is safe.
+        // A failed call applied nothing (see `Jobs::finish_and_claim`): retrying is safe.
         let result = with_retries(|| {
             self.scheduler.finish_and_claim(
                 &done,
@@ -759,15 +759,15 @@ impl<S: JobStore + Clone> WorkerPool<S> {
         while !run.done.wait_timeout(self.heartbeat_interval) {
             let store = self.scheduler.store();
             match store.heartbeat_worker(&self.id, self.scheduler.now()) {
-                Ok(Some(true)) => {
+                Ok(Heartbeat::StopRequested) => {
                     if !run.stop.is_cancelled() {
                         tracing::info!(worker = %self.id,
                             "stop requested (worker stop): finishing running jobs");
                         run.stop.cancel();
                     }
                 }
-                Ok(Some(false)) => {}
-                Ok(None) => {
+                Ok(Heartbeat::Recorded) => {}
+                Ok(Heartbeat::Unregistered) => {
                     tracing::warn!(worker = %self.id,
                         "this worker was deregistered as dead; registering again");
                     let mut info = run.info.clone();
@@ -788,9 +788,9 @@ impl<S: JobStore + Clone> WorkerPool<S> {
         while !run.done.is_cancelled() {
             // Short waits, so the thread notices the end of the run promptly.
             match self.scheduler.store().wait_for_change(WAKE_WAIT) {
-                Ok(Some(true)) => self.scheduler.notify_work(),
-                Ok(Some(false)) => {}
-                Ok(None) => return,
+                Ok(Wake::Changed) => self.scheduler.notify_work(),
+                Ok(Wake::TimedOut) => {}
+                Ok(Wake::Unsupported) => return,
                 Err(e) => {
                     tracing::debug!(error = %e, "waiting for store notifications failed");
                     run.done.wait_timeout(run.poll_interval);

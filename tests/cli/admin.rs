@@ -131,3 +131,34 @@ store_test! {
         assert!(!fresh.db().exists(), "a usage error creates no store");
     }
 }
+
+store_test! {
+    fn duration_keys_and_flags_take_human_durations_and_print_seconds(env) {
+        for (key, human, secs) in [
+            ("job-timeout", "5m", "300"),
+            ("backoff-max", "1h30m", "5400"),
+            ("lease-seconds", "90s", "90"),
+            ("lease_seconds", "2d", "172800"),
+            ("job-timeout", "1w", "604800"),
+        ] {
+            env.run(&["config", "set", key, human]).ok();
+            assert_eq!(env.run(&["config", "get", key]).ok(), format!("{secs}\n"), "{key} {human}");
+        }
+        let list = env.run(&["config", "list"]).ok();
+        assert!(list.contains("lease-seconds = 172800"), "{list}");
+        for bad in ["1500ms", "soon", "-5m", "1s"] {
+            let run = env.run(&["config", "set", "lease-seconds", bad]).code(2);
+            assert!(run.stderr.contains("lease-seconds"), "{bad}: {}", run.stderr);
+        }
+        assert_eq!(env.run(&["config", "get", "lease-seconds"]).ok(), "172800\n");
+        env.run(&["config", "set", "max-retries", "5m"]).code(2);
+        env.run(&["config", "set", "poll-interval-ms", "1s"]).code(2);
+
+        let id = env.enqueue_with_flags(r#"{"command":"true"}"#, &["--timeout", "1m30s"]);
+        assert_eq!(env.show(&id)["timeout"], 90);
+        let id = env.enqueue_with_flags(r#"{"command":"true"}"#, &["--timeout", "45"]);
+        assert_eq!(env.show(&id)["timeout"], 45);
+        env.run(&["enqueue", r#"{"command":"true"}"#, "--timeout", "0s"]).code(2);
+        env.run(&["enqueue", r#"{"command":"true"}"#, "--timeout", "1500ms"]).code(2);
+    }
+}

@@ -357,7 +357,7 @@ pub(crate) fn millis(ts: &str) -> i64 {
 }
 
 impl Env {
-    fn enqueue_with_flags(&self, json: &str, flags: &[&str]) -> String {
+    pub(crate) fn enqueue_with_flags(&self, json: &str, flags: &[&str]) -> String {
         let mut args = vec!["enqueue", json];
         args.extend_from_slice(flags);
         self.run(&args).ok().trim().to_owned()

@@ -29,7 +29,7 @@ fn a_search_path_in_the_url_selects_the_schema_for_every_command() {
     assert_eq!(b.run(&["config", "get", "max-retries"]).ok(), "3\n");
     // The same schema opened by the store API (SET search_path) sees the CLI's job.
     let store = sa.store();
-    let listed = queuectl_store::JobStore::list(&store, &Default::default()).unwrap();
+    let listed = queuectl_store::Jobs::list(&store, &Default::default()).unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].id.as_str(), "in-a");
     assert_eq!(store.schema(), sa.name);

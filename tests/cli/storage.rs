@@ -119,3 +119,128 @@ fn unknown_schemes_are_usage_errors_and_unreachable_stores_exit_1() {
     let r = run(cmd).code(1);
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
 }
+
+#[test]
+fn mistyped_targets_exit_2_with_a_hint_and_create_nothing() {
+    let env = Env::new();
+    for (target, hint) in [
+        ("memory", "memory:"),
+        ("sqlite:relative.db", "sqlite://relative.db"),
+        (" q.db", "spaces"),
+        ("q.db ", "spaces"),
+        ("file:q.db?mode=ro", "file:"),
+        ("host=localhost user=me password=hunter2", "postgres://"),
+    ] {
+        for command in [&["status"][..], &["enqueue", r#"{"command":"true"}"#][..]] {
+            let mut cmd = env.bare();
+            cmd.arg("--db").arg(target).args(command);
+            let r = run(cmd).code(2);
+            assert!(r.stderr.contains(hint), "{target:?}: {}", r.stderr);
+            assert!(!r.stderr.contains("hunter2"), "{target:?}: {}", r.stderr);
+        }
+    }
+    let left: Vec<_> = std::fs::read_dir(env.dir()).unwrap().collect();
+    assert!(left.is_empty(), "created {left:?}");
+    // What looks meant still works: ./memory is a file named memory.
+    let mut cmd = env.bare();
+    cmd.args(["--db", "./memory", "enqueue", r#"{"command":"true"}"#]);
+    run(cmd).ok();
+    assert!(env.dir().join("memory").exists());
+}
+
+#[test]
+fn read_only_commands_say_when_they_had_to_create_the_store() {
+    let env = Env::new();
+    let read_only: [&[&str]; 7] = [
+        &["status"],
+        &["list"],
+        &["show", "nope"],
+        &["logs", "nope"],
+        &["dlq", "list"],
+        &["config", "get", "max-retries"],
+        &["config", "list"],
+    ];
+    for (i, command) in read_only.iter().enumerate() {
+        let db = format!("fresh-{i}.db");
+        let mut cmd = env.bare();
+        cmd.args(["--db", &db]).args(*command);
+        let first = run(cmd);
+        let notice = format!("created a new empty queue at {db}");
+        assert!(
+            first.stderr.contains(&notice),
+            "{command:?}: {}",
+            first.stderr
+        );
+        assert!(env.dir().join(&db).exists());
+        let mut cmd = env.bare();
+        cmd.args(["--db", &db]).args(*command);
+        let again = run(cmd);
+        assert!(
+            !again.stderr.contains("created a new"),
+            "{command:?}: {}",
+            again.stderr
+        );
+    }
+    // Commands that write create the store as their job, silently.
+    let mut cmd = env.bare();
+    cmd.args(["--db", "w.db", "enqueue", r#"{"command":"true"}"#]);
+    let r = run(cmd);
+    assert!(!r.stderr.contains("created a new"), "{}", r.stderr);
+}
+
+#[test]
+fn store_files_are_the_owners_alone_and_a_readable_one_gets_a_warning() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let env = Env::new();
+    env.enqueue(r#"{"command":"true"}"#);
+    // The -wal and -shm files are gone once the last connection closed; the store crate's
+    // own test checks them while open.
+    let meta = std::fs::metadata(env.db()).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let r = env.run(&["status"]);
+    assert!(
+        !r.stderr.contains("readable by other users"),
+        "{}",
+        r.stderr
+    );
+    std::fs::set_permissions(env.db(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let r = env.run(&["status"]).code(0);
+    assert!(r.stderr.contains("readable by other users"), "{}", r.stderr);
+}
+
+/// As root, a store file handed to another user (`nobody`) is refused by `worker start`
+/// unless its owner is trusted; as anyone else the test cannot stage it and says so.
+#[test]
+fn a_worker_refuses_a_store_owned_by_another_user_unless_told_to_trust_it() {
+    use std::os::unix::fs::MetadataExt as _;
+    let env = Env::new();
+    let marker = env.dir().join("ran");
+    env.enqueue(&format!(r#"{{"command":"touch {}"}}"#, marker.display()));
+    if nix::unistd::geteuid().as_raw() != 0 {
+        eprintln!("skipped: only root can give the store file to another user");
+        return;
+    }
+    for f in std::fs::read_dir(env.dir()).unwrap() {
+        let path = f.unwrap().path();
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+    }
+    assert_eq!(std::fs::metadata(env.db()).unwrap().uid(), 65534);
+    let r = env.run(&["worker", "start", "--drain"]).code(1);
+    assert!(r.stderr.contains("owned by another user"), "{}", r.stderr);
+    assert!(r.stderr.contains("--trust-store-owner"), "{}", r.stderr);
+    assert!(!marker.exists(), "a job ran");
+
+    let mut cmd = env.cmd(&["worker", "start", "--drain"]);
+    cmd.env("QUEUECTL_TRUST_STORE_OWNER", "0");
+    run(cmd).code(1);
+
+    env.run(&["worker", "start", "--drain", "--trust-store-owner"])
+        .ok();
+    assert!(marker.exists(), "the trusted store's job ran");
+
+    let id = env.enqueue(r#"{"command":"true"}"#);
+    let mut cmd = env.cmd(&["worker", "start", "--drain"]);
+    cmd.env("QUEUECTL_TRUST_STORE_OWNER", "1");
+    run(cmd).ok();
+    assert_eq!(env.state(&id), "completed");
+}

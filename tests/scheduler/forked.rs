@@ -15,7 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use queuectl::{EnqueueRequest, JobState, JobStore, Outcome, Scheduler};
+use queuectl::prelude::*;
+use queuectl::{EnqueueRequest, JobState, Outcome, Scheduler};
 use queuectl_store_sqlite::SqliteStore;
 
 const CHILD_ENV: &str = "QUEUECTL_FORKED_WORKER";

@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use queuectl::prelude::*;
 use queuectl::{Clock, EnqueueRequest, ManualClock, Scheduler};
-use queuectl_store::{JobState, JobStore, LeaseRef, Timestamp};
+use queuectl_store::{Call, JobState, JobStore, LeaseRef, Timestamp};
 use queuectl_store_memory::MemoryStore;
 use queuectl_store_sqlite::SqliteStore;
 
@@ -16,27 +17,30 @@ use crate::support::intercept::Intercept;
 const T0: Timestamp = Timestamp::from_millis(1_764_000_000_000);
 const LEASE: Duration = Duration::from_secs(1);
 
-/// Wraps `inner` so that the owner renews every lease right after `expired_leases` read
-/// it: the interleaving that, before the lease guard, let a recovery steal a live job.
-/// The counter says how many renewals landed.
+/// Wraps `inner` so that the owner renews every lease a lease-guarded recovery is about to
+/// take, after `expired_leases` read it and before the recovery's write: the interleaving
+/// that, before the lease guard, let a recovery steal a live job. The counter says how many
+/// renewals landed.
 fn renews_after_read<S: JobStore>(inner: S) -> (Intercept<S>, Arc<AtomicU32>) {
     let renewed = Arc::new(AtomicU32::new(0));
     let count = Arc::clone(&renewed);
-    let mut store = Intercept::new(inner);
-    store.after_expired_leases = Some(Box::new(move |inner: &S, now, expired| {
-        let leases: Vec<LeaseRef> = expired
+    let store = Intercept::new(inner, move |inner: &S, call: &Call<'_>| {
+        let Call::Finish { transitions, now } = *call else {
+            return Ok(());
+        };
+        let leases: Vec<LeaseRef> = transitions
             .iter()
-            .filter_map(|j| {
-                Some(LeaseRef {
-                    id: j.id.clone(),
-                    token: j.claim_token?,
-                })
+            .filter(|t| t.kind.only_if_lease_expired())
+            .map(|t| LeaseRef {
+                id: t.id.clone(),
+                token: t.token,
             })
             .collect();
-        let renewed = inner.renew_leases(&leases, now.add(LEASE), now).unwrap();
+        let renewed = inner.renew_leases(&leases, now.add(LEASE), now)?;
         let n = renewed.iter().filter(|g| g.is_applied()).count();
         count.fetch_add(u32::try_from(n).unwrap(), Ordering::SeqCst);
-    }));
+        Ok(())
+    });
     (store, renewed)
 }
 

@@ -8,10 +8,11 @@ use std::thread;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use queuectl::prelude::*;
 use queuectl::worker::{JobContext, PoolReport, Shutdown, WorkerPool, WorkerPoolBuilder};
 use queuectl::{
-    EnqueueRequest, Execution, Guarded, Job, JobId, JobState, JobStore, Outcome, Scheduler,
-    WorkerInfo,
+    Call, ClaimRequest, EnqueueRequest, Execution, Job, JobId, JobState, JobStore, Outcome,
+    Scheduler, Transition, TransitionKind, WorkerInfo,
 };
 use queuectl_store_memory::MemoryStore;
 
@@ -443,16 +444,37 @@ fn a_dead_worker_on_this_host_is_recovered_and_its_job_group_killed() {
     join(handle);
 }
 
-/// A store whose lease renewals always come back `Stale`, as when another worker has
-/// recovered the job; the counter says how many were attempted.
+/// A store where, before each lease renewal, another worker ("thief") takes every renewed
+/// job (released, then claimed under its own long lease), so the renewal comes back
+/// `Stale`, as when another worker has recovered the job; the counter says how many
+/// renewals were attempted.
 fn stale_renewals() -> (Arc<Intercept<MemoryStore>>, Arc<AtomicU32>) {
     let renewals = Arc::new(AtomicU32::new(0));
     let count = Arc::clone(&renewals);
-    let mut store = Intercept::new(MemoryStore::new());
-    store.renew_leases = Some(Box::new(move |leases| {
+    let store = Intercept::new(MemoryStore::new(), move |inner, call| {
+        let Call::RenewLeases { leases, now, .. } = *call else {
+            return Ok(());
+        };
         count.fetch_add(1, Ordering::SeqCst);
-        Ok(vec![Guarded::Stale; leases.len()])
-    }));
+        let released: Vec<Transition> = leases
+            .iter()
+            .map(|l| Transition {
+                id: l.id.clone(),
+                token: l.token,
+                kind: TransitionKind::Released,
+            })
+            .collect();
+        if inner.finish(&released, now)?.iter().any(|g| g.is_applied()) {
+            inner.claim(&ClaimRequest {
+                limit: u32::try_from(leases.len()).unwrap(),
+                worker_id: "thief".into(),
+                now,
+                lease_until: now.add(Duration::from_secs(3600)),
+                queues: Vec::new(),
+            })?;
+        }
+        Ok(())
+    });
     (Arc::new(store), renewals)
 }
 

@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
+use queuectl::prelude::*;
 use queuectl::worker::{live_workers, Shutdown, WorkerPool};
-use queuectl::{EnqueueRequest, JobId, JobState, JobStore, Scheduler};
+use queuectl::{EnqueueRequest, JobId, JobState, Scheduler};
 use queuectl_store_sqlite::SqliteStore;
 
 use super::{pid_gone, read_pid, wait_until};

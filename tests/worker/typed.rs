@@ -4,9 +4,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use queuectl::prelude::*;
 use queuectl::typed::{enqueue_typed, TypedJob};
 use queuectl::worker::{JobContext, Shutdown, WorkerPool};
-use queuectl::{EnqueueRequest, JobState, JobStore, Scheduler};
+use queuectl::{EnqueueRequest, JobState, Scheduler};
 use queuectl_store_memory::MemoryStore;
 use serde::{Deserialize, Serialize};
 

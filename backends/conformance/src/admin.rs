@@ -2,8 +2,8 @@
 //! `requeue_dead`, `requeue_all_dead`), settings and the worker registry.
 
 use queuectl_store::{
-    AttemptRecord, Job, JobFilter, JobId, JobOutput, JobRecord, JobState, JobStore, NewJob,
-    StateCounts, StoreError,
+    AttemptRecord, Heartbeat, Job, JobFilter, JobId, JobOutput, JobRecord, JobState, JobStore,
+    NewJob, StateCounts, StoreError,
 };
 
 use crate::fixture::{at, ids, insert, job_in_state, new_job_with_id, worker, T0};
@@ -426,8 +426,8 @@ pub fn workers_register_list_and_deregister<S: JobStore>(store: TestStore<S>) {
     assert_eq!(store.list_workers().expect("list"), [a, c]);
 }
 
-/// A heartbeat is recorded and answers `Some(false)`; after `request_stop` it answers
-/// `Some(true)`; for an unregistered worker it answers `None`.
+/// A heartbeat is recorded and answers `Recorded`; after `request_stop` it answers
+/// `StopRequested`; for an unregistered worker it answers `Unregistered`.
 pub fn worker_heartbeat_reports_stop_requests_and_unknown_workers<S: JobStore>(
     store: TestStore<S>,
 ) {
@@ -438,7 +438,7 @@ pub fn worker_heartbeat_reports_stop_requests_and_unknown_workers<S: JobStore>(
     store.register_worker(&w2).expect("register w2");
     assert_eq!(
         store.heartbeat_worker("w1", at(3)).expect("heartbeat"),
-        Some(false)
+        Heartbeat::Recorded
     );
     let listed = store.list_workers().expect("list");
     assert_eq!(listed[0].heartbeat_at, at(3));
@@ -447,7 +447,7 @@ pub fn worker_heartbeat_reports_stop_requests_and_unknown_workers<S: JobStore>(
     assert_eq!(store.request_stop().expect("request_stop"), 2);
     assert_eq!(
         store.heartbeat_worker("w1", at(4)).expect("heartbeat"),
-        Some(true)
+        Heartbeat::StopRequested
     );
     assert!(store
         .list_workers()
@@ -456,10 +456,13 @@ pub fn worker_heartbeat_reports_stop_requests_and_unknown_workers<S: JobStore>(
         .all(|w| w.stop_requested));
 
     store.deregister_worker("w2").expect("deregister");
-    assert_eq!(store.heartbeat_worker("w2", at(5)).expect("gone"), None);
+    assert_eq!(
+        store.heartbeat_worker("w2", at(5)).expect("gone"),
+        Heartbeat::Unregistered
+    );
     assert_eq!(
         store.heartbeat_worker("stranger", at(5)).expect("unknown"),
-        None
+        Heartbeat::Unregistered
     );
     assert_eq!(store.list_workers().expect("list").len(), 1);
 }

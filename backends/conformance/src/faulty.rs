@@ -3,10 +3,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
-use queuectl_store::{
-    Capabilities, ClaimRequest, Guarded, Job, JobFilter, JobId, JobRecord, JobStore, LeaseRef,
-    NewJob, StateCounts, StoreError, StoreResult, Timestamp, Transition, WorkerInfo,
-};
+use queuectl_store::{Call, Decorator, JobStore, StoreError, StoreResult};
 
 /// Which error an injected fault returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -45,7 +42,8 @@ impl Fault {
     }
 }
 
-/// Wraps a store and fails one chosen call with a [`Fault`], like redb's `FuzzerBackend`.
+/// Wraps a store and fails one chosen call with a [`Fault`], like redb's `FuzzerBackend`;
+/// a [`Decorator`], so it forwards every call it does not fail.
 ///
 /// Every fallible trait call is counted (`capabilities` cannot fail and is not). When the
 /// armed call comes, the wrapper returns the fault **without calling the inner store**, so a
@@ -54,7 +52,8 @@ impl Fault {
 /// conformance suite passes through it).
 ///
 /// ```
-/// use queuectl_store::{JobFilter, JobStore, StoreError};
+/// use queuectl_store::prelude::*;
+/// use queuectl_store::{JobFilter, StoreError};
 /// use queuectl_store_conformance::{Fault, FaultyStore};
 /// use queuectl_store_memory::MemoryStore;
 ///
@@ -157,147 +156,14 @@ impl<S: fmt::Debug> fmt::Debug for FaultyStore<S> {
     }
 }
 
-impl<S: JobStore> JobStore for FaultyStore<S> {
-    // ----- producer -----
+impl<S: JobStore> Decorator for FaultyStore<S> {
+    type Inner = S;
 
-    fn enqueue(&self, job: &NewJob, now: Timestamp) -> StoreResult<()> {
-        self.check("enqueue")?;
-        self.inner.enqueue(job, now)
+    fn inner(&self) -> &S {
+        &self.inner
     }
 
-    fn enqueue_many(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<()> {
-        self.check("enqueue_many")?;
-        self.inner.enqueue_many(jobs, now)
-    }
-
-    // ----- worker -----
-
-    fn claim(&self, req: &ClaimRequest) -> StoreResult<Vec<Job>> {
-        self.check("claim")?;
-        self.inner.claim(req)
-    }
-
-    fn finish(&self, transitions: &[Transition], now: Timestamp) -> StoreResult<Vec<Guarded>> {
-        self.check("finish")?;
-        self.inner.finish(transitions, now)
-    }
-
-    fn renew_leases(
-        &self,
-        leases: &[LeaseRef],
-        lease_until: Timestamp,
-        now: Timestamp,
-    ) -> StoreResult<Vec<Guarded>> {
-        self.check("renew_leases")?;
-        self.inner.renew_leases(leases, lease_until, now)
-    }
-
-    // ----- maintenance -----
-
-    fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Job>> {
-        self.check("expired_leases")?;
-        self.inner.expired_leases(now, limit)
-    }
-
-    fn prune(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
-        self.check("prune")?;
-        self.inner.prune(before, limit)
-    }
-
-    // ----- operator -----
-
-    fn cancel(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
-        self.check("cancel")?;
-        self.inner.cancel(id, now)
-    }
-
-    fn counts(&self) -> StoreResult<StateCounts> {
-        self.check("counts")?;
-        self.inner.counts()
-    }
-
-    fn get(&self, id: &JobId) -> StoreResult<Job> {
-        self.check("get")?;
-        self.inner.get(id)
-    }
-
-    fn get_record(&self, id: &JobId) -> StoreResult<JobRecord> {
-        self.check("get_record")?;
-        self.inner.get_record(id)
-    }
-
-    fn import(&self, records: &[JobRecord]) -> StoreResult<()> {
-        self.check("import")?;
-        self.inner.import(records)
-    }
-
-    fn list(&self, filter: &JobFilter) -> StoreResult<Vec<Job>> {
-        self.check("list")?;
-        self.inner.list(filter)
-    }
-
-    fn requeue_all_dead(&self, now: Timestamp) -> StoreResult<u64> {
-        self.check("requeue_all_dead")?;
-        self.inner.requeue_all_dead(now)
-    }
-
-    fn requeue_dead(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
-        self.check("requeue_dead")?;
-        self.inner.requeue_dead(id, now)
-    }
-
-    // ----- settings -----
-
-    fn setting(&self, key: &str) -> StoreResult<Option<String>> {
-        self.check("setting")?;
-        self.inner.setting(key)
-    }
-
-    fn set_setting(&self, key: &str, value: &str, now: Timestamp) -> StoreResult<()> {
-        self.check("set_setting")?;
-        self.inner.set_setting(key, value, now)
-    }
-
-    fn settings(&self) -> StoreResult<Vec<(String, String)>> {
-        self.check("settings")?;
-        self.inner.settings()
-    }
-
-    // ----- worker registry -----
-
-    fn deregister_worker(&self, worker_id: &str) -> StoreResult<()> {
-        self.check("deregister_worker")?;
-        self.inner.deregister_worker(worker_id)
-    }
-
-    fn heartbeat_worker(&self, worker_id: &str, now: Timestamp) -> StoreResult<Option<bool>> {
-        self.check("heartbeat_worker")?;
-        self.inner.heartbeat_worker(worker_id, now)
-    }
-
-    fn list_workers(&self) -> StoreResult<Vec<WorkerInfo>> {
-        self.check("list_workers")?;
-        self.inner.list_workers()
-    }
-
-    fn register_worker(&self, worker: &WorkerInfo) -> StoreResult<()> {
-        self.check("register_worker")?;
-        self.inner.register_worker(worker)
-    }
-
-    fn request_stop(&self) -> StoreResult<u64> {
-        self.check("request_stop")?;
-        self.inner.request_stop()
-    }
-
-    // ----- introspection -----
-
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-
-    fn change_marker(&self) -> StoreResult<Option<u64>> {
-        self.check("change_marker")?;
-        self.inner.change_marker()
+    fn before(&self, call: &Call<'_>) -> StoreResult<()> {
+        self.check(call.name())
     }
 }

@@ -1,5 +1,5 @@
 //! Test fixtures: jobs in any state with consistent defaults, inserted through
-//! [`JobStore::import`] (like River's `testfactory`), and small builders for requests.
+//! [`Jobs::import`](queuectl_store::Jobs::import) (like River's `testfactory`), and small builders for requests.
 
 use std::time::Duration;
 

@@ -18,10 +18,10 @@
 //! ```
 //!
 //! Every case gets a fresh, empty store from the factory, sets up what it needs through the
-//! trait (fixtures in any state go in through [`JobStore::import`], see [`fixture`]) and
+//! trait (fixtures in any state go in through [`Jobs::import`](queuectl_store::Jobs::import), see [`fixture`]) and
 //! pins down one sentence of the trait's contract in `queuectl-store`. A case that needs an
-//! optional capability checks [`JobStore::capabilities`] (or an `Option` result such as
-//! [`JobStore::change_marker`]) and returns early with an `eprintln!` saying why.
+//! optional capability checks [`Jobs::capabilities`](queuectl_store::Jobs::capabilities) (or an `Unsupported` answer such as
+//! [`ChangeFeed::change_marker`](queuectl_store::ChangeFeed::change_marker)) and returns early with an `eprintln!` saying why.
 //!
 //! Cases that race threads retry a call that fails with a transient error
 //! ([`queuectl_store::StoreError::is_transient`]), as the scheduler would.

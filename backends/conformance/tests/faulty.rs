@@ -1,7 +1,8 @@
 //! `FaultyStore`: transparent when disarmed, and a fired fault changes nothing.
 #![allow(clippy::unwrap_used)]
 
-use queuectl_store::{Guarded, JobFilter, JobId, JobState, JobStore, StoreError, TransitionKind};
+use queuectl_store::prelude::*;
+use queuectl_store::{Guarded, JobFilter, JobId, JobState, StoreError, TransitionKind};
 use queuectl_store_conformance::fixture::{
     claim_one, claim_request, execution, new_job_with_id, transition, T0,
 };

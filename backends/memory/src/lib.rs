@@ -1,4 +1,4 @@
-//! `MemoryStore`: a [`JobStore`] that keeps everything in this process's memory.
+//! `MemoryStore`: a [`JobStore`](queuectl_store::JobStore) that keeps everything in this process's memory.
 //!
 //! It is for tests, benches and programs that embed the queue engine and do not need jobs to
 //! survive a restart. It is **not** durable and **not** shared between processes:
@@ -8,7 +8,8 @@
 //! ```
 //! use std::time::Duration;
 //!
-//! use queuectl_store::{ClaimRequest, JobState, JobStore, NewJob, Timestamp};
+//! use queuectl_store::prelude::*;
+//! use queuectl_store::{ClaimRequest, JobState, NewJob, Timestamp};
 //! use queuectl_store_memory::MemoryStore;
 //!
 //! # fn main() -> Result<(), queuectl_store::StoreError> {
@@ -37,7 +38,7 @@
 //! - `parking_lot` locks do not poison, so a panic in another thread (which the store's own
 //!   code never causes) cannot turn later calls into errors; no call here returns an error
 //!   other than the semantic ones (`NotFound`, `Conflict`, `WrongState`).
-//! - [`JobStore::change_marker`] is a counter bumped by every call that changed a job, so it is
+//! - [`ChangeFeed::change_marker`] is a counter bumped by every call that changed a job, so it is
 //!   always `Some`.
 //! - Claim walks an index of claimable jobs in claim order and skips those not yet due or in
 //!   other queues; `expired_leases` and `list` scan every job.
@@ -49,12 +50,13 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use parking_lot::Mutex;
 use queuectl_store::{
-    AttemptRecord, Capabilities, ClaimRequest, ClaimToken, Execution, Guarded, Job, JobFilter,
-    JobId, JobOutput, JobRecord, JobState, JobStore, LeaseRef, NewJob, StateCounts, StoreError,
-    StoreResult, Timestamp, Transition, TransitionKind, WorkerInfo,
+    AttemptRecord, Capabilities, ChangeFeed, ClaimRequest, ClaimToken, Coordination, Execution,
+    Guarded, Heartbeat, Job, JobFilter, JobId, JobOutput, JobRecord, JobState, Jobs, LeaseRef,
+    Marker, NewJob, StateCounts, StoreError, StoreResult, Timestamp, Transition, TransitionKind,
+    WorkerInfo,
 };
 
-/// An in-process [`JobStore`]; see the [crate docs](crate).
+/// An in-process [`JobStore`](queuectl_store::JobStore); see the [crate docs](crate).
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
@@ -407,7 +409,7 @@ fn requeue(job: &mut Job, now: Timestamp) {
     job.updated_at = now;
 }
 
-impl JobStore for MemoryStore {
+impl Jobs for MemoryStore {
     // ----- producer -----
 
     fn enqueue_many(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<()> {
@@ -667,6 +669,14 @@ impl JobStore for MemoryStore {
         Ok(job)
     }
 
+    // ----- introspection -----
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none().with_multi_process(false)
+    }
+}
+
+impl Coordination for MemoryStore {
     // ----- settings -----
 
     fn setting(&self, key: &str) -> StoreResult<Option<String>> {
@@ -697,16 +707,15 @@ impl JobStore for MemoryStore {
         Ok(())
     }
 
-    fn heartbeat_worker(&self, worker_id: &str, now: Timestamp) -> StoreResult<Option<bool>> {
+    fn heartbeat_worker(&self, worker_id: &str, now: Timestamp) -> StoreResult<Heartbeat> {
         let mut state = self.state.lock();
-        Ok(state
-            .workers
-            .iter_mut()
-            .find(|w| w.id == worker_id)
-            .map(|w| {
+        Ok(state.workers.iter_mut().find(|w| w.id == worker_id).map_or(
+            Heartbeat::Unregistered,
+            |w| {
                 w.heartbeat_at = now;
-                w.stop_requested
-            }))
+                Heartbeat::registered(w.stop_requested)
+            },
+        ))
     }
 
     fn list_workers(&self) -> StoreResult<Vec<WorkerInfo>> {
@@ -730,15 +739,11 @@ impl JobStore for MemoryStore {
         }
         Ok(state.workers.len() as u64)
     }
+}
 
-    // ----- introspection -----
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::none().with_multi_process(false)
-    }
-
-    fn change_marker(&self) -> StoreResult<Option<u64>> {
-        Ok(Some(self.state.lock().change_marker))
+impl ChangeFeed for MemoryStore {
+    fn change_marker(&self) -> StoreResult<Marker> {
+        Ok(Marker::At(self.state.lock().change_marker))
     }
 }
 

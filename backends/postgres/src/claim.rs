@@ -144,7 +144,8 @@ mod tests {
     use std::time::Duration;
 
     use diesel::sql_types::Text;
-    use queuectl_store::{JobId, JobStore, NewJob, Timestamp};
+    use queuectl_store::prelude::*;
+    use queuectl_store::{JobId, NewJob, Timestamp};
 
     use super::*;
     use crate::testutil::TestSchema;

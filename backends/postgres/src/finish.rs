@@ -176,9 +176,10 @@ pub(crate) struct Finished {
 mod tests {
     use std::time::Duration;
 
+    use queuectl_store::prelude::*;
     use queuectl_store::{
-        ClaimRequest, ClaimToken, Execution, Guarded, Job, JobId, JobOutput, JobState, JobStore,
-        NewJob, Timestamp, Transition, TransitionKind,
+        ClaimRequest, ClaimToken, Execution, Guarded, Job, JobId, JobOutput, JobState, NewJob,
+        Timestamp, Transition, TransitionKind,
     };
 
     use crate::testutil::TestSchema;

@@ -1,4 +1,4 @@
-//! `PostgresStore`: a queuectl [`JobStore`] on PostgreSQL, for one queue shared by many
+//! `PostgresStore`: a queuectl [`JobStore`](queuectl_store::JobStore) on PostgreSQL, for one queue shared by many
 //! worker processes and machines.
 //!
 //! It is the same store as the SQLite one, with a server: every call is one statement or one
@@ -8,7 +8,8 @@
 //! not a general PostgreSQL job library: no triggers, no stored procedures, no extensions.
 //!
 //! ```no_run
-//! use queuectl_store::{ClaimRequest, JobStore, NewJob, Timestamp};
+//! use queuectl_store::prelude::*;
+//! use queuectl_store::{ClaimRequest, NewJob, Timestamp};
 //! use queuectl_store_postgres::PostgresStore;
 //! use std::time::Duration;
 //!
@@ -39,7 +40,7 @@
 //! the SQLite store, so they round-trip exactly at the precision the contract prints.
 //!
 //! # Deviations and tuning
-//! - **Change marker.** [`JobStore::change_marker`] is the sum of two counters: job writes
+//! - **Change marker.** [`ChangeFeed::change_marker`] is the sum of two counters: job writes
 //!   committed through this handle (any write, seen at once), and `NOTIFY`s received by
 //!   this handle's listening connection (see [`PostgresStore::wait_for_notification`]),
 //!   which report other handles' and processes' writes a few milliseconds after they
@@ -49,7 +50,7 @@
 //!   an idle worker something to claim. A dropped listening connection also moves it,
 //!   since notifications may have been missed. Like every marker it says nothing about
 //!   time passing: a job delayed into the future needs the scheduler's own poll.
-//! - **Wake-up latency.** [`JobStore::wait_for_change`] (what the worker pool's wake-up
+//! - **Wake-up latency.** [`ChangeFeed::wait_for_change`] (what the worker pool's wake-up
 //!   thread blocks in) and [`PostgresStore::wait_for_notification`] wait on the listening
 //!   connection. Diesel offers no blocking wait on the socket, so the listener polls its
 //!   non-blocking read every 1–8 ms: wake-ups take a few milliseconds, an idle wait issues
@@ -116,9 +117,9 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::{Array, BigInt, Text};
 use diesel::upsert::excluded;
 use queuectl_store::{
-    Capabilities, ClaimRequest, ClaimToken, Guarded, Job, JobFilter, JobId, JobRecord, JobState,
-    JobStore, LeaseRef, NewJob, StateCounts, StoreError, StoreResult, Timestamp, Transition,
-    TransitionKind, WorkerInfo,
+    Capabilities, ChangeFeed, ClaimRequest, ClaimToken, Coordination, Guarded, Heartbeat, Job,
+    JobFilter, JobId, JobRecord, JobState, Jobs, LeaseRef, Marker, NewJob, StateCounts, StoreError,
+    StoreResult, Timestamp, Transition, TransitionKind, Wake, WorkerInfo,
 };
 
 use crate::error::{connect_error, describe_target, pool_error, to_store_error};
@@ -158,7 +159,7 @@ impl Default for PostgresOptions {
     }
 }
 
-/// A [`JobStore`] on a PostgreSQL database. Cheap to share: wrap it in an `Arc`.
+/// A [`JobStore`](queuectl_store::JobStore) on a PostgreSQL database. Cheap to share: wrap it in an `Arc`.
 pub struct PostgresStore {
     pool: Pool<Manager>,
     listener: Listener,
@@ -320,7 +321,7 @@ impl PostgresStore {
         self.listener.wait(timeout)
     }
 
-    /// Records a committed job write for [`JobStore::change_marker`].
+    /// Records a committed job write for [`ChangeFeed::change_marker`].
     fn wrote(&self) {
         self.local_writes.fetch_add(1, Ordering::AcqRel);
     }
@@ -574,7 +575,7 @@ fn decode_jobs(rows: Vec<JobRow>) -> StoreResult<Vec<Job>> {
     rows.into_iter().map(JobRow::into_job).collect()
 }
 
-impl JobStore for PostgresStore {
+impl Jobs for PostgresStore {
     // ----- producer -----
 
     fn enqueue_many(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<()> {
@@ -953,6 +954,14 @@ impl JobStore for PostgresStore {
         row.into_job()
     }
 
+    // ----- introspection -----
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none().with_multi_process(true)
+    }
+}
+
+impl Coordination for PostgresStore {
     // ----- settings -----
 
     fn setting(&self, key: &str) -> StoreResult<Option<String>> {
@@ -1004,14 +1013,15 @@ impl JobStore for PostgresStore {
         })
     }
 
-    fn heartbeat_worker(&self, worker_id: &str, now: Timestamp) -> StoreResult<Option<bool>> {
+    fn heartbeat_worker(&self, worker_id: &str, now: Timestamp) -> StoreResult<Heartbeat> {
         self.run(|conn| {
             Ok(
                 diesel::update(workers::table.filter(workers::id.eq(worker_id)))
                     .set(workers::heartbeat_at.eq(now.as_millis()))
                     .returning(workers::stop_requested)
                     .get_result(conn)
-                    .optional()?,
+                    .optional()?
+                    .map_or(Heartbeat::Unregistered, Heartbeat::registered),
             )
         })
     }
@@ -1048,23 +1058,23 @@ impl JobStore for PostgresStore {
         })?;
         Ok(u64::try_from(n).unwrap_or(u64::MAX))
     }
+}
 
-    // ----- introspection -----
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::none().with_multi_process(true)
-    }
-
-    fn change_marker(&self) -> StoreResult<Option<u64>> {
+impl ChangeFeed for PostgresStore {
+    fn change_marker(&self) -> StoreResult<Marker> {
         // Both halves only grow, so the sum changes whenever either does.
         let heard = self.listener.poll()?;
-        Ok(Some(
+        Ok(Marker::At(
             heard.wrapping_add(self.local_writes.load(Ordering::Acquire)),
         ))
     }
 
-    fn wait_for_change(&self, timeout: Duration) -> StoreResult<Option<bool>> {
-        self.listener.wait(timeout).map(Some)
+    fn wait_for_change(&self, timeout: Duration) -> StoreResult<Wake> {
+        Ok(if self.listener.wait(timeout)? {
+            Wake::Changed
+        } else {
+            Wake::TimedOut
+        })
     }
 }
 

@@ -31,7 +31,7 @@ use queuectl_store::{ClaimRequest, ClaimToken, Job, JobState, StoreError};
 use crate::error::Failure;
 use crate::row::JobRow;
 
-/// Claims as [`queuectl_store::JobStore::claim`] says. Must run inside an immediate
+/// Claims as [`queuectl_store::Jobs::claim`] says. Must run inside an immediate
 /// transaction.
 pub(crate) fn claim(conn: &mut SqliteConnection, req: &ClaimRequest) -> Result<Vec<Job>, Failure> {
     if req.limit == 0 {

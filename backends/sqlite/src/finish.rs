@@ -79,7 +79,7 @@ pub(crate) fn all_executions(transitions: &[Transition]) -> bool {
 }
 
 /// Applies `transitions` (each finishing an execution, with unique ids) as
-/// [`queuectl_store::JobStore::finish`] says. Must run inside an immediate transaction.
+/// [`queuectl_store::Jobs::finish`] says. Must run inside an immediate transaction.
 ///
 /// Transitions that write the same values (a claimed batch shares its token; successes
 /// without output write the same state, exit code and output) form one group, and each
@@ -264,9 +264,8 @@ fixed_sql!(ReplaceOutput, ReplaceOutputQuery);
 mod tests {
     use std::time::Duration;
 
-    use queuectl_store::{
-        ClaimRequest, ClaimToken, Job, JobId, JobOutput, JobStore, NewJob, Transition,
-    };
+    use queuectl_store::prelude::*;
+    use queuectl_store::{ClaimRequest, ClaimToken, Job, JobId, JobOutput, NewJob, Transition};
 
     use super::*;
     use crate::SqliteStore;

@@ -1,4 +1,4 @@
-//! [`SqliteStore`]: a queuectl [`JobStore`] in one SQLite file, through Diesel.
+//! [`SqliteStore`]: a queuectl [`JobStore`](queuectl_store::JobStore) in one SQLite file, through Diesel.
 //!
 //! This is queuectl's default store: no server, one file, shared safely by any number of
 //! worker and CLI processes on the same host. SQLite itself is bundled (one copy, shared
@@ -9,7 +9,8 @@
 //! WAL mode needs shared memory between the processes using it).
 //!
 //! ```
-//! use queuectl_store::{ClaimRequest, JobStore, NewJob, Timestamp};
+//! use queuectl_store::prelude::*;
+//! use queuectl_store::{ClaimRequest, NewJob, Timestamp};
 //! use queuectl_store_sqlite::SqliteStore;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -56,7 +57,7 @@
 //!   leases are found through a partial index of the `processing` rows.
 //! - Timestamps are stored as INTEGER milliseconds since the epoch, exactly as
 //!   [`Timestamp`] holds them: every timestamp round-trips unchanged.
-//! - [`JobStore::change_marker`] is SQLite's `PRAGMA data_version` read on a dedicated
+//! - [`ChangeFeed::change_marker`] is SQLite's `PRAGMA data_version` read on a dedicated
 //!   connection that never writes (see that method's docs here).
 //!
 //! # Deviations and tuning
@@ -64,7 +65,7 @@
 //! - **Writers are serialised.** SQLite allows one writer at a time per file; claims,
 //!   finishes and enqueues from all processes take turns. Each is a short transaction, so
 //!   this matters only at thousands of jobs per second. Batch where you can:
-//!   [`JobStore::enqueue_many`] and [`JobStore::finish`] with several transitions cost one
+//!   [`Jobs::enqueue_many`] and [`Jobs::finish`] with several transitions cost one
 //!   transaction (and one fsync at most) for the whole batch.
 //! - **Durability.** The default, [`Durability::Normal`], never corrupts the file, but a
 //!   power loss (not a process crash) may roll back the last few commits.
@@ -105,9 +106,9 @@ use diesel::sql_types::BigInt;
 use diesel::sqlite::Sqlite;
 use parking_lot::Mutex;
 use queuectl_store::{
-    Capabilities, ClaimRequest, Guarded, Job, JobFilter, JobId, JobRecord, JobState, JobStore,
-    LeaseRef, NewJob, StateCounts, StoreError, StoreResult, Timestamp, Transition, TransitionKind,
-    WorkerInfo,
+    Capabilities, ChangeFeed, ClaimRequest, Coordination, Guarded, Heartbeat, Job, JobFilter,
+    JobId, JobRecord, JobState, Jobs, LeaseRef, Marker, NewJob, StateCounts, StoreError,
+    StoreResult, Timestamp, Transition, TransitionKind, WorkerInfo,
 };
 
 use crate::error::{pool_error, Failure};
@@ -195,7 +196,7 @@ impl SqliteOptions {
     }
 }
 
-/// A [`JobStore`] in one SQLite file, shareable by threads and processes.
+/// A [`JobStore`](queuectl_store::JobStore) in one SQLite file, shareable by threads and processes.
 ///
 /// Cheap to share behind an `Arc`; every method takes `&self`. Open several handles on
 /// one file (in one process or many) freely: they coordinate through SQLite's file locks.
@@ -203,7 +204,7 @@ pub struct SqliteStore {
     path: PathBuf,
     options: SqliteOptions,
     pool: Pool<ConnectionManager<SqliteConnection>>,
-    /// Reads `PRAGMA data_version` for [`JobStore::change_marker`]; never writes, so every
+    /// Reads `PRAGMA data_version` for [`ChangeFeed::change_marker`]; never writes, so every
     /// commit (by the pool or another process) counts as "another connection's" for it.
     marker: Mutex<SqliteConnection>,
     /// Held for the whole of every write transaction: SQLite lets one writer in at a time
@@ -246,6 +247,7 @@ impl SqliteStore {
         let path = path.as_ref().to_path_buf();
         let url = database_url(&path)?;
         let setup = ConnectionSetup::new(&options);
+        create_owner_only(&path);
 
         let mut first = retry(options.max_busy_wait, || {
             let mut conn = SqliteConnection::establish(&url)
@@ -432,6 +434,24 @@ fn jitter() -> f64 {
     let bits = RandomState::new().build_hasher().finish() >> 11;
     // 53 random bits scaled into [0, 1): exact in an f64.
     bits as f64 / (1u64 << 53) as f64
+}
+
+/// Creates a missing database file readable and writable by its owner only (0600), before
+/// SQLite opens it: jobs' commands and output may hold secrets. SQLite gives the `-wal` and
+/// `-shm` files the database file's mode, so they are 0600 too. An existing file is left as
+/// it is; a failure here is left for SQLite's open to report in its own words.
+fn create_owner_only(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 /// The path as Diesel's SQLite driver wants it: UTF-8, and never read as a URI.
@@ -761,7 +781,7 @@ fn list_query(filter: &JobFilter) -> JobQuery<'_> {
     query
 }
 
-/// Applies `transitions` as [`JobStore::finish`] says, inside the caller's immediate
+/// Applies `transitions` as [`Jobs::finish`] says, inside the caller's immediate
 /// transaction. Executions finished by a worker take three statements per group (see
 /// `finish.rs`); anything else (recovery, release, a job named twice) one transition at a
 /// time.
@@ -801,7 +821,7 @@ fn count_of(n: usize) -> u64 {
 
 const TERMINAL: [&str; 3] = ["completed", "dead", "cancelled"];
 
-impl JobStore for SqliteStore {
+impl Jobs for SqliteStore {
     // ----- producer -----
 
     fn enqueue_many(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<()> {
@@ -1045,6 +1065,14 @@ impl JobStore for SqliteStore {
         })
     }
 
+    // ----- introspection -----
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none().with_multi_process(true)
+    }
+}
+
+impl Coordination for SqliteStore {
     // ----- settings -----
 
     fn setting(&self, key: &str) -> StoreResult<Option<String>> {
@@ -1094,14 +1122,15 @@ impl JobStore for SqliteStore {
         })
     }
 
-    fn heartbeat_worker(&self, worker_id: &str, now: Timestamp) -> StoreResult<Option<bool>> {
+    fn heartbeat_worker(&self, worker_id: &str, now: Timestamp) -> StoreResult<Heartbeat> {
         self.write(|conn| {
             Ok(
                 diesel::update(workers::table.filter(workers::id.eq(worker_id)))
                     .set(workers::heartbeat_at.eq(now.as_millis()))
                     .returning(workers::stop_requested)
                     .get_result(conn)
-                    .optional()?,
+                    .optional()?
+                    .map_or(Heartbeat::Unregistered, Heartbeat::registered),
             )
         })
     }
@@ -1138,13 +1167,9 @@ impl JobStore for SqliteStore {
         })?;
         Ok(count_of(n))
     }
+}
 
-    // ----- introspection -----
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::none().with_multi_process(true)
-    }
-
+impl ChangeFeed for SqliteStore {
     /// `PRAGMA data_version` on a connection reserved for it.
     ///
     /// SQLite changes a connection's `data_version` whenever *another* connection commits
@@ -1154,7 +1179,7 @@ impl JobStore for SqliteStore {
     /// value alone is a complete marker: no local write counter needs to be combined
     /// with it. The value is per connection, so markers of two handles are not comparable
     /// with each other, only with earlier markers of the same handle.
-    fn change_marker(&self) -> StoreResult<Option<u64>> {
+    fn change_marker(&self) -> StoreResult<Marker> {
         #[derive(QueryableByName)]
         struct DataVersion {
             #[diesel(sql_type = BigInt)]
@@ -1164,11 +1189,13 @@ impl JobStore for SqliteStore {
         let version = retry(self.options.max_busy_wait, || {
             Ok(diesel::sql_query("PRAGMA data_version").get_result::<DataVersion>(&mut *conn)?)
         })?;
-        Ok(Some(u64::from_ne_bytes(version.data_version.to_ne_bytes())))
+        Ok(Marker::At(u64::from_ne_bytes(
+            version.data_version.to_ne_bytes(),
+        )))
     }
 }
 
-/// What `dlq retry` writes (see [`JobStore::requeue_dead`]).
+/// What `dlq retry` writes (see [`Jobs::requeue_dead`]).
 #[allow(clippy::type_complexity)]
 fn requeued(
     now: Timestamp,

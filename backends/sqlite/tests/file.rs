@@ -2,6 +2,7 @@
 //! opening (idempotent, racing, clear errors), several handles and processes on one file,
 //! the change marker across handles, and waiting out a locked file.
 
+use queuectl_store::prelude::*;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -11,7 +12,7 @@ use std::time::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
 use queuectl_store::{
-    ClaimRequest, Execution, JobId, JobState, JobStore, NewJob, StoreError, Timestamp, Transition,
+    ClaimRequest, Execution, JobId, JobState, NewJob, StoreError, Timestamp, Transition,
     TransitionKind,
 };
 use queuectl_store_sqlite::{SqliteOptions, SqliteStore};
@@ -184,20 +185,20 @@ fn the_change_marker_moves_when_another_handle_commits() {
     let watcher = SqliteStore::open(&path).expect("open watcher");
     let writer = SqliteStore::open(&path).expect("open writer");
 
-    let m0 = watcher.change_marker().expect("marker").expect("supported");
+    let m0 = watcher.change_marker().expect("marker");
     assert_eq!(
         watcher.change_marker().expect("marker"),
-        Some(m0),
+        m0,
         "no write, no change"
     );
 
     writer.enqueue(&job("elsewhere"), T0).expect("enqueue");
-    let m1 = watcher.change_marker().expect("marker").expect("supported");
+    let m1 = watcher.change_marker().expect("marker");
     assert_ne!(m1, m0, "a commit by another handle changes the marker");
 
     // Its own pool's commits count too: the marker's connection never writes.
     watcher.enqueue(&job("here"), T0).expect("enqueue");
-    let m2 = watcher.change_marker().expect("marker").expect("supported");
+    let m2 = watcher.change_marker().expect("marker");
     assert_ne!(m2, m1, "a commit by the same handle changes the marker");
 
     // Reads and claims that find nothing write nothing: idle workers polling each other's
@@ -206,7 +207,7 @@ fn the_change_marker_moves_when_another_handle_commits() {
     let mut nothing_due = request("idle", 5);
     nothing_due.queues = vec!["no-such-queue".to_owned()];
     assert!(writer.claim(&nothing_due).expect("claim").is_empty());
-    assert_eq!(watcher.change_marker().expect("marker"), Some(m2));
+    assert_eq!(watcher.change_marker().expect("marker"), m2);
 }
 
 /// Four threads, each with its own store handle (its own pool and connections, as
@@ -441,4 +442,39 @@ fn a_conflict_inside_a_multi_row_chunk_names_the_first_existing_id_and_stores_no
         listed[2..].iter().zip(&batch).all(|(a, b)| a.id == b.id),
         "order kept"
     );
+}
+
+/// Commands and output may hold secrets: a new store's files are the owner's alone.
+#[cfg(unix)]
+#[test]
+fn a_new_store_and_its_wal_and_shm_files_are_readable_by_the_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (dir, path) = temp_db();
+    let store = SqliteStore::open(&path).expect("open");
+    store.enqueue(&job("secret"), T0).expect("enqueue");
+    for suffix in ["", "-wal", "-shm"] {
+        let file = dir.path().join(format!("queue.db{suffix}"));
+        let mode = std::fs::metadata(&file)
+            .expect("exists")
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "{} is {:o}",
+            file.display(),
+            mode & 0o777
+        );
+    }
+
+    // An existing file keeps the mode its owner gave it.
+    let shared = dir.path().join("shared.db");
+    std::fs::write(&shared, b"").expect("create");
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    SqliteStore::open(&shared).expect("open shared");
+    let mode = std::fs::metadata(&shared)
+        .expect("exists")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o640);
 }

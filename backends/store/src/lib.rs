@@ -14,19 +14,29 @@
 //! ```
 #![deny(missing_docs)]
 
+mod decorator;
 mod error;
+mod feed;
 mod job;
 mod request;
 mod store;
 mod time;
 mod transition;
 
+pub use crate::decorator::{Call, Decorator};
 pub use crate::error::{BoxError, StoreError, StoreResult};
+pub use crate::feed::{Heartbeat, Marker, Wake};
 pub use crate::job::{
     AttemptRecord, ClaimToken, Job, JobFilter, JobId, JobOutput, JobRecord, JobState, NewJob,
     StateCounts, UnknownState,
 };
 pub use crate::request::{Capabilities, ClaimRequest, LeaseRef, WorkerInfo};
-pub use crate::store::JobStore;
+pub use crate::store::{ChangeFeed, Coordination, JobStore, Jobs};
 pub use crate::time::Timestamp;
 pub use crate::transition::{Execution, Guarded, Transition, TransitionKind};
+
+pub mod prelude {
+    //! The store traits, for code that calls a concrete store's methods:
+    //! `use queuectl_store::prelude::*;`. Code bounded by `S: JobStore` needs none of them.
+    pub use crate::{ChangeFeed, Coordination, JobStore, Jobs};
+}

@@ -2,7 +2,7 @@
 
 use crate::{ClaimToken, JobId, Timestamp};
 
-/// What [`crate::JobStore::claim`] should take.
+/// What [`crate::Jobs::claim`] should take.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClaimRequest {
     /// At most this many jobs.

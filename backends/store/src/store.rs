@@ -1,27 +1,42 @@
-//! The `JobStore` trait.
+//! The storage seam: [`JobStore`] and the three traits it combines.
+//!
+//! A store implements [`Jobs`] (the life of a job and the operator's reads and writes),
+//! [`Coordination`] (what workers and operators share besides jobs: settings and the worker
+//! registry) and [`ChangeFeed`] (how an idle worker learns that something changed); it is
+//! then a [`JobStore`] through the blanket impl. Callers that hold a `S: JobStore` (the
+//! scheduler, the worker pool) call every method without importing the parts; callers that
+//! hold a concrete store import them, or [`crate::prelude`].
 
 use std::fmt::Debug;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{
-    Capabilities, ClaimRequest, Guarded, Job, JobFilter, JobId, JobRecord, LeaseRef, NewJob,
-    StateCounts, StoreResult, Timestamp, Transition, WorkerInfo,
+    Capabilities, ClaimRequest, Guarded, Heartbeat, Job, JobFilter, JobId, JobRecord, LeaseRef,
+    Marker, NewJob, StateCounts, StoreResult, Timestamp, Transition, Wake, WorkerInfo,
 };
 
-/// Durable storage for jobs: atomic, policy-free operations.
+/// Durable storage for jobs: every trait of the seam in one bound.
 ///
 /// Each method is one statement or one transaction. A store holds the *mechanism* (what a
 /// transition writes, how a claim is made exclusive); the *policy* (when a job is dead,
 /// how long a backoff is, when a lease counts as lost) lives in `queuectl::Scheduler`.
 /// The store never reads the clock: every time-dependent call takes `now`.
 ///
-/// The trait is synchronous and dyn-compatible; `Arc<S>`, `Box<S>` and `&S` implement it
-/// too, so the CLI can hold an `Arc<dyn JobStore>` while tests use concrete types.
+/// The traits are synchronous and dyn-compatible. `Arc<S>` and `Box<S>` are stores too (they
+/// are [`Decorator`]s that add nothing), so the CLI can hold an `Arc<dyn JobStore>` while
+/// tests use concrete types.
 ///
-/// Methods are grouped by role (producer, worker, maintenance, operator, settings,
-/// registry) and sorted within each group.
-pub trait JobStore: Debug + Send + Sync + 'static {
+/// [`Decorator`]: crate::Decorator
+pub trait JobStore: Jobs + Coordination + ChangeFeed {}
+
+impl<S: Jobs + Coordination + ChangeFeed + ?Sized> JobStore for S {}
+
+/// Jobs: enqueue, claim, guarded finish, lease renewal, recovery reads, operator reads and
+/// writes.
+///
+/// Methods are grouped by role (producer, worker, maintenance, operator) and sorted within
+/// each group.
+pub trait Jobs: Debug + Send + Sync + 'static {
     // ----- producer -----
 
     /// Inserts one job as `pending` with `attempts = 0`, `created_at = updated_at = now`,
@@ -33,7 +48,7 @@ pub trait JobStore: Debug + Send + Sync + 'static {
         self.enqueue_many(std::slice::from_ref(job), now)
     }
 
-    /// Inserts jobs as [`JobStore::enqueue`] does, in order, all or nothing: if any id
+    /// Inserts jobs as [`Jobs::enqueue`] does, in order, all or nothing: if any id
     /// exists (or repeats within `jobs`), nothing is stored.
     ///
     /// # Errors
@@ -66,7 +81,7 @@ pub trait JobStore: Debug + Send + Sync + 'static {
     /// Only driver failures; then nothing was applied.
     fn finish(&self, transitions: &[Transition], now: Timestamp) -> StoreResult<Vec<Guarded>>;
 
-    /// [`JobStore::finish`] followed by [`JobStore::claim`], as a worker does between two
+    /// [`Jobs::finish`] followed by [`Jobs::claim`], as a worker does between two
     /// batches. A store may run both in one transaction (one commit instead of two); the
     /// default calls them one after the other. The finish is applied first; `now` is the
     /// finish's, `req.now` the claim's.
@@ -103,7 +118,7 @@ pub trait JobStore: Debug + Send + Sync + 'static {
 
     /// Read-only: up to `limit` `processing` jobs whose `lease_until < now`, oldest lease
     /// first. The scheduler decides what to do with them and applies it with a guarded
-    /// [`JobStore::finish`].
+    /// [`Jobs::finish`].
     ///
     /// # Errors
     /// Only driver failures.
@@ -158,7 +173,7 @@ pub trait JobStore: Debug + Send + Sync + 'static {
     /// Only driver failures.
     fn list(&self, filter: &JobFilter) -> StoreResult<Vec<Job>>;
 
-    /// `dead` → `pending` for every dead job, as [`JobStore::requeue_dead`] does, in one
+    /// `dead` → `pending` for every dead job, as [`Jobs::requeue_dead`] does, in one
     /// transaction; returns how many.
     ///
     /// # Errors
@@ -174,6 +189,15 @@ pub trait JobStore: Debug + Send + Sync + 'static {
     /// current state, with nothing changed.
     fn requeue_dead(&self, id: &JobId, now: Timestamp) -> StoreResult<Job>;
 
+    // ----- introspection -----
+
+    /// What this store supports.
+    fn capabilities(&self) -> Capabilities;
+}
+
+/// What workers and operators share besides jobs: persisted settings and the worker
+/// registry (so `status` counts live workers and `worker stop` works from any terminal).
+pub trait Coordination: Debug + Send + Sync + 'static {
     // ----- settings -----
 
     /// A persisted setting's raw value, `None` if never set. Keys and values are
@@ -203,12 +227,12 @@ pub trait JobStore: Debug + Send + Sync + 'static {
     /// Only driver failures.
     fn deregister_worker(&self, worker_id: &str) -> StoreResult<()>;
 
-    /// Records a heartbeat; returns whether a stop was requested for this worker, or
-    /// `None` if it is not registered (it was deregistered as dead).
+    /// Records a heartbeat; says whether a stop was requested for this worker, or that it
+    /// is not registered (it was deregistered as dead) and nothing was written.
     ///
     /// # Errors
     /// Only driver failures.
-    fn heartbeat_worker(&self, worker_id: &str, now: Timestamp) -> StoreResult<Option<bool>>;
+    fn heartbeat_worker(&self, worker_id: &str, now: Timestamp) -> StoreResult<Heartbeat>;
 
     /// Every registered worker, in registration order. Liveness is the caller's call.
     ///
@@ -227,131 +251,32 @@ pub trait JobStore: Debug + Send + Sync + 'static {
     /// # Errors
     /// Only driver failures.
     fn request_stop(&self) -> StoreResult<u64>;
+}
 
-    // ----- introspection -----
-
-    /// What this store supports.
-    fn capabilities(&self) -> Capabilities;
-
+/// How an idle worker learns that another handle or process may have made a job claimable,
+/// without running a claim query on every poll.
+///
+/// Both methods have defaults for a store that cannot tell: [`Marker::Unsupported`] and
+/// [`Wake::Unsupported`], and the worker then polls with a claim.
+pub trait ChangeFeed: Debug + Send + Sync + 'static {
     /// A value that changes whenever any connection or process commits a job write, if the
     /// store can tell cheaply; idle workers compare it instead of running a claim query.
-    /// `None` means "unknown, poll with a claim".
     ///
     /// # Errors
     /// Only driver failures.
-    fn change_marker(&self) -> StoreResult<Option<u64>> {
-        Ok(None)
+    fn change_marker(&self) -> StoreResult<Marker> {
+        Ok(Marker::Unsupported)
     }
 
-    /// Blocks until a write through any handle or process may have made a job claimable,
-    /// or `timeout` passes: `Some(true)` when one may have (claim now), `Some(false)` on
-    /// timeout. `None`, returned at once, means this store cannot wait for other
-    /// processes' writes (the default): poll [`JobStore::change_marker`] instead.
+    /// Blocks until a write through any handle or process may have made a job claimable
+    /// ([`Wake::Changed`]: claim now), or `timeout` passes ([`Wake::TimedOut`]).
+    /// [`Wake::Unsupported`], returned at once, means this store cannot wait for other
+    /// processes' writes (the default): poll [`ChangeFeed::change_marker`] instead.
     ///
     /// # Errors
     /// Only driver failures.
-    fn wait_for_change(&self, timeout: Duration) -> StoreResult<Option<bool>> {
+    fn wait_for_change(&self, timeout: Duration) -> StoreResult<Wake> {
         let _ = timeout;
-        Ok(None)
+        Ok(Wake::Unsupported)
     }
 }
-
-macro_rules! forward_job_store {
-    ($($ptr:ty),*) => {$(
-        impl<S: JobStore + ?Sized> JobStore for $ptr {
-            fn enqueue(&self, job: &NewJob, now: Timestamp) -> StoreResult<()> {
-                (**self).enqueue(job, now)
-            }
-            fn enqueue_many(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<()> {
-                (**self).enqueue_many(jobs, now)
-            }
-            fn claim(&self, req: &ClaimRequest) -> StoreResult<Vec<Job>> {
-                (**self).claim(req)
-            }
-            fn finish(&self, t: &[Transition], now: Timestamp) -> StoreResult<Vec<Guarded>> {
-                (**self).finish(t, now)
-            }
-            fn finish_and_claim(
-                &self,
-                t: &[Transition],
-                now: Timestamp,
-                req: &ClaimRequest,
-            ) -> StoreResult<(Vec<Guarded>, Vec<Job>)> {
-                (**self).finish_and_claim(t, now, req)
-            }
-            fn renew_leases(
-                &self,
-                leases: &[LeaseRef],
-                lease_until: Timestamp,
-                now: Timestamp,
-            ) -> StoreResult<Vec<Guarded>> {
-                (**self).renew_leases(leases, lease_until, now)
-            }
-            fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Job>> {
-                (**self).expired_leases(now, limit)
-            }
-            fn prune(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
-                (**self).prune(before, limit)
-            }
-            fn cancel(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
-                (**self).cancel(id, now)
-            }
-            fn counts(&self) -> StoreResult<StateCounts> {
-                (**self).counts()
-            }
-            fn get(&self, id: &JobId) -> StoreResult<Job> {
-                (**self).get(id)
-            }
-            fn get_record(&self, id: &JobId) -> StoreResult<JobRecord> {
-                (**self).get_record(id)
-            }
-            fn import(&self, records: &[JobRecord]) -> StoreResult<()> {
-                (**self).import(records)
-            }
-            fn list(&self, filter: &JobFilter) -> StoreResult<Vec<Job>> {
-                (**self).list(filter)
-            }
-            fn requeue_all_dead(&self, now: Timestamp) -> StoreResult<u64> {
-                (**self).requeue_all_dead(now)
-            }
-            fn requeue_dead(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
-                (**self).requeue_dead(id, now)
-            }
-            fn setting(&self, key: &str) -> StoreResult<Option<String>> {
-                (**self).setting(key)
-            }
-            fn set_setting(&self, key: &str, value: &str, now: Timestamp) -> StoreResult<()> {
-                (**self).set_setting(key, value, now)
-            }
-            fn settings(&self) -> StoreResult<Vec<(String, String)>> {
-                (**self).settings()
-            }
-            fn deregister_worker(&self, worker_id: &str) -> StoreResult<()> {
-                (**self).deregister_worker(worker_id)
-            }
-            fn heartbeat_worker(&self, worker_id: &str, now: Timestamp) -> StoreResult<Option<bool>> {
-                (**self).heartbeat_worker(worker_id, now)
-            }
-            fn list_workers(&self) -> StoreResult<Vec<WorkerInfo>> {
-                (**self).list_workers()
-            }
-            fn register_worker(&self, worker: &WorkerInfo) -> StoreResult<()> {
-                (**self).register_worker(worker)
-            }
-            fn request_stop(&self) -> StoreResult<u64> {
-                (**self).request_stop()
-            }
-            fn capabilities(&self) -> Capabilities {
-                (**self).capabilities()
-            }
-            fn change_marker(&self) -> StoreResult<Option<u64>> {
-                (**self).change_marker()
-            }
-            fn wait_for_change(&self, timeout: Duration) -> StoreResult<Option<bool>> {
-                (**self).wait_for_change(timeout)
-            }
-        }
-    )*};
-}
-
-forward_job_store!(Arc<S>, Box<S>);

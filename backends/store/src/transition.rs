@@ -7,7 +7,7 @@
 use crate::{ClaimToken, JobId, JobOutput, Timestamp};
 
 /// A change to one `processing` job, applied only while the job is still `processing`
-/// under `token` (see [`crate::JobStore::finish`]), and for the lease-guarded kinds only
+/// under `token` (see [`crate::Jobs::finish`]), and for the lease-guarded kinds only
 /// while its lease is still expired (see [`TransitionKind::only_if_lease_expired`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transition {
@@ -39,7 +39,7 @@ pub struct Execution {
 /// Guard common to all kinds: the job is `processing` and its `claim_token` is the
 /// transition's. `Recovered` and `Abandoned` with `only_if_expired: true` add one more
 /// condition to the same atomic check: `lease_until < now` (the `now` passed to
-/// [`crate::JobStore::finish`], the same comparison as [`crate::JobStore::expired_leases`]).
+/// [`crate::Jobs::finish`], the same comparison as [`crate::Jobs::expired_leases`]).
 /// A recovery decided from an `expired_leases` read uses it, so an owner that renewed its
 /// lease between that read and the write keeps its job (the transition is `Stale`); a
 /// recovery of a worker known to be dead uses `only_if_expired: false`, whatever its lease

@@ -3,7 +3,7 @@
 use queuectl::SettingKey;
 
 use crate::cli::args::ConfigCommand;
-use crate::cli::open_store::open;
+use crate::cli::open_store::{open, open_to_read};
 use crate::cli::output::print_lines;
 
 pub(crate) fn run(db: Option<&str>, command: ConfigCommand) -> anyhow::Result<()> {
@@ -11,7 +11,7 @@ pub(crate) fn run(db: Option<&str>, command: ConfigCommand) -> anyhow::Result<()
     match command {
         ConfigCommand::Get { key } => {
             let key = SettingKey::parse(&key)?;
-            let (sched, _) = open(db)?;
+            let (sched, _) = open_to_read(db)?;
             print_lines([sched.settings()?.get(key)])
         }
         ConfigCommand::Set { key, value } => {
@@ -21,7 +21,7 @@ pub(crate) fn run(db: Option<&str>, command: ConfigCommand) -> anyhow::Result<()
             print_lines([format!("{} = {value}", key.name())])
         }
         ConfigCommand::List => {
-            let (sched, _) = open(db)?;
+            let (sched, _) = open_to_read(db)?;
             let settings = sched.settings()?;
             print_lines(
                 SettingKey::ALL

@@ -1,14 +1,19 @@
 //! `queuectl dlq list | retry ID | retry --all`: the dead-letter queue (state `dead`).
 
 use anyhow::anyhow;
-use queuectl::{JobFilter, JobId, JobState, JobStore as _, StoreError};
+use queuectl::{JobFilter, JobId, JobState, StoreError};
 
 use crate::cli::args::DlqCommand;
-use crate::cli::open_store::open;
+use crate::cli::open_store::{open, open_to_read};
 use crate::cli::output::{jobs_table, print_jobs_json, print_lines};
 
 pub(crate) fn run(db: Option<&str>, command: DlqCommand) -> anyhow::Result<()> {
-    let (sched, _) = open(db)?;
+    let read_only = matches!(command, DlqCommand::List(_));
+    let (sched, _) = if read_only {
+        open_to_read(db)?
+    } else {
+        open(db)?
+    };
     match command {
         DlqCommand::List(a) => {
             let filter = JobFilter {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use queuectl::input::{parse_job, parse_jobs, ParsedJob};
-use queuectl::{EnqueueRequest, Job, JobId, JobStore as _, Timestamp};
+use queuectl::{EnqueueRequest, Job, JobId, Timestamp};
 
 use crate::cli::args::EnqueueArgs;
 use crate::cli::open_store::open;

@@ -1,13 +1,13 @@
 //! `queuectl list`: jobs in insertion order, filtered, as a table or a JSON array.
 
-use queuectl::{JobFilter, JobStore as _};
+use queuectl::JobFilter;
 
 use crate::cli::args::ListArgs;
-use crate::cli::open_store::open;
+use crate::cli::open_store::open_to_read;
 use crate::cli::output::{jobs_table, print_jobs_json, print_lines};
 
 pub(crate) fn run(db: Option<&str>, a: &ListArgs) -> anyhow::Result<()> {
-    let (sched, _) = open(db)?;
+    let (sched, _) = open_to_read(db)?;
     crate::cli::cmd::worker::recover_dead_local_workers(&sched);
     let filter = JobFilter {
         state: a.state.map(Into::into),

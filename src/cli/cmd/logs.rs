@@ -2,13 +2,13 @@
 
 use std::io::{self, Write};
 
-use queuectl::{JobId, JobStore as _};
+use queuectl::JobId;
 
 use crate::cli::args::LogsArgs;
-use crate::cli::open_store::open;
+use crate::cli::open_store::open_to_read;
 
 pub(crate) fn run(db: Option<&str>, a: &LogsArgs) -> anyhow::Result<()> {
-    let (sched, _) = open(db)?;
+    let (sched, _) = open_to_read(db)?;
     let record = sched.store().get_record(&JobId::new(a.id.as_str()))?;
     let Some(output) = record.output else {
         eprintln!(

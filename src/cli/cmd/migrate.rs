@@ -1,7 +1,7 @@
 //! `queuectl migrate --to TARGET`: copy a whole queue to another store.
 //!
 //! Every job is copied verbatim (state, attempts, timestamps, lease, last output and
-//! attempt history) with [`JobStore::import`], in insertion order, all or nothing; then the
+//! attempt history) with [`Jobs::import`], in insertion order, all or nothing; then the
 //! settings. The worker registry is not copied: workers belong to the store they run on.
 //!
 //! Rules, each for a reason:
@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use indicatif::{ProgressBar, ProgressStyle};
-use queuectl::{open_store, JobFilter, JobRecord, JobStore, StateCounts, StoreTarget, Timestamp};
+use queuectl::{open_store, JobFilter, JobRecord, StateCounts, StoreTarget, Timestamp};
 
 use crate::cli::args::MigrateArgs;
 use crate::cli::cmd::worker::live_workers;

@@ -3,6 +3,7 @@
 pub(crate) mod backup;
 pub(crate) mod bench;
 pub(crate) mod cancel;
+pub(crate) mod completions;
 pub(crate) mod config;
 pub(crate) mod dlq;
 pub(crate) mod enqueue;

@@ -1,11 +1,11 @@
 //! `queuectl status`: one `state: N` line per state, then `workers: N` (live slots).
 
-use queuectl::{JobState, JobStore as _, StateCounts};
+use queuectl::{JobState, StateCounts};
 use serde::Serialize;
 
 use crate::cli::args::StatusArgs;
 use crate::cli::cmd::worker::{live_workers, recover_dead_local_workers};
-use crate::cli::open_store::open;
+use crate::cli::open_store::open_to_read;
 use crate::cli::output::{print_json, print_lines};
 
 #[derive(Serialize)]
@@ -16,7 +16,7 @@ struct StatusJson {
 }
 
 pub(crate) fn run(db: Option<&str>, a: &StatusArgs) -> anyhow::Result<()> {
-    let (sched, _) = open(db)?;
+    let (sched, _) = open_to_read(db)?;
     recover_dead_local_workers(&sched);
     let counts = sched.store().counts()?;
     let workers = live_workers(&sched)?

@@ -8,10 +8,10 @@ use indicatif::ProgressBar;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use queuectl::worker::{Shutdown, WorkerPool};
-use queuectl::{JobStore as _, WorkerInfo};
+use queuectl::WorkerInfo;
 
 use crate::cli::args::{WorkerCommand, WorkerStartArgs, WorkerStopArgs};
-use crate::cli::open_store::{open, Sched};
+use crate::cli::open_store::{open, sqlite_path, Sched};
 use crate::cli::output::print_lines;
 
 /// How often `worker stop --wait` looks at the registry.
@@ -25,6 +25,9 @@ pub(crate) fn run(db: Option<&str>, command: WorkerCommand) -> anyhow::Result<()
 }
 
 fn start(db: Option<&str>, a: WorkerStartArgs) -> anyhow::Result<()> {
+    if let Some(path) = sqlite_path(db)? {
+        refuse_foreign_store(&path, a.trust_store_owner)?;
+    }
     let (sched, target) = open(db)?;
     let mut builder = WorkerPool::builder(sched)
         .slots(a.count)
@@ -43,6 +46,28 @@ fn start(db: Option<&str>, a: WorkerStartArgs) -> anyhow::Result<()> {
     tracing::debug!(store = %target, "opened the store");
     pool.run(&shutdown)?;
     Ok(())
+}
+
+/// A worker runs every job in its store as the user running the worker, so a store file
+/// another user owns (in a shared or world-writable directory, say) could make us run their
+/// commands. Refuse, as git refuses a repository owned by someone else, unless told to
+/// trust it. A file that does not exist yet will be ours.
+fn refuse_foreign_store(path: &std::path::Path, trusted: bool) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    let me = nix::unistd::geteuid().as_raw();
+    if trusted || meta.uid() == me {
+        return Ok(());
+    }
+    bail!(
+        "refusing to run jobs from {}: the file is owned by another user (uid {}), and its \
+         jobs would run as you (uid {me}); if you trust its owner, pass --trust-store-owner \
+         (or set QUEUECTL_TRUST_STORE_OWNER=1)",
+        path.display(),
+        meta.uid()
+    )
 }
 
 fn stop(db: Option<&str>, a: &WorkerStopArgs) -> anyhow::Result<()> {

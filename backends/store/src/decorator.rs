@@ -1,0 +1,364 @@
+//! [`Decorator`]: the one way to wrap a store.
+//!
+//! Fault injection, test hooks and instrumentation wrap a store without re-implementing it:
+//! a wrapper implements [`Decorator`] (say what it wraps and, optionally, what runs before
+//! and after each call) and is then a [`crate::JobStore`] through the blanket impls below,
+//! which forward every method to the inner store. `Arc<S>` and `Box<S>` are decorators that
+//! add nothing, so a shared or boxed store is a store too.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{
+    Capabilities, ChangeFeed, ClaimRequest, Coordination, Guarded, Heartbeat, Job, JobFilter,
+    JobId, JobRecord, JobStore, Jobs, LeaseRef, Marker, NewJob, StateCounts, StoreResult,
+    Timestamp, Transition, Wake, WorkerInfo,
+};
+
+/// A wrapper around a store: every call of the store's traits is forwarded to
+/// [`Decorator::inner`], with [`Decorator::before`] run first and [`Decorator::after`] run
+/// once the inner call succeeded.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use queuectl_store::{Call, Decorator, JobStore, StoreResult};
+///
+/// /// Counts writes.
+/// #[derive(Debug)]
+/// struct CountWrites<S> {
+///     inner: S,
+///     writes: AtomicU64,
+/// }
+///
+/// impl<S: JobStore> Decorator for CountWrites<S> {
+///     type Inner = S;
+///     fn inner(&self) -> &S {
+///         &self.inner
+///     }
+///     fn after(&self, call: &Call<'_>) -> StoreResult<()> {
+///         if call.is_write() {
+///             self.writes.fetch_add(1, Ordering::Relaxed);
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// fn counted<S: JobStore>(store: S) -> impl JobStore {
+///     CountWrites { inner: store, writes: AtomicU64::new(0) }
+/// }
+/// ```
+pub trait Decorator: Debug + Send + Sync + 'static {
+    /// The wrapped store.
+    type Inner: JobStore + ?Sized;
+
+    /// The wrapped store.
+    fn inner(&self) -> &Self::Inner;
+
+    /// Runs before every call but [`Jobs::capabilities`] (which cannot fail). An error is
+    /// returned to the caller instead of calling the inner store, so the call changed
+    /// nothing, as the traits promise of a failed call.
+    ///
+    /// # Errors
+    /// Whatever the wrapper decides to fail with.
+    fn before(&self, call: &Call<'_>) -> StoreResult<()> {
+        let _ = call;
+        Ok(())
+    }
+
+    /// Runs after the inner call succeeded. An error is returned to the caller although the
+    /// call took effect: a commit whose acknowledgement was lost, which callers that retry
+    /// must survive.
+    ///
+    /// # Errors
+    /// Whatever the wrapper decides to fail with.
+    fn after(&self, call: &Call<'_>) -> StoreResult<()> {
+        let _ = call;
+        Ok(())
+    }
+}
+
+/// One call through a [`Decorator`], with its arguments, as its hooks see it.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+#[allow(missing_docs)] // The fields are the arguments of the method each variant names.
+pub enum Call<'a> {
+    /// [`Jobs::enqueue`].
+    Enqueue { job: &'a NewJob, now: Timestamp },
+    /// [`Jobs::enqueue_many`].
+    EnqueueMany { jobs: &'a [NewJob], now: Timestamp },
+    /// [`Jobs::claim`].
+    Claim { req: &'a ClaimRequest },
+    /// [`Jobs::finish`].
+    Finish {
+        transitions: &'a [Transition],
+        now: Timestamp,
+    },
+    /// [`Jobs::finish_and_claim`].
+    FinishAndClaim {
+        transitions: &'a [Transition],
+        now: Timestamp,
+        req: &'a ClaimRequest,
+    },
+    /// [`Jobs::renew_leases`].
+    RenewLeases {
+        leases: &'a [LeaseRef],
+        lease_until: Timestamp,
+        now: Timestamp,
+    },
+    /// [`Jobs::expired_leases`].
+    ExpiredLeases { now: Timestamp, limit: u32 },
+    /// [`Jobs::prune`].
+    Prune { before: Timestamp, limit: u32 },
+    /// [`Jobs::cancel`].
+    Cancel { id: &'a JobId, now: Timestamp },
+    /// [`Jobs::counts`].
+    Counts,
+    /// [`Jobs::get`].
+    Get { id: &'a JobId },
+    /// [`Jobs::get_record`].
+    GetRecord { id: &'a JobId },
+    /// [`Jobs::import`].
+    Import { records: &'a [JobRecord] },
+    /// [`Jobs::list`].
+    List { filter: &'a JobFilter },
+    /// [`Jobs::requeue_all_dead`].
+    RequeueAllDead { now: Timestamp },
+    /// [`Jobs::requeue_dead`].
+    RequeueDead { id: &'a JobId, now: Timestamp },
+    /// [`Coordination::setting`].
+    Setting { key: &'a str },
+    /// [`Coordination::set_setting`].
+    SetSetting {
+        key: &'a str,
+        value: &'a str,
+        now: Timestamp,
+    },
+    /// [`Coordination::settings`].
+    Settings,
+    /// [`Coordination::deregister_worker`].
+    DeregisterWorker { worker_id: &'a str },
+    /// [`Coordination::heartbeat_worker`].
+    HeartbeatWorker { worker_id: &'a str, now: Timestamp },
+    /// [`Coordination::list_workers`].
+    ListWorkers,
+    /// [`Coordination::register_worker`].
+    RegisterWorker { worker: &'a WorkerInfo },
+    /// [`Coordination::request_stop`].
+    RequestStop,
+    /// [`ChangeFeed::change_marker`].
+    ChangeMarker,
+    /// [`ChangeFeed::wait_for_change`].
+    WaitForChange { timeout: Duration },
+}
+
+impl Call<'_> {
+    /// The method's name, e.g. `"renew_leases"`.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Call::Enqueue { .. } => "enqueue",
+            Call::EnqueueMany { .. } => "enqueue_many",
+            Call::Claim { .. } => "claim",
+            Call::Finish { .. } => "finish",
+            Call::FinishAndClaim { .. } => "finish_and_claim",
+            Call::RenewLeases { .. } => "renew_leases",
+            Call::ExpiredLeases { .. } => "expired_leases",
+            Call::Prune { .. } => "prune",
+            Call::Cancel { .. } => "cancel",
+            Call::Counts => "counts",
+            Call::Get { .. } => "get",
+            Call::GetRecord { .. } => "get_record",
+            Call::Import { .. } => "import",
+            Call::List { .. } => "list",
+            Call::RequeueAllDead { .. } => "requeue_all_dead",
+            Call::RequeueDead { .. } => "requeue_dead",
+            Call::Setting { .. } => "setting",
+            Call::SetSetting { .. } => "set_setting",
+            Call::Settings => "settings",
+            Call::DeregisterWorker { .. } => "deregister_worker",
+            Call::HeartbeatWorker { .. } => "heartbeat_worker",
+            Call::ListWorkers => "list_workers",
+            Call::RegisterWorker { .. } => "register_worker",
+            Call::RequestStop => "request_stop",
+            Call::ChangeMarker => "change_marker",
+            Call::WaitForChange { .. } => "wait_for_change",
+        }
+    }
+
+    /// Whether the call may write to the store (a claim and a heartbeat do).
+    #[must_use]
+    pub fn is_write(&self) -> bool {
+        !matches!(
+            self,
+            Call::ExpiredLeases { .. }
+                | Call::Counts
+                | Call::Get { .. }
+                | Call::GetRecord { .. }
+                | Call::List { .. }
+                | Call::Setting { .. }
+                | Call::Settings
+                | Call::ListWorkers
+                | Call::ChangeMarker
+                | Call::WaitForChange { .. }
+        )
+    }
+}
+
+/// Runs one call through a decorator's hooks.
+fn through<D: Decorator + ?Sized, T>(
+    d: &D,
+    call: &Call<'_>,
+    op: impl FnOnce(&D::Inner) -> StoreResult<T>,
+) -> StoreResult<T> {
+    d.before(call)?;
+    let out = op(d.inner())?;
+    d.after(call)?;
+    Ok(out)
+}
+
+impl<D: Decorator> Jobs for D {
+    fn enqueue(&self, job: &NewJob, now: Timestamp) -> StoreResult<()> {
+        through(self, &Call::Enqueue { job, now }, |s| s.enqueue(job, now))
+    }
+    fn enqueue_many(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<()> {
+        through(self, &Call::EnqueueMany { jobs, now }, |s| {
+            s.enqueue_many(jobs, now)
+        })
+    }
+    fn claim(&self, req: &ClaimRequest) -> StoreResult<Vec<Job>> {
+        through(self, &Call::Claim { req }, |s| s.claim(req))
+    }
+    fn finish(&self, transitions: &[Transition], now: Timestamp) -> StoreResult<Vec<Guarded>> {
+        through(self, &Call::Finish { transitions, now }, |s| {
+            s.finish(transitions, now)
+        })
+    }
+    fn finish_and_claim(
+        &self,
+        transitions: &[Transition],
+        now: Timestamp,
+        req: &ClaimRequest,
+    ) -> StoreResult<(Vec<Guarded>, Vec<Job>)> {
+        let call = Call::FinishAndClaim {
+            transitions,
+            now,
+            req,
+        };
+        through(self, &call, |s| s.finish_and_claim(transitions, now, req))
+    }
+    fn renew_leases(
+        &self,
+        leases: &[LeaseRef],
+        lease_until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Guarded>> {
+        let call = Call::RenewLeases {
+            leases,
+            lease_until,
+            now,
+        };
+        through(self, &call, |s| s.renew_leases(leases, lease_until, now))
+    }
+    fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Job>> {
+        through(self, &Call::ExpiredLeases { now, limit }, |s| {
+            s.expired_leases(now, limit)
+        })
+    }
+    fn prune(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        through(self, &Call::Prune { before, limit }, |s| {
+            s.prune(before, limit)
+        })
+    }
+    fn cancel(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
+        through(self, &Call::Cancel { id, now }, |s| s.cancel(id, now))
+    }
+    fn counts(&self) -> StoreResult<StateCounts> {
+        through(self, &Call::Counts, |s| s.counts())
+    }
+    fn get(&self, id: &JobId) -> StoreResult<Job> {
+        through(self, &Call::Get { id }, |s| s.get(id))
+    }
+    fn get_record(&self, id: &JobId) -> StoreResult<JobRecord> {
+        through(self, &Call::GetRecord { id }, |s| s.get_record(id))
+    }
+    fn import(&self, records: &[JobRecord]) -> StoreResult<()> {
+        through(self, &Call::Import { records }, |s| s.import(records))
+    }
+    fn list(&self, filter: &JobFilter) -> StoreResult<Vec<Job>> {
+        through(self, &Call::List { filter }, |s| s.list(filter))
+    }
+    fn requeue_all_dead(&self, now: Timestamp) -> StoreResult<u64> {
+        through(self, &Call::RequeueAllDead { now }, |s| {
+            s.requeue_all_dead(now)
+        })
+    }
+    fn requeue_dead(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
+        through(self, &Call::RequeueDead { id, now }, |s| {
+            s.requeue_dead(id, now)
+        })
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner().capabilities()
+    }
+}
+
+impl<D: Decorator> Coordination for D {
+    fn setting(&self, key: &str) -> StoreResult<Option<String>> {
+        through(self, &Call::Setting { key }, |s| s.setting(key))
+    }
+    fn set_setting(&self, key: &str, value: &str, now: Timestamp) -> StoreResult<()> {
+        through(self, &Call::SetSetting { key, value, now }, |s| {
+            s.set_setting(key, value, now)
+        })
+    }
+    fn settings(&self) -> StoreResult<Vec<(String, String)>> {
+        through(self, &Call::Settings, |s| s.settings())
+    }
+    fn deregister_worker(&self, worker_id: &str) -> StoreResult<()> {
+        through(self, &Call::DeregisterWorker { worker_id }, |s| {
+            s.deregister_worker(worker_id)
+        })
+    }
+    fn heartbeat_worker(&self, worker_id: &str, now: Timestamp) -> StoreResult<Heartbeat> {
+        through(self, &Call::HeartbeatWorker { worker_id, now }, |s| {
+            s.heartbeat_worker(worker_id, now)
+        })
+    }
+    fn list_workers(&self) -> StoreResult<Vec<WorkerInfo>> {
+        through(self, &Call::ListWorkers, |s| s.list_workers())
+    }
+    fn register_worker(&self, worker: &WorkerInfo) -> StoreResult<()> {
+        through(self, &Call::RegisterWorker { worker }, |s| {
+            s.register_worker(worker)
+        })
+    }
+    fn request_stop(&self) -> StoreResult<u64> {
+        through(self, &Call::RequestStop, |s| s.request_stop())
+    }
+}
+
+impl<D: Decorator> ChangeFeed for D {
+    fn change_marker(&self) -> StoreResult<Marker> {
+        through(self, &Call::ChangeMarker, |s| s.change_marker())
+    }
+    fn wait_for_change(&self, timeout: Duration) -> StoreResult<Wake> {
+        through(self, &Call::WaitForChange { timeout }, |s| {
+            s.wait_for_change(timeout)
+        })
+    }
+}
+
+impl<S: JobStore + ?Sized> Decorator for Arc<S> {
+    type Inner = S;
+    fn inner(&self) -> &S {
+        self
+    }
+}
+
+impl<S: JobStore + ?Sized> Decorator for Box<S> {
+    type Inner = S;
+    fn inner(&self) -> &S {
+        self
+    }
+}
