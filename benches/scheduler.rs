@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use queuectl::worker::{Shutdown, WorkerPool};
 use queuectl::{JobId, JobStore, NewJob, Outcome, Scheduler, Timestamp};
+use queuectl::{Shutdown, WorkerPool};
 use queuectl_store_memory::MemoryStore;
 use queuectl_store_sqlite::SqliteStore;
 
@@ -38,10 +38,9 @@ fn burn_down<S: JobStore + Clone>(store: S, n: u64, workers: u32, batch: u32) ->
         .claim_batch(batch)
         .poll_interval(Duration::from_millis(50))
         .drain(true)
-        .handler(
-            "noop",
-            |_: &queuectl::Job, _: &queuectl::worker::JobContext| Outcome::success(),
-        )
+        .handler("noop", |_: &queuectl::Job, _: &queuectl::JobContext| {
+            Outcome::success()
+        })
         .build();
     let start = Instant::now();
     let report = pool.run(&Shutdown::new()).unwrap();

@@ -4,7 +4,14 @@
 //! crate's integration tests (`tests/fuzz_corpus/`) include this file too and replay the
 //! committed corpus through them, so plain `cargo test` checks the same properties.
 
-use queuectl::input::{parse_job, parse_jobs, ParsedJob};
+// The job JSON parser is the binary's (`src/cli/input.rs`), not the library's: compiled
+// here by path so the fuzz targets exercise exactly the code `queuectl enqueue` runs. The
+// time flag parsers in it are not fuzzed here.
+#[allow(dead_code)]
+#[path = "../src/cli/input.rs"]
+pub(crate) mod input;
+
+use input::{parse_job, parse_jobs, ParsedJob};
 use queuectl::{SettingKey, Settings};
 
 /// Parsing job JSON never panics; whatever it accepts obeys the input rules; a single
@@ -79,8 +86,10 @@ pub(crate) fn config_kv(data: &[u8]) {
 /// Any op sequence decoded from the bytes runs against the MemoryStore exactly as the
 /// reference model says (the same runner as the model proptest).
 pub(crate) fn scheduler_ops(data: &[u8]) {
-    let ops = queuectl::testing::ops_from_bytes(data);
-    if let Err(e) = queuectl::testing::run_ops(queuectl_store_memory::MemoryStore::new(), &ops) {
+    let ops = queuectl::testing::model::ops_from_bytes(data);
+    if let Err(e) =
+        queuectl::testing::model::run_ops(queuectl_store_memory::MemoryStore::new(), &ops)
+    {
         panic!("model divergence: {e}");
     }
 }

@@ -1,6 +1,9 @@
-//! Which store a `--db` / `QUEUECTL_DB` value names, and opening it.
+//! Which store a target string names (the `--db` value of the CLI, the argument of
+//! [`Queue::open`](crate::Queue::open)), and opening it.
 
+use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use queuectl_store::JobStore;
@@ -9,7 +12,27 @@ use queuectl_store_sqlite::SqliteStore;
 
 use crate::{Error, Result};
 
-/// A parsed store target.
+/// Where a queue lives: the parsed form of a target string.
+///
+/// | target | store |
+/// |---|---|
+/// | `PATH` or `sqlite://PATH` | [`SqliteStore`] in that file, created on first use; relative to the current directory unless absolute |
+/// | `postgres://…` or `postgresql://…` | `PostgresStore` (feature `postgres`) |
+/// | `memory:` | [`MemoryStore`]: in this process only, gone when it exits |
+///
+/// [`Queue::open`](crate::Queue::open) parses and opens in one call; parse first to
+/// validate a configuration value early, or to show it in logs: its [`Display`](fmt::Display)
+/// form hides a URL's password.
+///
+/// ```
+/// use queuectl::StoreTarget;
+///
+/// let target: StoreTarget = "postgres://app:secret@db.internal/jobs".parse()?;
+/// assert_eq!(target.to_string(), "postgres://app:***@db.internal/jobs");
+/// assert_eq!("jobs.db".parse::<StoreTarget>()?, StoreTarget::Sqlite("jobs.db".into()));
+/// assert!("mysql://db/jobs".parse::<StoreTarget>().is_err());
+/// # Ok::<(), queuectl::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreTarget {
     /// An embedded SQLite file (a path, or `sqlite://PATH`; relative to the cwd unless
@@ -22,17 +45,13 @@ pub enum StoreTarget {
 }
 
 impl StoreTarget {
-    /// The default target: `./queuectl.db`.
-    #[must_use]
-    pub fn default_sqlite() -> Self {
-        StoreTarget::Sqlite(PathBuf::from("queuectl.db"))
-    }
-
-    /// Parses a target.
+    /// Parses a target (also available as [`str::parse`]).
     ///
     /// # Errors
-    /// [`Error::InvalidTarget`] for an empty value, an empty `sqlite://` path, or a URL
-    /// scheme queuectl does not know.
+    /// [`Error::InvalidTarget`] for an empty value, an empty `sqlite://` path, a URL
+    /// scheme queuectl does not know, or a target that looks mistyped, with a hint:
+    /// `memory` (without the colon), `sqlite:PATH`, leading or trailing spaces, a `file:`
+    /// URI, a libpq `key=value` string. Nothing is created for a refused target.
     pub fn parse(s: &str) -> Result<StoreTarget> {
         let invalid = |message: &str| Error::InvalidTarget {
             target: mask_libpq_password(&redact_password(s)),
@@ -70,13 +89,32 @@ impl StoreTarget {
         Ok(StoreTarget::Sqlite(PathBuf::from(s)))
     }
 
-    /// A description for messages, without any password of a URL.
-    #[must_use]
-    pub fn describe(&self) -> String {
+    /// Opens (creating and migrating on first use) the store this target names.
+    ///
+    /// # Errors
+    /// The store's `Unavailable` or `Migration` errors; [`Error::InvalidTarget`] for a
+    /// PostgreSQL target in a build without the `postgres` feature.
+    pub fn open(&self) -> Result<Arc<dyn JobStore>> {
+        open_store(self)
+    }
+}
+
+impl FromStr for StoreTarget {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<StoreTarget> {
+        StoreTarget::parse(s)
+    }
+}
+
+/// The target for messages: a SQLite path as given, a URL without its password, or
+/// `memory:`.
+impl fmt::Display for StoreTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StoreTarget::Sqlite(p) => p.display().to_string(),
-            StoreTarget::Postgres(url) => redact_password(url),
-            StoreTarget::Memory => "memory:".to_owned(),
+            StoreTarget::Sqlite(p) => write!(f, "{}", p.display()),
+            StoreTarget::Postgres(url) => f.write_str(&redact_password(url)),
+            StoreTarget::Memory => f.write_str("memory:"),
         }
     }
 }
@@ -155,12 +193,7 @@ fn mask_libpq_password(s: &str) -> String {
         .join(" ")
 }
 
-/// Opens (creating and migrating on first use) the store a target names.
-///
-/// # Errors
-/// The store's `Unavailable` or `Migration` errors; [`Error::InvalidTarget`] for a
-/// PostgreSQL target in a build without the `postgres` feature.
-pub fn open_store(target: &StoreTarget) -> Result<Arc<dyn JobStore>> {
+fn open_store(target: &StoreTarget) -> Result<Arc<dyn JobStore>> {
     Ok(match target {
         StoreTarget::Sqlite(path) => Arc::new(SqliteStore::open(path)?),
         StoreTarget::Memory => Arc::new(MemoryStore::new()),
@@ -184,12 +217,31 @@ fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_owned();
+    let (base, query) = match rest.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (rest, None),
     };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
+    // The user-info ends at the last '@' before the path (a password may hold '@').
+    let authority_end = base.find('/').unwrap_or(base.len());
+    let base = match base[..authority_end].rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}{}", &base[authority_end..]),
+            None => base.to_owned(),
+        },
+        None => base.to_owned(),
+    };
+    let query = query.map(|q| {
+        q.split('&')
+            .map(|param| match param.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => param.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    });
+    match query {
+        Some(q) => format!("{scheme}://{base}?{q}"),
+        None => format!("{scheme}://{base}"),
     }
 }
 
@@ -262,10 +314,36 @@ mod tests {
     }
 
     #[test]
-    fn describe_hides_passwords() {
+    fn passwords_are_masked_in_the_user_info_and_the_query() {
+        for (url, masked) in [
+            ("postgres://u:secret@h/db", "postgres://u:***@h/db"),
+            (
+                "postgres://u:s@c@ret@h:5432/db",
+                "postgres://u:***@h:5432/db",
+            ),
+            (
+                "postgres://u@h/db?password=secret",
+                "postgres://u@h/db?password=***",
+            ),
+            (
+                "postgresql://h/db?sslmode=prefer&PASSWORD=secret&user=u",
+                "postgresql://h/db?sslmode=prefer&PASSWORD=***&user=u",
+            ),
+            ("postgres://h/db", "postgres://h/db"),
+        ] {
+            assert_eq!(redact_password(url), masked);
+            assert!(!StoreTarget::parse(url)
+                .unwrap()
+                .to_string()
+                .contains("secret"));
+        }
+    }
+
+    #[test]
+    fn display_hides_passwords() {
         let t = StoreTarget::parse("postgres://bob:hunter2@db:5432/q").ok();
         assert_eq!(
-            t.map(|t| t.describe()).as_deref(),
+            t.map(|t| t.to_string()).as_deref(),
             Some("postgres://bob:***@db:5432/q")
         );
     }

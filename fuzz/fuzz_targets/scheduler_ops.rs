@@ -1,5 +1,5 @@
 //! Op sequences against the scheduler over a MemoryStore, compared with the reference
-//! model of `queuectl::testing` (the model proptest's runner).
+//! model of `queuectl::testing::model` (the model proptest's runner).
 #![no_main]
 
 // Each target uses one of the harness functions.

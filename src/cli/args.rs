@@ -171,6 +171,11 @@ pub(crate) enum Command {
         after_help = "Examples:\n  queuectl bench\n  queuectl bench --jobs 5000 --job true --raw-spawn\n  queuectl --db memory: bench --jobs 1000000 --pickup-samples 0"
     )]
     Bench(BenchArgs),
+    /// Block until jobs end (completed, dead or cancelled); exit 0 only if all completed.
+    #[command(
+        after_help = "Examples:\n  queuectl wait report-2026-12\n  queuectl wait build test deploy --timeout 10m && echo shipped"
+    )]
+    Wait(WaitArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
     #[command(
         after_help = "Examples:\n  queuectl completions bash > /etc/bash_completion.d/queuectl\n  queuectl completions zsh > \"${fpath[1]}/_queuectl\"\n  queuectl completions fish > ~/.config/fish/completions/queuectl.fish"
@@ -198,14 +203,19 @@ pub(crate) struct EnqueueArgs {
     /// A job as a JSON object, e.g. '{"command":"echo hi"}'; `-` reads a batch from stdin.
     #[arg(
         value_name = "JSON",
-        required_unless_present = "file",
-        conflicts_with = "file"
+        required_unless_present_any = ["file", "words"],
+        conflicts_with_all = ["file", "words"]
     )]
     pub(crate) job: Option<String>,
 
     /// Read a batch of jobs (JSON Lines) from this file; `-` is stdin.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "words")]
     pub(crate) file: Option<PathBuf>,
+
+    /// After `--`: the command as words, quoted so that `sh -c` runs exactly them, e.g.
+    /// `queuectl enqueue -- printf '%s\n' 'a b'` (no JSON needed).
+    #[arg(last = true, value_name = "WORD")]
+    pub(crate) words: Vec<String>,
 
     /// Higher runs first (overrides the JSON).
     #[arg(long, allow_negative_numbers = true)]
@@ -312,8 +322,9 @@ pub(crate) enum WorkerCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct WorkerStartArgs {
-    /// Number of jobs run at once (slots), at least 1.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Number of jobs run at once (slots), from 1 to 4096 (each slot is a thread, and each
+    /// running job a process).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub(crate) count: u32,
 
     /// Serve only this queue (repeatable); without it every queue is served.
@@ -350,6 +361,17 @@ pub(crate) struct WorkerStopArgs {
 
     /// With --wait: give up (exit 1) after this long, e.g. 30s or 10m.
     #[arg(long, value_name = "DURATION", value_parser = parse_delay, requires = "wait")]
+    pub(crate) timeout: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WaitArgs {
+    /// The jobs' ids.
+    #[arg(required = true, value_name = "ID")]
+    pub(crate) ids: Vec<String>,
+
+    /// Give up (exit 1) after this long: seconds or a duration like 90s, 5m, 1h30m.
+    #[arg(long, value_name = "DURATION", value_parser = parse_delay)]
     pub(crate) timeout: Option<Duration>,
 }
 
@@ -391,6 +413,11 @@ pub(crate) struct LogsArgs {
     /// Print only the job's stderr, verbatim.
     #[arg(long)]
     pub(crate) stderr: bool,
+
+    /// Write the output's bytes as they are, even to a terminal (by default, control
+    /// characters other than newline and tab are shown as ^X on a terminal).
+    #[arg(long)]
+    pub(crate) raw: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -494,16 +521,16 @@ impl From<StateArg> for JobState {
 }
 
 fn parse_run_at(s: &str) -> Result<Timestamp, String> {
-    queuectl::input::parse_run_at(s)
+    crate::cli::input::parse_run_at(s)
 }
 
 fn parse_delay(s: &str) -> Result<Duration, String> {
-    queuectl::input::parse_delay(s)
+    crate::cli::input::parse_delay(s)
 }
 
 /// A per-job timeout in whole seconds, at least one.
 fn parse_timeout(s: &str) -> Result<u64, String> {
-    match queuectl::config::parse_whole_seconds(s)? {
+    match queuectl::parse_whole_seconds(s)? {
         0 => Err("must be at least 1 second".to_owned()),
         secs => Ok(secs),
     }

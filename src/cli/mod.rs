@@ -6,7 +6,9 @@
 //! setting is 2, anything else 1.
 
 pub(crate) mod args;
+mod bench;
 mod cmd;
+pub(crate) mod input;
 mod open_store;
 mod output;
 
@@ -160,6 +162,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(a) => cmd::migrate::run(db, &a),
         Command::Backup(a) => cmd::backup::run(db, &a),
         Command::Bench(a) => cmd::bench::run(db, &a),
+        Command::Wait(a) => cmd::wait::run(db, &a),
         Command::Completions { shell } => cmd::completions::run(shell),
         Command::Man => cmd::completions::man(),
     }

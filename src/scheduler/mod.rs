@@ -1,7 +1,7 @@
 //! The job state machine: claim, finish, retry with backoff, dead-letter, recovery.
 //!
 //! [`Scheduler`] is generic over any [`JobStore`] and owns every policy decision of
-//! CONTRACT.md; the store only applies the guarded transitions it is handed (River's
+//! docs/CLI.md; the store only applies the guarded transitions it is handed (River's
 //! `job_executor` / `job_rescuer` split). Time comes from an injected [`Clock`].
 
 mod rescue;
@@ -16,8 +16,13 @@ use queuectl_store::{
     Timestamp, Transition, TransitionKind,
 };
 
-pub use self::rescue::{recovery_transition, MAX_INTERRUPTS};
-pub use self::retry::{backoff_delay, ExponentialBackoff, RetryPolicy, MIN_DELAY};
+pub(crate) use self::rescue::recovery_transition;
+// The reference model (testing::model) follows the same policy.
+#[cfg(feature = "testing")]
+pub(crate) use self::rescue::MAX_INTERRUPTS;
+#[cfg(feature = "testing")]
+pub(crate) use self::retry::backoff_delay;
+pub(crate) use self::retry::{ExponentialBackoff, RetryPolicy};
 use crate::config::{SettingKey, Settings};
 use crate::{Clock, Error, Result, SystemClock};
 
@@ -108,7 +113,7 @@ impl Recovery {
 /// How many expired leases one recovery pass takes at most.
 const RECOVERY_BATCH: u32 = 500;
 
-/// The state machine of CONTRACT.md over a store.
+/// The state machine of docs/CLI.md ("States") over a store.
 #[derive(Debug)]
 pub struct Scheduler<S: JobStore> {
     store: S,
@@ -134,19 +139,34 @@ struct WorkSignal {
     cond: Condvar,
 }
 
+impl WorkSignal {
+    fn notify(&self) {
+        let mut generation = self.generation.lock();
+        *generation = generation.wrapping_add(1);
+        self.cond.notify_all();
+    }
+}
+
 impl<S: JobStore> Scheduler<S> {
     /// A scheduler on the system clock.
     pub fn new(store: S) -> Self {
         Self::with_clock(store, Arc::new(SystemClock))
     }
 
-    /// A scheduler on the given clock.
+    /// A scheduler on the given clock. When that clock jumps (a test's `ManualClock`), the
+    /// scheduler wakes its idle workers as an enqueue would, since jobs may have become due
+    /// (see [`Clock::subscribe`]).
     pub fn with_clock(store: S, clock: Arc<dyn Clock>) -> Self {
-        Scheduler {
-            store,
-            clock,
-            work: Arc::new(WorkSignal::default()),
-        }
+        let work = Arc::new(WorkSignal::default());
+        let signal = Arc::downgrade(&work);
+        clock.subscribe(Box::new(move || match signal.upgrade() {
+            Some(work) => {
+                work.notify();
+                true
+            }
+            None => false,
+        }));
+        Scheduler { store, clock, work }
     }
 
     /// The store.
@@ -293,7 +313,7 @@ impl<S: JobStore> Scheduler<S> {
     }
 
     /// Records `items` as [`Scheduler::finish_many`] does, then claims as
-    /// [`Scheduler::claim`] does, through [`Jobs::finish_and_claim`]: one transaction
+    /// [`Scheduler::claim`] does, through [`Jobs::finish_and_claim`](queuectl_store::Jobs::finish_and_claim): one transaction
     /// on stores that can, so a worker pays one commit per batch instead of two.
     pub(crate) fn finish_and_claim(
         &self,
@@ -403,7 +423,7 @@ impl<S: JobStore> Scheduler<S> {
     // ----- maintenance -----
 
     /// Recovers every job whose lease has expired: back to `pending` with one more
-    /// interrupt, or `dead` at [`MAX_INTERRUPTS`]. Attempts are never charged. Each
+    /// interrupt, or `dead` at the fifth interrupt. Attempts are never charged. Each
     /// recovery applies only if the lease is still expired when it is written, so an owner
     /// that renews after the read keeps its job.
     ///
@@ -537,9 +557,7 @@ impl<S: JobStore> Scheduler<S> {
 
     /// Wakes this process's idle workers (called after anything that makes work due).
     pub fn notify_work(&self) {
-        let mut generation = self.work.generation.lock();
-        *generation = generation.wrapping_add(1);
-        self.work.cond.notify_all();
+        self.work.notify();
     }
 }
 
@@ -570,10 +588,10 @@ fn finish_kind(
 
 /// The longest command `sh -c` can take: Linux's limit on one argument (`MAX_ARG_STRLEN`,
 /// 128 KiB with its terminating NUL).
-pub const MAX_COMMAND_BYTES: usize = 128 * 1024 - 1;
+pub(crate) const MAX_COMMAND_BYTES: usize = 128 * 1024 - 1;
 
 /// The longest id: it travels to the job as `QUEUECTL_JOB_ID`, and a person has to type it.
-pub const MAX_ID_BYTES: usize = 1024;
+pub(crate) const MAX_ID_BYTES: usize = 1024;
 
 /// The earliest and latest `run_at`: the years 0000 to 9999, what RFC 3339 can write.
 const RUN_AT_RANGE: std::ops::RangeInclusive<i64> = -62_167_219_200_000..=253_402_300_799_999;

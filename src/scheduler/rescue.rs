@@ -6,8 +6,9 @@
 
 use queuectl_store::{Job, Transition, TransitionKind};
 
-/// After this many interrupts a job is dead (CONTRACT.md: "a job recovered 5 times is dead").
-pub const MAX_INTERRUPTS: u32 = 5;
+/// After this many interrupts a job is dead (docs/CLI.md, "States": a job recovered 5 times
+/// is dead).
+pub(crate) const MAX_INTERRUPTS: u32 = 5;
 
 /// The guarded transition that recovers `job` (which must carry its claim token).
 ///
@@ -17,7 +18,7 @@ pub const MAX_INTERRUPTS: u32 = 5;
 ///
 /// Returns `None` for a job without a token (not `processing`): nothing to recover.
 #[must_use]
-pub fn recovery_transition(job: &Job, only_if_expired: bool) -> Option<Transition> {
+pub(crate) fn recovery_transition(job: &Job, only_if_expired: bool) -> Option<Transition> {
     let token = job.claim_token?;
     let interrupts = job.interrupts.saturating_add(1);
     let kind = if interrupts >= MAX_INTERRUPTS {

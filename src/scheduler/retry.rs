@@ -6,21 +6,21 @@
 use std::time::Duration;
 
 /// The shortest delay ever returned: a failed job never becomes claimable again at once.
-pub const MIN_DELAY: Duration = Duration::from_secs(1);
+pub(crate) const MIN_DELAY: Duration = Duration::from_secs(1);
 
 /// A policy that turns "attempts so far" into a delay.
-pub trait RetryPolicy {
+pub(crate) trait RetryPolicy {
     /// The delay after a failure that left the job with `attempts` finished attempts.
     fn delay(&self, attempts: u32) -> Duration;
 }
 
-/// `min(base ^ attempts, max)` seconds, at least [`MIN_DELAY`] (CONTRACT.md).
+/// `min(base ^ attempts, max)` seconds, at least [`MIN_DELAY`] (docs/CLI.md, "States").
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ExponentialBackoff {
+pub(crate) struct ExponentialBackoff {
     /// The base, ≥ 1 (1 means a constant one second).
-    pub base: f64,
+    pub(crate) base: f64,
     /// The cap, in seconds.
-    pub max_secs: u64,
+    pub(crate) max_secs: u64,
 }
 
 impl RetryPolicy for ExponentialBackoff {
@@ -31,19 +31,8 @@ impl RetryPolicy for ExponentialBackoff {
 
 /// `min(base ^ attempts, max_secs)` seconds, never below [`MIN_DELAY`], at millisecond
 /// precision.
-///
-/// ```
-/// use std::time::Duration;
-/// use queuectl::backoff_delay;
-///
-/// assert_eq!(backoff_delay(2.0, 1, 3600), Duration::from_secs(2));
-/// assert_eq!(backoff_delay(2.0, 2, 3600), Duration::from_secs(4));
-/// assert_eq!(backoff_delay(2.0, 20, 3600), Duration::from_secs(3600));
-/// assert_eq!(backoff_delay(1.0, 7, 3600), Duration::from_secs(1));
-/// assert_eq!(backoff_delay(1.5, 1, 3600), Duration::from_millis(1500));
-/// ```
 #[must_use]
-pub fn backoff_delay(base: f64, attempts: u32, max_secs: u64) -> Duration {
+pub(crate) fn backoff_delay(base: f64, attempts: u32, max_secs: u64) -> Duration {
     let cap = Duration::from_secs(max_secs).max(MIN_DELAY);
     // A non-finite or sub-1 base cannot come from validated settings; treat it as 1.
     let base = if base.is_finite() && base >= 1.0 {
@@ -76,6 +65,12 @@ mod tests {
             secs,
             [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 3600, 3600]
         );
+    }
+
+    #[test]
+    fn fractional_bases_keep_milliseconds() {
+        assert_eq!(backoff_delay(1.5, 1, 3600), Duration::from_millis(1500));
+        assert_eq!(backoff_delay(2.0, 20, 3600), Duration::from_secs(3600));
     }
 
     #[test]

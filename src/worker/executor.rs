@@ -32,7 +32,9 @@ pub const TIMEOUT_EXIT_CODE: i32 = 124;
 /// - The job gets its own process group (`setpgid(0, 0)` before exec), so a Ctrl-C or a
 ///   SIGTERM aimed at the worker's terminal never reaches it; the worker decides.
 /// - stdin is `/dev/null`; the working directory and environment are the worker's, plus
-///   `QUEUECTL_JOB_ID` and `QUEUECTL_ATTEMPT` (1-based).
+///   `QUEUECTL_JOB_ID`, `QUEUECTL_ATTEMPT` (1-based) and `QUEUECTL_QUEUE`, without the
+///   worker's `QUEUECTL_DB`/`QUEUECTL_DB_PATH`; `QUEUECTL_DB` is the
+///   [`ShellHandler::store_target`] when one is set.
 /// - Timeout: SIGTERM to the whole group, then SIGKILL to the group after a grace (2 s by
 ///   default) if anything in it is still alive. `exit_code = 124`, error "timeout after Ns".
 /// - Cancelled through [`JobContext::cancel_token`] (an immediate worker stop, a lost
@@ -57,6 +59,8 @@ pub struct ShellHandler {
     kill_grace: Duration,
     output_grace: Duration,
     output_limit: usize,
+    /// `QUEUECTL_DB` for the job, so its own `queuectl` calls reach this queue.
+    store_target: Option<OsString>,
 }
 
 impl Default for ShellHandler {
@@ -66,6 +70,7 @@ impl Default for ShellHandler {
             kill_grace: Duration::from_secs(2),
             output_grace: Duration::from_millis(200),
             output_limit: 64 * 1024,
+            store_target: None,
         }
     }
 }
@@ -121,6 +126,16 @@ impl ShellHandler {
         self
     }
 
+    /// The value jobs get as `QUEUECTL_DB`, so a `queuectl enqueue` inside a job reaches the
+    /// queue it came from. Give it without any password (the CLI passes the worker's
+    /// `--db` with the password removed; libpq's usual sources supply credentials). Without
+    /// it, jobs get no `QUEUECTL_DB`: the worker's own is never passed on.
+    #[must_use]
+    pub fn store_target(mut self, target: impl Into<OsString>) -> Self {
+        self.store_target = Some(target.into());
+        self
+    }
+
     /// The shell as a path: a name without a `/` is looked up in `PATH` here, as `execvp`
     /// would. duct sets the child's whole environment, and std then spawns with
     /// `posix_spawn` (a vfork: cheap whatever the worker's size) only for a program given
@@ -167,12 +182,23 @@ impl Handler for ShellHandler {
             Ok(p) => p,
             Err(e) => return self.spawn_failed("creating the stderr pipe", &e),
         };
-        let expression = duct::cmd(self.program(), ["-c", job.command.as_str()])
+        // The worker's environment, minus its store settings (a PostgreSQL URL may carry a
+        // password), plus where the job came from. duct applies an expression's outer
+        // (later) settings first and its inner (earlier) ones last, so the job's
+        // `QUEUECTL_DB`, set first in this chain, wins over the removal after it.
+        let mut expression = duct::cmd(self.program(), ["-c", job.command.as_str()]);
+        if let Some(target) = &self.store_target {
+            expression = expression.env("QUEUECTL_DB", target);
+        }
+        let expression = expression
+            .env_remove("QUEUECTL_DB")
+            .env_remove("QUEUECTL_DB_PATH")
+            .env("QUEUECTL_JOB_ID", job.id.as_str())
+            .env("QUEUECTL_ATTEMPT", ctx.attempt().to_string())
+            .env("QUEUECTL_QUEUE", job.queue.as_str())
             .stdin_null()
             .stdout_file(out_w)
             .stderr_file(err_w)
-            .env("QUEUECTL_JOB_ID", job.id.as_str())
-            .env("QUEUECTL_ATTEMPT", ctx.attempt().to_string())
             .unchecked()
             .before_spawn(|cmd| {
                 cmd.process_group(0);

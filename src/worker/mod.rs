@@ -4,7 +4,21 @@
 //! - `shell` jobs (everything the CLI enqueues) run through [`ShellHandler`]: `sh -c COMMAND`
 //!   in its own process group, with a timeout, captured output and cancellation.
 //! - Library users register in-process handlers for their own kinds, by hand
-//!   ([`WorkerPoolBuilder::handler`]) or as typed jobs ([`crate::typed`]).
+//!   ([`WorkerPoolBuilder::handler`]) or as typed jobs ([`crate::typed`]), and give them
+//!   application state ([`WorkerPoolBuilder::state`], read with [`JobContext::state`]).
+//!
+//! The runtime is laid out in rooms of one purpose each:
+//!
+//! | module | purpose |
+//! |---|---|
+//! | `builder` | [`WorkerPoolBuilder`]: slots, queues, handlers, state, timings; nothing runs yet |
+//! | `run` | the run loop: [`WorkerPool::run`] / [`WorkerPool::run_due`], the slots (`run/slot.rs`) and the helper threads (`run/upkeep.rs`) |
+//! | `liveness` | who is dead and what recovery does about it, for the pool and the CLI alike |
+//! | `context`, `state` | what a handler is handed: [`JobContext`] and the shared state |
+//! | `executor` | [`ShellHandler`] |
+//! | `shutdown` | [`Shutdown`] and [`CancelToken`] |
+//!
+//! # The run loop
 //!
 //! A pool runs in the foreground ([`WorkerPool::run`]) with one thread per slot plus four
 //! helpers, none of which runs job code:
@@ -12,10 +26,7 @@
 //!   the job was taken from us (recovered as dead): it is killed and not reported;
 //! - **heartbeat** about every second; it notices `worker stop` (a graceful stop) and
 //!   re-registers a worker that others wrongly deregistered as dead;
-//! - **recovery** at start-up and about every second: expired leases go back to `pending`;
-//!   registered workers on this host whose process is gone (or any worker whose heartbeat is
-//!   older than three leases) have their orphaned job process groups killed (see
-//!   `orphan.rs`), their jobs recovered and their registry entry removed;
+//! - **recovery** at start-up and about every second (see [Liveness](#liveness));
 //! - **wake-up**, on a store that can wait for other processes' writes
 //!   ([`ChangeFeed::wait_for_change`](queuectl_store::ChangeFeed::wait_for_change): PostgreSQL's
 //!   `LISTEN/NOTIFY`): it wakes the idle slots within milliseconds of a claimable write
@@ -36,31 +47,48 @@
 //! once a second, because a delayed job becomes due without any write). They sleep in
 //! [`Scheduler::wait_for_work`], so an enqueue through the same scheduler (or a clone) in
 //! this process wakes them at once, and so does the wake-up helper for other processes'
-//! writes; otherwise they look again after the poll interval.
+//! writes; otherwise they look again after the poll interval. A jump of the scheduler's
+//! clock (a `ManualClock`, feature `testing`, moved by a test) wakes them too, and they
+//! claim at once: time travel needs no throwaway enqueue.
+//!
+//! # Liveness
+//!
+//! One rule decides that a registered worker is dead, used by the pool's recovery pass and
+//! by the CLI (`status`, `list`, `worker stop --wait`, through [`live_workers`] and
+//! [`recover_dead_workers`]):
+//! - a worker on the same host (same host id, see [`default_host_id`]) whose process is
+//!   gone is dead at once;
+//! - any worker whose heartbeat is older than three leases (at least 10 s) is dead.
+//!
+//! Recovery then kills the dead worker's orphaned job process groups (same host only: each
+//! worker records its jobs' groups in a per-user directory, see
+//! [`WorkerPoolBuilder::group_dir`]), puts its jobs back to `pending` uncharged and removes
+//! its registry entry. A running pool also recovers expired leases, except those held by a
+//! live worker on its own host (stalled, not dead: taking its job would run it twice).
 //!
 //! [`Scheduler`]: crate::Scheduler
 //! [`Scheduler::release`]: crate::Scheduler::release
 //! [`Scheduler::wait_for_work`]: crate::Scheduler::wait_for_work
 
+mod builder;
+mod context;
 mod executor;
-mod orphan;
-mod pool;
+mod liveness;
+mod run;
 mod shutdown;
-
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod state;
 
 use queuectl_store::Job;
 
+pub use self::builder::WorkerPoolBuilder;
+pub use self::context::{JobContext, ProcessGroupGuard};
 pub use self::executor::{ShellHandler, TIMEOUT_EXIT_CODE};
-pub use self::pool::{
-    default_host_id, live_workers, recover_dead_workers, PoolReport, WorkerPool, WorkerPoolBuilder,
-};
+pub use self::liveness::{default_host_id, live_workers, recover_dead_workers};
+pub use self::run::{PoolReport, WorkerPool};
 pub use self::shutdown::{CancelToken, Shutdown};
+pub use self::state::MissingState;
 
 pub(crate) use self::executor::timeout_error;
-use self::orphan::GroupRegistry;
 use crate::scheduler::Outcome;
 
 /// Runs one execution of a job and says how it went.
@@ -84,134 +112,6 @@ where
     }
 }
 
-/// What a [`Handler`] knows about the execution it runs.
-#[derive(Debug, Clone)]
-pub struct JobContext {
-    attempt: u32,
-    timeout: Option<Duration>,
-    started: Instant,
-    cancel: CancelToken,
-    groups: Option<GroupTracker>,
-}
-
-impl JobContext {
-    /// A context for running a handler outside a pool (tests, one-off runs): attempt
-    /// `attempt` (1-based), the given timeout, cancelled through `cancel`. The timeout clock
-    /// starts now.
-    #[must_use]
-    pub fn new(attempt: u32, timeout: Option<Duration>, cancel: CancelToken) -> Self {
-        JobContext {
-            attempt,
-            timeout,
-            started: Instant::now(),
-            cancel,
-            groups: None,
-        }
-    }
-
-    pub(crate) fn with_group_tracker(mut self, tracker: GroupTracker) -> Self {
-        self.groups = Some(tracker);
-        self
-    }
-
-    /// This execution's number, 1-based: the job's finished attempts plus one.
-    #[must_use]
-    pub fn attempt(&self) -> u32 {
-        self.attempt
-    }
-
-    /// The job's timeout, if it has one.
-    #[must_use]
-    pub fn timeout(&self) -> Option<Duration> {
-        self.timeout
-    }
-
-    /// When the timeout expires, if there is one.
-    #[must_use]
-    pub fn deadline(&self) -> Option<Instant> {
-        self.timeout.and_then(|t| self.started.checked_add(t))
-    }
-
-    /// Whether the timeout has passed.
-    #[must_use]
-    pub fn timed_out(&self) -> bool {
-        self.deadline().is_some_and(|d| Instant::now() >= d)
-    }
-
-    /// The token cancelled when the job must stop at once: an immediate worker stop, or
-    /// its lease was lost to another worker.
-    #[must_use]
-    pub fn cancel_token(&self) -> &CancelToken {
-        &self.cancel
-    }
-
-    /// Whether the job was cancelled (see [`JobContext::cancel_token`]).
-    #[must_use]
-    pub fn is_cancelled(&self) -> bool {
-        self.cancel.is_cancelled()
-    }
-
-    /// Whether the handler should give up now: cancelled or timed out.
-    #[must_use]
-    pub fn should_stop(&self) -> bool {
-        self.is_cancelled() || self.timed_out()
-    }
-
-    /// Sleeps up to `d`, waking early on cancellation or at the deadline; returns
-    /// [`JobContext::should_stop`]. For handlers that wait for something.
-    pub fn sleep(&self, d: Duration) -> bool {
-        let d = match self.deadline() {
-            Some(deadline) => d.min(deadline.saturating_duration_since(Instant::now())),
-            None => d,
-        };
-        self.cancel.wait_timeout(d);
-        self.should_stop()
-    }
-
-    /// Records process group `pgid` as belonging to this job until the guard drops, so a
-    /// worker on this host can kill it if this worker dies. A no-op outside a pool.
-    pub fn track_process_group(&self, pgid: i32) -> ProcessGroupGuard {
-        let file = self.groups.as_ref().and_then(|g| g.record(pgid));
-        ProcessGroupGuard { file }
-    }
-}
-
-/// Keeps a job's process group recorded; see [`JobContext::track_process_group`].
-#[derive(Debug)]
-#[must_use = "the record is removed when the guard drops"]
-pub struct ProcessGroupGuard {
-    file: Option<PathBuf>,
-}
-
-impl Drop for ProcessGroupGuard {
-    fn drop(&mut self) {
-        if let Some(file) = self.file.take() {
-            if let Err(e) = std::fs::remove_file(&file) {
-                tracing::debug!(file = %file.display(), error = %e, "cannot remove group record");
-            }
-        }
-    }
-}
-
-/// Where one worker records its jobs' process groups.
-#[derive(Debug, Clone)]
-pub(crate) struct GroupTracker {
-    registry: Arc<GroupRegistry>,
-    worker_id: Arc<str>,
-}
-
-impl GroupTracker {
-    fn record(&self, pgid: i32) -> Option<PathBuf> {
-        match self.registry.record(&self.worker_id, pgid) {
-            Ok(file) => Some(file),
-            Err(e) => {
-                tracing::warn!(pgid, error = %e, "cannot record the job's process group");
-                None
-            }
-        }
-    }
-}
-
 /// A `processing` shell job for handler tests.
 #[cfg(test)]
 pub(crate) fn test_job(command: &str) -> Job {
@@ -221,26 +121,4 @@ pub(crate) fn test_job(command: &str) -> Job {
     );
     command.clone_into(&mut job.command);
     job
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn context_sleep_stops_at_the_deadline_and_on_cancel() {
-        let ctx = JobContext::new(1, Some(Duration::from_millis(20)), CancelToken::new());
-        assert!(!ctx.is_cancelled());
-        // Sleeps at most until the deadline, however long it was asked to.
-        assert!(ctx.sleep(Duration::from_secs(3600)));
-        assert!(ctx.timed_out() && !ctx.is_cancelled());
-
-        let token = CancelToken::new();
-        let ctx = JobContext::new(2, None, token.clone());
-        token.cancel();
-        assert!(ctx.sleep(Duration::from_secs(3600)));
-        assert_eq!(ctx.attempt(), 2);
-        assert_eq!(ctx.deadline(), None);
-    }
 }

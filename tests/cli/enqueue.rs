@@ -363,3 +363,22 @@ impl Env {
         self.run(&args).ok().trim().to_owned()
     }
 }
+
+store_test! {
+    fn words_after_double_dash_run_exactly_as_given(env) {
+        let words = ["printf", "%s\\n", "a b", "it's", "$HOME", "`id`", "--", "-x", "", "ü;|&>"];
+        let mut args = vec!["enqueue", "--id", "words", "--queue", "w", "--"];
+        args.extend(words);
+        assert_eq!(env.run(&args).ok(), "words\n");
+        let job = env.show("words");
+        assert_eq!(s(&job, "queue"), "w");
+        env.run(&["worker", "start", "--drain"]).ok();
+        assert_eq!(env.state("words"), "completed");
+        let out = env.run(&["logs", "words", "--stdout"]).ok();
+        assert_eq!(out, "a b\nit's\n$HOME\n`id`\n--\n-x\n\nü;|&>\n");
+
+        env.run(&["enqueue", r#"{"command":"true"}"#, "--", "echo"]).code(2);
+        env.run(&["enqueue", "--file", "x", "--", "echo"]).code(2);
+        env.run(&["enqueue", "--"]).code(2);
+    }
+}

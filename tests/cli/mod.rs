@@ -1,4 +1,4 @@
-//! The real `queuectl` binary against CONTRACT.md, each test in its own temp dir (never
+//! The real `queuectl` binary against docs/CLI.md, each test in its own temp dir (never
 //! the cwd's database). Spawned workers are killed on drop; waits poll with deadlines.
 //!
 //! Tests of the contract (not of SQLite file handling) are written once with
@@ -40,6 +40,7 @@ mod enqueue;
 mod inspect;
 mod migrate;
 mod multihost;
+mod operate;
 mod postgres;
 mod stall;
 mod storage;
@@ -61,7 +62,7 @@ use tempfile::TempDir;
 use crate::support::pg::PgSchema;
 
 /// The binary under test.
-const BIN: &str = env!("CARGO_BIN_EXE_queuectl");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_queuectl");
 
 /// Env vars that would leak the developer's setup into a test.
 const SCRUBBED_ENV: [&str; 4] = [

@@ -244,3 +244,23 @@ fn a_worker_refuses_a_store_owned_by_another_user_unless_told_to_trust_it() {
     run(cmd).ok();
     assert_eq!(env.state(&id), "completed");
 }
+
+#[test]
+fn a_password_in_a_postgres_url_never_reaches_stderr() {
+    let env = Env::new();
+    for url in [
+        "postgres://nobody:hunter2@127.0.0.1:1/none",
+        "postgres://nobody@127.0.0.1:1/none?password=hunter2",
+        "postgresql://127.0.0.1:1/none?sslmode=disable&password=hunter2",
+    ] {
+        let mut cmd = env.bare();
+        cmd.args(["--db", url, "status"]);
+        let r = run(cmd).code(1);
+        assert!(!r.stderr.contains("hunter2"), "{url}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("127.0.0.1"),
+            "{url}: says where: {}",
+            r.stderr
+        );
+    }
+}

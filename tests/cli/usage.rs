@@ -28,6 +28,7 @@ fn usage_errors_exit_2() {
         &["enqueue", r#"{"command":"true"}"#, "--queue", ""],
         &["worker", "start", "--count", "0"],
         &["worker", "start", "--count", "-1"],
+        &["worker", "start", "--count", "100000"],
         &["worker", "start", "--poll-interval-ms", "1"],
         &["worker"],
         &["show"],
@@ -128,6 +129,7 @@ const COMMANDS: &[&[&str]] = &[
     &["migrate"],
     &["backup"],
     &["bench"],
+    &["wait"],
     &["completions"],
     &["man"],
 ];

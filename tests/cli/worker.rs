@@ -585,3 +585,28 @@ store_test! {
         assert_eq!(env.status()["workers"], 0);
     }
 }
+
+store_test! {
+    fn a_job_sees_its_queue_and_store_but_not_the_workers_store_variables(env) {
+        let bin = crate::cli::BIN;
+        env.run(&[
+            "enqueue",
+            "--id", "parent", "--queue", "q1", "--",
+            "sh", "-c",
+            &format!("env | grep ^QUEUECTL_ | sort; \"{bin}\" enqueue --id child -- true"),
+        ])
+        .ok();
+        let mut cmd = env.cmd(&["worker", "start", "--drain"]);
+        cmd.env("QUEUECTL_DB_PATH", "/elsewhere/leaked.db");
+        crate::cli::run(cmd).ok();
+        let out = env.run(&["logs", "parent", "--stdout"]).ok();
+        let target = env.target().to_string_lossy().into_owned();
+        assert!(out.contains(&format!("QUEUECTL_DB={target}\n")), "{out}");
+        assert!(out.contains("QUEUECTL_QUEUE=q1\n"), "{out}");
+        assert!(out.contains("QUEUECTL_JOB_ID=parent\n"), "{out}");
+        assert!(out.contains("QUEUECTL_ATTEMPT=1\n"), "{out}");
+        assert!(!out.contains("QUEUECTL_DB_PATH"), "{out}");
+        // The job's own enqueue reached the same queue, and the drain ran it too.
+        assert_eq!(env.state("child"), "completed");
+    }
+}

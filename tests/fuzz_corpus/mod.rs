@@ -43,7 +43,7 @@ fn config_kv_corpus_keeps_the_setting_properties() {
 
 #[test]
 fn corpus_seeds_cover_accepted_and_rejected_inputs() {
-    use queuectl::input::parse_jobs;
+    use harness::input::parse_jobs;
     let results: Vec<bool> = corpus("enqueue_json")
         .iter()
         .map(|(_, d)| parse_jobs(&String::from_utf8_lossy(d)).is_ok())

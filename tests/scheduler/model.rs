@@ -1,9 +1,9 @@
 //! Model-based property test: random op sequences against each store, compared with the
-//! reference model in `queuectl::testing` (nothing lost or duplicated, no two live claims
+//! reference model in `queuectl::testing::model` (nothing lost or duplicated, no two live claims
 //! on one job, attempts within budget, counts conserved).
 
 use proptest::prelude::*;
-use queuectl::testing::{run_ops, Op};
+use queuectl::testing::model::{run_ops, Op};
 use queuectl_store_conformance::{Fault, FaultyStore};
 use queuectl_store_memory::MemoryStore;
 use queuectl_store_sqlite::SqliteStore;

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use queuectl::prelude::*;
-use queuectl::{Clock, EnqueueRequest, ManualClock, Scheduler};
+use queuectl::testing::ManualClock;
+use queuectl::{Clock, EnqueueRequest, Scheduler};
 use queuectl_store::{Call, JobState, JobStore, LeaseRef, Timestamp};
 use queuectl_store_memory::MemoryStore;
 use queuectl_store_sqlite::SqliteStore;

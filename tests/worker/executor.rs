@@ -3,7 +3,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use queuectl::worker::{CancelToken, Handler, JobContext, ShellHandler};
+use queuectl::{CancelToken, Handler, JobContext, ShellHandler};
 use queuectl::{Job, JobState, Outcome};
 
 use super::{pid_gone, wait_until, HANG};

@@ -1,6 +1,7 @@
 //! The worker runtime end to end: the shell executor against real processes, the pool
-//! against a `MemoryStore`, typed jobs.
+//! against a `MemoryStore`, time travel with a manual clock, typed jobs.
 
+mod due;
 mod executor;
 mod pool;
 mod process;
@@ -10,7 +11,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use queuectl::{ManualClock, Scheduler, Timestamp};
+use queuectl::testing::ManualClock;
+use queuectl::{Scheduler, Timestamp};
 use queuectl_store_memory::MemoryStore;
 
 /// Generous bound for things that should take milliseconds: only a hang hits it.

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use queuectl::prelude::*;
-use queuectl::worker::{JobContext, PoolReport, Shutdown, WorkerPool, WorkerPoolBuilder};
 use queuectl::{
     Call, ClaimRequest, EnqueueRequest, Execution, Job, JobId, JobState, JobStore, Outcome,
     Scheduler, Transition, TransitionKind, WorkerInfo,
 };
+use queuectl::{JobContext, PoolReport, Shutdown, WorkerPool, WorkerPoolBuilder};
 use queuectl_store_memory::MemoryStore;
 
 use crate::support::intercept::Intercept;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use queuectl::prelude::*;
-use queuectl::worker::{live_workers, Shutdown, WorkerPool};
+use queuectl::{live_workers, Shutdown, WorkerPool};
 use queuectl::{EnqueueRequest, JobId, JobState, Scheduler};
 use queuectl_store_sqlite::SqliteStore;
 
@@ -257,7 +257,7 @@ fn live_workers_skips_a_dead_entry_on_this_host() {
     let now = f.scheduler.now();
     let entry = |id: &str, pid: u32| queuectl::WorkerInfo {
         id: id.to_owned(),
-        host: queuectl::worker::default_host_id(),
+        host: queuectl::default_host_id(),
         pid,
         slots: 3,
         queues: Vec::new(),

@@ -30,6 +30,12 @@ impl TestSchema {
                 name: format!("qt_{:016x}", ClaimToken::random().0),
             }),
             _ => {
+                let required =
+                    std::env::var_os("QUEUECTL_REQUIRE_POSTGRES").is_some_and(|v| v == "1");
+                assert!(
+                    !required,
+                    "{URL_VAR} is not set, but QUEUECTL_REQUIRE_POSTGRES=1"
+                );
                 eprintln!("skipping: {URL_VAR} not set");
                 None
             }

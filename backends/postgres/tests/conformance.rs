@@ -35,6 +35,11 @@ fn make() -> Option<TestStore<PostgresStore>> {
     let url = match std::env::var(URL_VAR) {
         Ok(url) if !url.trim().is_empty() => url,
         _ => {
+            let required = std::env::var_os("QUEUECTL_REQUIRE_POSTGRES").is_some_and(|v| v == "1");
+            assert!(
+                !required,
+                "{URL_VAR} is not set, but QUEUECTL_REQUIRE_POSTGRES=1"
+            );
             eprintln!("skipping: {URL_VAR} not set");
             return None;
         }

@@ -1,14 +1,13 @@
 //! `queuectl bench`: enqueue and burn down jobs through a real worker pool, then print
-//! enqueue rate, jobs/s, pickup latency and peak RSS (see `queuectl::bench`).
+//! enqueue rate, jobs/s, pickup latency and peak RSS (see `cli::bench`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cli::bench::{self, BenchConfig, BenchJob, BenchReport, Phase};
 use anyhow::{bail, Context as _};
 use indicatif::{ProgressBar, ProgressStyle};
-use queuectl::bench::{self, BenchConfig, BenchJob, BenchReport, Phase};
-use queuectl::{open_store, JobStore, Scheduler, StoreTarget};
-use queuectl_store_sqlite::{Durability, SqliteOptions, SqliteStore};
+use queuectl::{Durability, JobStore, Scheduler, SqliteOptions, SqliteStore, StoreTarget};
 
 use crate::cli::args::{BenchArgs, DurabilityArg};
 use crate::cli::open_store::Sched;
@@ -41,17 +40,17 @@ pub(crate) fn run(db: Option<&str>, a: &BenchArgs) -> anyhow::Result<()> {
                 path,
                 SqliteOptions::default().durability(durability),
             )?),
-            other => open_store(other)?,
+            other => other.open()?,
         };
         Ok(Scheduler::new(store))
     };
-    let sched = open().with_context(|| format!("opening the store at {}", target.describe()))?;
+    let sched = open().with_context(|| format!("opening the store at {target}"))?;
     let counts = sched.store().counts()?;
     if counts.pending + counts.failed + counts.processing > 0 {
         bail!(
             "the store at {} has unfinished jobs; bench needs one without (omit --db for a \
              fresh temp file)",
-            target.describe()
+            target
         );
     }
     let other = if sched.store().capabilities().multi_process {
@@ -93,7 +92,7 @@ pub(crate) fn run(db: Option<&str>, a: &BenchArgs) -> anyhow::Result<()> {
         bar.set_length(total);
         bar.set_position(done);
     };
-    let report = bench::run(&sched, other, &target.describe(), &cfg, &progress);
+    let report = bench::run(&sched, other, &target.to_string(), &cfg, &progress);
     bar.finish_and_clear();
     let report = report?;
     if a.json {

@@ -5,10 +5,10 @@ use std::io::Read as _;
 use std::path::Path;
 
 use anyhow::Context as _;
-use queuectl::input::{parse_job, parse_jobs, ParsedJob};
 use queuectl::{EnqueueRequest, Job, JobId, Timestamp};
 
 use crate::cli::args::EnqueueArgs;
+use crate::cli::input::{parse_job, parse_jobs, ParsedJob};
 use crate::cli::open_store::open;
 use crate::cli::output::{print_jobs_json, print_json, print_lines, JobJson};
 use crate::cli::UsageError;
@@ -19,7 +19,12 @@ pub(crate) fn run(db: Option<&str>, a: EnqueueArgs) -> anyhow::Result<()> {
         (Some("-"), _) => (parse_jobs(&read_input(None)?)?, true),
         (Some(json), _) => (vec![parse_job(json)?], false),
         (None, Some(path)) => (parse_jobs(&read_input(Some(path))?)?, true),
-        (None, None) => return Err(UsageError("give a job as JSON, `-` or --file".into()).into()),
+        (None, None) if !a.words.is_empty() => (vec![job_of_words(&a.words)?], false),
+        (None, None) => {
+            return Err(
+                UsageError("give a job as JSON, `-`, --file, or a command after --".into()).into(),
+            )
+        }
     };
     if a.id.is_some() && jobs.len() > 1 {
         return Err(UsageError(format!(
@@ -48,6 +53,16 @@ pub(crate) fn run(db: Option<&str>, a: EnqueueArgs) -> anyhow::Result<()> {
         [one] if !batch => print_json(&JobJson::new(one)),
         all => print_jobs_json(all),
     }
+}
+
+/// `enqueue -- WORD…`: the words joined into one `sh -c` command that runs exactly them,
+/// each quoted for a POSIX shell (by `shlex`, not by hand), then validated as JSON input is.
+fn job_of_words(words: &[String]) -> anyhow::Result<ParsedJob> {
+    let command = shlex::try_join(words.iter().map(String::as_str)).map_err(|_| {
+        UsageError("a command word contains a NUL byte, which no process can receive".into())
+    })?;
+    let json = serde_json::json!({ "command": command }).to_string();
+    Ok(parse_job(&json)?)
 }
 
 /// Flags win over the JSON.

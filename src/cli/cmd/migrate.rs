@@ -19,10 +19,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use indicatif::{ProgressBar, ProgressStyle};
-use queuectl::{open_store, JobFilter, JobRecord, StateCounts, StoreTarget, Timestamp};
+use queuectl::{live_workers, JobFilter, JobRecord, StateCounts, StoreTarget, Timestamp};
 
 use crate::cli::args::MigrateArgs;
-use crate::cli::cmd::worker::live_workers;
 use crate::cli::open_store::{open, target_text};
 use crate::cli::output::print_lines;
 use crate::cli::UsageError;
@@ -34,11 +33,7 @@ pub(crate) fn run(db: Option<&str>, a: &MigrateArgs) -> anyhow::Result<()> {
     let to = StoreTarget::parse(&a.to)?;
     let from = StoreTarget::parse(&target_text(db))?;
     if same_store(&to, &from) {
-        return Err(UsageError(format!(
-            "--to names the source store itself ({})",
-            from.describe()
-        ))
-        .into());
+        return Err(UsageError(format!("--to names the source store itself ({from})")).into());
     }
     if to == StoreTarget::Memory {
         return Err(
@@ -55,8 +50,10 @@ pub(crate) fn run(db: Option<&str>, a: &MigrateArgs) -> anyhow::Result<()> {
         );
     }
     let source = sched.store();
-    let target_name = to.describe();
-    let target = open_store(&to).with_context(|| format!("opening the store at {target_name}"))?;
+    let target_name = to.to_string();
+    let target = to
+        .open()
+        .with_context(|| format!("opening the store at {target_name}"))?;
     let existing = target.counts()?.total();
     if existing > 0 {
         bail!("{target_name} already holds {existing} job(s); migrate only into an empty store");

@@ -13,4 +13,5 @@ pub(crate) mod logs;
 pub(crate) mod migrate;
 pub(crate) mod show;
 pub(crate) mod status;
+pub(crate) mod wait;
 pub(crate) mod worker;

@@ -1,10 +1,10 @@
 //! `queuectl status`: one `state: N` line per state, then `workers: N` (live slots).
 
+use queuectl::{default_host_id, live_workers, recover_dead_workers};
 use queuectl::{JobState, StateCounts};
 use serde::Serialize;
 
 use crate::cli::args::StatusArgs;
-use crate::cli::cmd::worker::{live_workers, recover_dead_local_workers};
 use crate::cli::open_store::open_to_read;
 use crate::cli::output::{print_json, print_lines};
 
@@ -17,7 +17,11 @@ struct StatusJson {
 
 pub(crate) fn run(db: Option<&str>, a: &StatusArgs) -> anyhow::Result<()> {
     let (sched, _) = open_to_read(db)?;
-    recover_dead_local_workers(&sched);
+    // What dead workers on this host left behind goes back to pending first, so the
+    // counts tell the truth even while no worker runs. Best effort.
+    if let Err(e) = recover_dead_workers(&sched, &default_host_id()) {
+        tracing::warn!(error = %e, "recovering dead workers' jobs failed");
+    }
     let counts = sched.store().counts()?;
     let workers = live_workers(&sched)?
         .iter()

@@ -1,4 +1,5 @@
-//! `queuectl worker start | stop`, and the liveness rule `status` shares.
+//! `queuectl worker start | stop`. Which workers are alive is the runtime's rule
+//! ([`queuectl::live_workers`]), shared with `status`.
 
 use std::thread;
 use std::time::{Duration, Instant};
@@ -7,11 +8,10 @@ use anyhow::{bail, Context as _};
 use indicatif::ProgressBar;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use queuectl::worker::{Shutdown, WorkerPool};
-use queuectl::WorkerInfo;
+use queuectl::{live_workers, ShellHandler, Shutdown, WorkerInfo, WorkerPool};
 
 use crate::cli::args::{WorkerCommand, WorkerStartArgs, WorkerStopArgs};
-use crate::cli::open_store::{open, sqlite_path, Sched};
+use crate::cli::open_store::{open, sqlite_path, target_text, without_password};
 use crate::cli::output::print_lines;
 
 /// How often `worker stop --wait` looks at the registry.
@@ -29,7 +29,9 @@ fn start(db: Option<&str>, a: WorkerStartArgs) -> anyhow::Result<()> {
         refuse_foreign_store(&path, a.trust_store_owner)?;
     }
     let (sched, target) = open(db)?;
+    let job_target = without_password(&target_text(db));
     let mut builder = WorkerPool::builder(sched)
+        .handler("shell", ShellHandler::new().store_target(job_target))
         .slots(a.count)
         .queues(a.queues.clone())
         .drain(a.drain)
@@ -119,14 +121,9 @@ fn stop(db: Option<&str>, a: &WorkerStopArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Registered workers that are alive, by the runtime's own rule.
-pub(crate) fn live_workers(sched: &Sched) -> anyhow::Result<Vec<WorkerInfo>> {
-    Ok(queuectl::worker::live_workers(sched)?)
-}
-
 /// `--host-id`, else the runtime's default (`QUEUECTL_HOST_ID`, else the hostname).
 fn host_id(flag: Option<&str>) -> String {
-    flag.map_or_else(queuectl::worker::default_host_id, str::to_owned)
+    flag.map_or_else(queuectl::default_host_id, str::to_owned)
 }
 
 /// SIGTERM to a local worker, unless its pid now belongs to some other program.
@@ -156,14 +153,5 @@ fn is_queuectl_process(pid: u32) -> bool {
             String::from_utf8_lossy(argv0).contains("queuectl")
         }
         Err(_) => !std::path::Path::new("/proc/self").exists(),
-    }
-}
-
-/// Recovers what dead workers on this host left behind (their jobs back to `pending`,
-/// their orphaned processes killed), so `status` and `list` tell the truth even while no
-/// worker runs. Best effort: a failure is logged, the command goes on.
-pub(crate) fn recover_dead_local_workers(sched: &Sched) {
-    if let Err(e) = queuectl::worker::recover_dead_workers(sched, &host_id(None)) {
-        tracing::warn!(error = %e, "recovering dead workers' jobs failed");
     }
 }

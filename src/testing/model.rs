@@ -1,5 +1,10 @@
-//! Test support (feature `testing`): the op-sequence model runner shared by the proptest
-//! suite and the fuzz target.
+//! The reference model: checks a [`JobStore`] (and the [`Scheduler`] over it) against a
+//! plain model of the contract, one op sequence at a time.
+//!
+//! Written for store implementations: a new store, or a decorator around one, passes if
+//! every op sequence leaves it where the model says. queuectl's own proptest suite runs it
+//! on every store with random sequences, and the fuzz target `scheduler_ops` with
+//! sequences decoded from bytes ([`ops_from_bytes`]).
 //!
 //! [`run_ops`] drives a [`Scheduler`] over any store with a [`ManualClock`] through a
 //! sequence of [`Op`]s (enqueue, claim, finish ok / fail / timeout, renew, advance the
@@ -21,10 +26,9 @@ use queuectl_store::{
     StateCounts, StoreError, Timestamp,
 };
 
-pub use crate::clock::ManualClock;
-use crate::{
-    backoff_delay, Clock, EnqueueRequest, Error, Outcome, Scheduler, Settings, MAX_INTERRUPTS,
-};
+use crate::scheduler::{backoff_delay, MAX_INTERRUPTS};
+use crate::testing::ManualClock;
+use crate::{Clock, EnqueueRequest, Error, Outcome, Scheduler, Settings};
 
 /// The lease every claim of the model takes.
 pub const MODEL_LEASE: Duration = Duration::from_secs(15);

@@ -1,4 +1,4 @@
-//! The measuring engine behind `queuectl bench`: throughput, pickup latency and memory of
+//! The measuring engine behind `queuectl bench` (private to the binary): throughput, pickup latency and memory of
 //! the real [`WorkerPool`] over any store.
 //!
 //! One [`run`] goes through these phases, each timed on its own:
@@ -28,19 +28,18 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use queuectl_store::{
-    AttemptRecord, Job, JobId, JobRecord, JobState, JobStore, NewJob, StoreError, Timestamp,
+use queuectl::{
+    AttemptRecord, CancelToken, Error, Handler, Job, JobContext, JobId, JobRecord, JobState,
+    JobStore, NewJob, Outcome, Result, Scheduler, ShellHandler, Shutdown, StoreError, Timestamp,
+    WorkerPool,
 };
 use serde::Serialize;
 
-use crate::worker::{CancelToken, Handler, JobContext, ShellHandler, Shutdown, WorkerPool};
-use crate::{Error, Outcome, Result, Scheduler};
-
 /// The job kind of no-op benchmark jobs, run by an in-process handler.
-pub const NOOP_KIND: &str = "bench-noop";
+pub(crate) const NOOP_KIND: &str = "bench-noop";
 
 /// Jobs per `enqueue_many` call in the batched enqueue phase.
-pub const ENQUEUE_BATCH: usize = 10_000;
+pub(crate) const ENQUEUE_BATCH: usize = 10_000;
 
 /// Records per `import` call while pre-filling the backlog.
 const BACKLOG_CHUNK: usize = 10_000;
@@ -56,7 +55,7 @@ const PICKUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What each benchmark job does.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BenchJob {
+pub(crate) enum BenchJob {
     /// Nothing, in-process: measures the engine (store, scheduler, pool).
     Noop,
     /// A shell command run by the worker's [`ShellHandler`]: measures the runtime.
@@ -65,25 +64,25 @@ pub enum BenchJob {
 
 /// How to run a benchmark; see the [module docs](self).
 #[derive(Clone, Debug)]
-pub struct BenchConfig {
+pub(crate) struct BenchConfig {
     /// Jobs to enqueue and run.
-    pub jobs: u64,
+    pub(crate) jobs: u64,
     /// Worker slots.
-    pub workers: u32,
+    pub(crate) workers: u32,
     /// Jobs one slot claims per claim query.
-    pub batch: u32,
+    pub(crate) batch: u32,
     /// What each job does.
-    pub job: BenchJob,
+    pub(crate) job: BenchJob,
     /// Completed jobs of history imported before anything is measured.
-    pub backlog: u64,
+    pub(crate) backlog: u64,
     /// Pickup samples per pickup phase (0 skips the pickup phases).
-    pub pickup_samples: u32,
+    pub(crate) pickup_samples: u32,
     /// How long to measure an idle pool's CPU use (zero skips it).
-    pub idle: Duration,
+    pub(crate) idle: Duration,
     /// Also measure raw `sh -c true` spawns at the same concurrency.
-    pub raw_spawn: bool,
+    pub(crate) raw_spawn: bool,
     /// Idle workers' poll interval; `None` takes the store's `poll-interval-ms` setting.
-    pub poll_interval: Option<Duration>,
+    pub(crate) poll_interval: Option<Duration>,
 }
 
 impl Default for BenchConfig {
@@ -104,7 +103,7 @@ impl Default for BenchConfig {
 
 /// The phase a progress report is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// Importing the history.
     Backlog,
     /// Enqueueing the jobs.
@@ -122,7 +121,7 @@ pub enum Phase {
 impl Phase {
     /// A short name for people.
     #[must_use]
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Phase::Backlog => "backlog",
             Phase::Enqueue => "enqueue",
@@ -135,50 +134,50 @@ impl Phase {
 }
 
 /// Told how far a phase has come: `(phase, done, total)`. Called often; keep it cheap.
-pub type Progress<'a> = &'a (dyn Fn(Phase, u64, u64) + Sync);
+pub(crate) type Progress<'a> = &'a (dyn Fn(Phase, u64, u64) + Sync);
 
 /// What one benchmark run measured. Rates are per second of wall time.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct BenchReport {
+pub(crate) struct BenchReport {
     /// The store, as the target describes it.
-    pub store: String,
+    pub(crate) store: String,
     /// Jobs run.
-    pub jobs: u64,
+    pub(crate) jobs: u64,
     /// Worker slots.
-    pub workers: u32,
+    pub(crate) workers: u32,
     /// Claim batch size.
-    pub batch: u32,
+    pub(crate) batch: u32,
     /// `noop` or the shell command.
-    pub job: String,
+    pub(crate) job: String,
     /// Completed jobs of history present before the run.
-    pub backlog: u64,
+    pub(crate) backlog: u64,
     /// Jobs enqueued per second in batches of [`ENQUEUE_BATCH`].
-    pub enqueue_per_sec: f64,
+    pub(crate) enqueue_per_sec: f64,
     /// Jobs enqueued per second one call (one commit) each.
-    pub enqueue_single_per_sec: f64,
+    pub(crate) enqueue_single_per_sec: f64,
     /// Jobs claimed, run and recorded per second, end to end through the pool.
-    pub jobs_per_sec: f64,
+    pub(crate) jobs_per_sec: f64,
     /// Seconds the burn-down took.
-    pub run_secs: f64,
+    pub(crate) run_secs: f64,
     /// Idle workers' poll interval in milliseconds.
-    pub poll_interval_ms: u64,
+    pub(crate) poll_interval_ms: u64,
     /// Median enqueue-to-start time, in-process enqueue.
-    pub pickup_p50_ms: Option<f64>,
+    pub(crate) pickup_p50_ms: Option<f64>,
     /// 99th percentile enqueue-to-start time, in-process enqueue.
-    pub pickup_p99_ms: Option<f64>,
+    pub(crate) pickup_p99_ms: Option<f64>,
     /// Median enqueue-to-start time, enqueued through another store handle (as from
     /// another process); `None` for stores that live in one process.
-    pub pickup_cross_p50_ms: Option<f64>,
+    pub(crate) pickup_cross_p50_ms: Option<f64>,
     /// 99th percentile of the same.
-    pub pickup_cross_p99_ms: Option<f64>,
+    pub(crate) pickup_cross_p99_ms: Option<f64>,
     /// CPU time of this process while the pool sat idle, in percent of one core.
-    pub idle_cpu_percent: Option<f64>,
+    pub(crate) idle_cpu_percent: Option<f64>,
     /// Peak resident set size of this process, in bytes (`None` where unknown).
-    pub peak_rss_bytes: Option<u64>,
+    pub(crate) peak_rss_bytes: Option<u64>,
     /// Raw `sh -c true` spawns per second at the same concurrency.
-    pub raw_spawn_per_sec: Option<f64>,
+    pub(crate) raw_spawn_per_sec: Option<f64>,
     /// `jobs_per_sec / raw_spawn_per_sec`.
-    pub spawn_ratio: Option<f64>,
+    pub(crate) spawn_ratio: Option<f64>,
 }
 
 /// Counts executions and, while armed, reports when each one starts.
@@ -233,7 +232,7 @@ impl Handler for BenchHandler {
 /// # Errors
 /// Store failures, a worker pool that cannot start, or a run that did not succeed every
 /// job exactly once.
-pub fn run<S: JobStore + Clone>(
+pub(crate) fn run<S: JobStore + Clone>(
     scheduler: &Scheduler<S>,
     other: Option<Scheduler<S>>,
     store_name: &str,
@@ -526,7 +525,7 @@ fn pickup<S: JobStore + Clone>(
 /// The `p`th percentile (0–100) of `samples` by the nearest-rank method; 0 when empty.
 /// Sorts `samples` in place.
 #[must_use]
-pub fn percentile(samples: &mut [f64], p: f64) -> f64 {
+pub(crate) fn percentile(samples: &mut [f64], p: f64) -> f64 {
     if samples.is_empty() {
         return 0.0;
     }
@@ -563,7 +562,7 @@ fn cpu_time() -> Option<Duration> {
 
 /// Peak resident set size (`VmHWM`), from `/proc/self/status` (Linux only).
 #[must_use]
-pub fn peak_rss_bytes() -> Option<u64> {
+pub(crate) fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -653,7 +652,7 @@ mod tests {
 
     #[test]
     fn memory_store_bench_runs_every_job_once() {
-        let sched = Scheduler::new(Arc::new(queuectl_store_memory::MemoryStore::new()));
+        let sched = Scheduler::new(Arc::new(queuectl::MemoryStore::new()));
         let cfg = BenchConfig {
             jobs: 300,
             workers: 2,

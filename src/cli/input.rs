@@ -1,9 +1,11 @@
 //! The job JSON that `queuectl enqueue` accepts, parsed into [`EnqueueRequest`]s.
 //!
-//! This lives in the library, not the binary, so the fuzz targets (`fuzz/`) and ordinary
-//! tests exercise exactly the code the CLI runs. Nothing here touches a store: parsing
-//! either yields complete requests or an [`InputError`] naming the job and the field, so a
-//! batch is rejected before anything is stored.
+//! Private to the binary: the library takes [`EnqueueRequest`]s, not JSON. The fuzz
+//! harness (`fuzz/harness.rs`) compiles this very file by path, so the fuzz targets and the
+//! corpus replay in `tests/fuzz_corpus/` exercise exactly the code the CLI runs; it
+//! therefore names the library as `queuectl::`, never `crate::`. Nothing here touches a
+//! store: parsing either yields complete requests or an [`InputError`] naming the job and
+//! the field, so a batch is rejected before anything is stored.
 //!
 //! | field | type | rules |
 //! |---|---|---|
@@ -19,27 +21,14 @@
 //! `queuectl show` can be fed back in. The fields a client cannot set (`state`,
 //! `attempts` and the timestamps `created_at`, `updated_at`, `next_run_at`, `started_at`,
 //! `finished_at`) are ignored silently; any other unknown field is reported in
-//! [`ParsedJob::unknown_fields`] for the caller to warn about.
-//!
-//! ```
-//! use queuectl::input::parse_job;
-//!
-//! let job = parse_job(r#"{"command": "echo hi", "priority": 5, "colour": "red"}"#)?;
-//! assert_eq!(job.request.command, "echo hi");
-//! assert_eq!(job.request.priority, 5);
-//! assert_eq!(job.unknown_fields, ["colour"]);
-//!
-//! let err = parse_job(r#"{"command": "echo hi", "priority": "high"}"#).unwrap_err();
-//! assert_eq!(err.field(), Some("priority"));
-//! # Ok::<(), queuectl::input::InputError>(())
-//! ```
+//! [`ParsedJob::unknown_fields`] for the caller to warn about (see the first test below).
 
 use std::fmt;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::{EnqueueRequest, JobId, Timestamp};
+use queuectl::{EnqueueRequest, JobId, Timestamp};
 
 /// Fields a client may send but never sets: the store owns them.
 const IGNORED_FIELDS: [&str; 7] = [
@@ -59,27 +48,27 @@ const MIN_EPOCH_SECS: i64 = -62_167_219_200;
 
 /// One job parsed from JSON.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ParsedJob {
-    /// The request to hand to [`crate::Scheduler::enqueue`].
-    pub request: EnqueueRequest,
+pub(crate) struct ParsedJob {
+    /// The request to hand to [`queuectl::Scheduler::enqueue`].
+    pub(crate) request: EnqueueRequest,
     /// Names of fields that were neither understood nor silently ignored, sorted by name
     /// (the JSON object is read into a sorted map); the values were dropped.
-    pub unknown_fields: Vec<String>,
+    pub(crate) unknown_fields: Vec<String>,
 }
 
 /// Where in a batch a job came from: for error messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Location {
+pub(crate) struct Location {
     /// 1-based position of the job in the batch.
-    pub job: usize,
+    pub(crate) job: usize,
     /// 1-based line on which the job's JSON value starts.
-    pub line: usize,
+    pub(crate) line: usize,
 }
 
 /// Why job JSON was rejected.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum InputError {
+pub(crate) enum InputError {
     /// The text is not valid JSON (or has trailing garbage).
     Syntax {
         /// 1-based line of the error.
@@ -110,9 +99,11 @@ pub enum InputError {
 }
 
 impl InputError {
-    /// The offending field's name, if the error is about one field.
+    /// The offending field's name, if the error is about one field (the tests check that
+    /// each rule names its field; the message says it to users).
+    #[cfg(test)]
     #[must_use]
-    pub fn field(&self) -> Option<&'static str> {
+    pub(crate) fn field(&self) -> Option<&'static str> {
         match self {
             InputError::Field { field, .. } => Some(field),
             _ => None,
@@ -174,7 +165,7 @@ impl std::error::Error for InputError {}
 /// # Errors
 /// [`InputError::Syntax`] for invalid JSON or more than one value,
 /// [`InputError::NotAnObject`], or [`InputError::Field`] naming the first bad field.
-pub fn parse_job(text: &str) -> Result<ParsedJob, InputError> {
+pub(crate) fn parse_job(text: &str) -> Result<ParsedJob, InputError> {
     let value: Value = serde_json::from_str(text).map_err(syntax_error)?;
     job_from_value(&value)
 }
@@ -186,7 +177,7 @@ pub fn parse_job(text: &str) -> Result<ParsedJob, InputError> {
 ///
 /// # Errors
 /// As [`parse_job`], with a [`Location`]; [`InputError::Empty`] when there is no job.
-pub fn parse_jobs(text: &str) -> Result<Vec<ParsedJob>, InputError> {
+pub(crate) fn parse_jobs(text: &str) -> Result<Vec<ParsedJob>, InputError> {
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
     let mut lines = LineCounter::new(text);
     let mut jobs = Vec::new();
@@ -220,7 +211,7 @@ pub fn parse_jobs(text: &str) -> Result<Vec<ParsedJob>, InputError> {
 ///
 /// # Errors
 /// [`InputError::NotAnObject`] or [`InputError::Field`], without a location.
-pub fn job_from_value(value: &Value) -> Result<ParsedJob, InputError> {
+pub(crate) fn job_from_value(value: &Value) -> Result<ParsedJob, InputError> {
     let Value::Object(map) = value else {
         return Err(InputError::NotAnObject {
             location: None,
@@ -276,7 +267,7 @@ pub fn job_from_value(value: &Value) -> Result<ParsedJob, InputError> {
 ///
 /// # Errors
 /// A message for people when it is neither.
-pub fn parse_run_at(text: &str) -> Result<Timestamp, String> {
+pub(crate) fn parse_run_at(text: &str) -> Result<Timestamp, String> {
     let t = text.trim();
     if let Ok(secs) = t.parse::<i64>() {
         return epoch_secs(secs);
@@ -286,12 +277,12 @@ pub fn parse_run_at(text: &str) -> Result<Timestamp, String> {
 }
 
 /// Parses a delay such as `30s`, `5m`, `1h30m` or `2d` (units may be combined, with or
-/// without spaces; a bare number is seconds); see [`crate::config::parse_duration`].
+/// without spaces; a bare number is seconds); see [`queuectl::parse_duration`].
 ///
 /// # Errors
 /// A message for people when it is not a duration.
-pub fn parse_delay(text: &str) -> Result<Duration, String> {
-    crate::config::parse_duration(text)
+pub(crate) fn parse_delay(text: &str) -> Result<Duration, String> {
+    queuectl::parse_duration(text)
 }
 
 fn syntax_error(e: serde_json::Error) -> InputError {
@@ -468,6 +459,17 @@ mod tests {
 
     fn field_of(text: &str) -> &'static str {
         parse_job(text).unwrap_err().field().unwrap()
+    }
+
+    #[test]
+    fn unknown_fields_are_reported_and_bad_fields_named() {
+        let job = parse_job(r#"{"command": "echo hi", "priority": 5, "colour": "red"}"#).unwrap();
+        assert_eq!(job.request.command, "echo hi");
+        assert_eq!(job.request.priority, 5);
+        assert_eq!(job.unknown_fields, ["colour"]);
+
+        let err = parse_job(r#"{"command": "echo hi", "priority": "high"}"#).unwrap_err();
+        assert_eq!(err.field(), Some("priority"));
     }
 
     #[test]

@@ -1,0 +1,217 @@
+//! [`WorkerPoolBuilder`]: everything a pool is configured with (slots, queues, handlers,
+//! application state, timings), gathered before anything runs. [`WorkerPoolBuilder::build`]
+//! only names the worker; registration, threads and store calls start with
+//! [`WorkerPool::run`](super::WorkerPool::run).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use queuectl_store::JobStore;
+
+use super::liveness::default_host_id;
+use super::liveness::orphan::GroupRegistry;
+use super::state::StateMap;
+use super::{Handler, ShellHandler, WorkerPool};
+use crate::scheduler::Scheduler;
+
+/// Default period of the heartbeat.
+const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Default period of the recovery pass.
+const RECOVERY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Builds a [`WorkerPool`]; start with [`WorkerPool::builder`].
+pub struct WorkerPoolBuilder<S: JobStore + Clone> {
+    scheduler: Scheduler<S>,
+    slots: u32,
+    queues: Vec<String>,
+    poll_interval: Option<Duration>,
+    lease: Option<Duration>,
+    drain: bool,
+    host_id: Option<String>,
+    claim_batch: u32,
+    handlers: HashMap<String, Arc<dyn Handler>>,
+    state: StateMap,
+    heartbeat_interval: Duration,
+    recovery_interval: Duration,
+    group_dir: Option<PathBuf>,
+}
+
+impl<S: JobStore + Clone> std::fmt::Debug for WorkerPoolBuilder<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerPoolBuilder")
+            .field("slots", &self.slots)
+            .field("queues", &self.queues)
+            .field("kinds", &self.handlers.keys().collect::<Vec<_>>())
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: JobStore + Clone> WorkerPool<S> {
+    /// A builder with the defaults: 1 slot, every queue, settings from the store,
+    /// `shell` jobs run by [`ShellHandler`], no application state.
+    pub fn builder(scheduler: Scheduler<S>) -> WorkerPoolBuilder<S> {
+        let mut handlers: HashMap<String, Arc<dyn Handler>> = HashMap::new();
+        handlers.insert("shell".to_owned(), Arc::new(ShellHandler::new()));
+        WorkerPoolBuilder {
+            scheduler,
+            slots: 1,
+            queues: Vec::new(),
+            poll_interval: None,
+            lease: None,
+            drain: false,
+            host_id: None,
+            claim_batch: 1,
+            handlers,
+            state: StateMap::default(),
+            heartbeat_interval: HEARTBEAT_INTERVAL,
+            recovery_interval: RECOVERY_INTERVAL,
+            group_dir: None,
+        }
+    }
+}
+
+impl<S: JobStore + Clone> WorkerPoolBuilder<S> {
+    /// Concurrent jobs (threads); at least 1. Default 1.
+    #[must_use]
+    pub fn slots(mut self, slots: u32) -> Self {
+        self.slots = slots.max(1);
+        self
+    }
+
+    /// Queues to serve; empty (the default) serves every queue.
+    #[must_use]
+    pub fn queues(mut self, queues: Vec<String>) -> Self {
+        self.queues = queues;
+        self
+    }
+
+    /// How long an idle slot waits between looks for work. Default: the store's
+    /// `poll-interval-ms` setting, read when [`WorkerPool::run`] starts.
+    #[must_use]
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = Some(interval);
+        self
+    }
+
+    /// Lease length of claimed jobs, renewed every third of it. Default: the store's
+    /// `lease-seconds` setting, read when [`WorkerPool::run`] starts.
+    #[must_use]
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = Some(lease);
+        self
+    }
+
+    /// Exit once no job of the served queues is pending, failed or processing (future-dated
+    /// ones included). Default off: run until stopped. (To run only what is due now, use
+    /// [`WorkerPool::run_due`].)
+    #[must_use]
+    pub fn drain(mut self, drain: bool) -> Self {
+        self.drain = drain;
+        self
+    }
+
+    /// The host id recorded in the registry; workers with the same host id check each
+    /// other's pids. Default: [`default_host_id`].
+    #[must_use]
+    pub fn host_id(mut self, host: impl Into<String>) -> Self {
+        self.host_id = Some(host.into());
+        self
+    }
+
+    /// Jobs one slot claims per query (run one after the other). Default 1.
+    #[must_use]
+    pub fn claim_batch(mut self, batch: u32) -> Self {
+        self.claim_batch = batch.max(1);
+        self
+    }
+
+    /// Runs jobs of `kind` with `handler`, replacing any earlier one (`"shell"` is
+    /// [`ShellHandler`] unless replaced).
+    #[must_use]
+    pub fn handler(mut self, kind: impl Into<String>, handler: impl Handler + 'static) -> Self {
+        self.handlers.insert(kind.into(), Arc::new(handler));
+        self
+    }
+
+    /// Gives every handler `value` as its application state of type `T`, read with
+    /// [`JobContext::state::<T>()`](super::JobContext::state); a later value of the same
+    /// type replaces it. `T` may be a trait object, so a test can hand the pool a fake:
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use queuectl::WorkerPool;
+    /// # use queuectl::Scheduler;
+    /// # use queuectl_store_memory::MemoryStore;
+    /// trait Mailer: Send + Sync {
+    ///     fn send(&self, to: &str) -> std::io::Result<()>;
+    /// }
+    /// struct Smtp;
+    /// impl Mailer for Smtp {
+    ///     fn send(&self, _to: &str) -> std::io::Result<()> { Ok(()) }
+    /// }
+    ///
+    /// let mailer: Arc<dyn Mailer> = Arc::new(Smtp);
+    /// let pool = WorkerPool::builder(Scheduler::new(Arc::new(MemoryStore::new())))
+    ///     .state(mailer)                       // read as ctx.state::<dyn Mailer>()
+    ///     .state(Arc::new(String::from("v2"))) // read as ctx.state::<String>()
+    ///     .build();
+    /// ```
+    #[must_use]
+    pub fn state<T: ?Sized + Send + Sync + 'static>(mut self, value: Arc<T>) -> Self {
+        self.state.insert(value);
+        self
+    }
+
+    /// Heartbeat period. Default 1 s.
+    #[must_use]
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.heartbeat_interval = interval;
+        self
+    }
+
+    /// Period of the recovery pass (expired leases, dead workers). Default 1 s.
+    #[must_use]
+    pub fn recovery_interval(mut self, interval: Duration) -> Self {
+        self.recovery_interval = interval;
+        self
+    }
+
+    /// Directory where workers on this host record their jobs' process groups (see the
+    /// [liveness](crate#liveness)). Default `$TMPDIR/queuectl-<uid>/groups`; every
+    /// worker on the host must use the same one to clean up after each other.
+    #[must_use]
+    pub fn group_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.group_dir = Some(dir.into());
+        self
+    }
+
+    /// The pool, with a fresh worker id (`host:pid:random`).
+    #[must_use]
+    pub fn build(self) -> WorkerPool<S> {
+        let host = self.host_id.unwrap_or_else(default_host_id);
+        let pid = std::process::id();
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let id = format!("{host}:{pid}:{}", &suffix[..8]);
+        WorkerPool {
+            scheduler: self.scheduler,
+            id,
+            host,
+            pid,
+            slots: self.slots,
+            queues: self.queues,
+            poll_interval: self.poll_interval,
+            lease: self.lease,
+            drain: self.drain,
+            claim_batch: self.claim_batch,
+            handlers: self.handlers,
+            state: Arc::new(self.state),
+            heartbeat_interval: self.heartbeat_interval,
+            recovery_interval: self.recovery_interval,
+            groups: GroupRegistry::new(self.group_dir.unwrap_or_else(GroupRegistry::default_root)),
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! [`JobContext`]: what a [`Handler`](super::Handler) knows about the execution it runs
+//! (attempt, timeout, cancellation), the application state it was given, and where it
+//! records the process groups it starts.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::liveness::orphan::GroupRegistry;
+use super::state::{MissingState, StateMap};
+use super::CancelToken;
+
+/// What a [`Handler`](super::Handler) knows about the execution it runs.
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    attempt: u32,
+    timeout: Option<Duration>,
+    started: Instant,
+    cancel: CancelToken,
+    groups: Option<GroupTracker>,
+    state: Arc<StateMap>,
+}
+
+impl JobContext {
+    /// A context for running a handler outside a pool (tests, one-off runs): attempt
+    /// `attempt` (1-based), the given timeout, cancelled through `cancel`, no state (add
+    /// some with [`JobContext::with_state`]). The timeout clock starts now.
+    #[must_use]
+    pub fn new(attempt: u32, timeout: Option<Duration>, cancel: CancelToken) -> Self {
+        JobContext {
+            attempt,
+            timeout,
+            started: Instant::now(),
+            cancel,
+            groups: None,
+            state: Arc::default(),
+        }
+    }
+
+    /// This context with `value` registered as the `T` that [`JobContext::state`] returns,
+    /// as [`WorkerPoolBuilder::state`](super::WorkerPoolBuilder::state) does for a pool:
+    /// for running a handler by hand in a test.
+    #[must_use]
+    pub fn with_state<T: ?Sized + Send + Sync + 'static>(mut self, value: Arc<T>) -> Self {
+        Arc::make_mut(&mut self.state).insert(value);
+        self
+    }
+
+    pub(crate) fn with_shared_state(mut self, state: Arc<StateMap>) -> Self {
+        self.state = state;
+        self
+    }
+
+    pub(crate) fn with_group_tracker(mut self, tracker: GroupTracker) -> Self {
+        self.groups = Some(tracker);
+        self
+    }
+
+    /// The application state of type `T` given to the pool with
+    /// [`WorkerPoolBuilder::state`](super::WorkerPoolBuilder::state) (a database pool, an
+    /// SMTP client, a configuration). `T` is the type it was registered as, which may be a
+    /// trait object:
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use queuectl::{CancelToken, JobContext};
+    /// trait Mailer: Send + Sync {
+    ///     fn send(&self, to: &str) -> std::io::Result<()>;
+    /// }
+    /// struct Smtp;
+    /// impl Mailer for Smtp {
+    ///     fn send(&self, _to: &str) -> std::io::Result<()> { Ok(()) }
+    /// }
+    ///
+    /// let mailer: Arc<dyn Mailer> = Arc::new(Smtp);
+    /// let ctx = JobContext::new(1, None, CancelToken::new()).with_state(mailer);
+    /// ctx.state::<dyn Mailer>()?.send("a@example.com")?;
+    /// assert!(ctx.state::<String>().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`MissingState`] when no `T` was registered; its message names the type, and `?`
+    /// turns it into the attempt's error.
+    pub fn state<T: ?Sized + 'static>(&self) -> Result<&T, MissingState> {
+        self.state.get::<T>()
+    }
+
+    /// This execution's number, 1-based: the job's finished attempts plus one.
+    #[must_use]
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The job's timeout, if it has one.
+    #[must_use]
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// When the timeout expires, if there is one.
+    #[must_use]
+    pub fn deadline(&self) -> Option<Instant> {
+        self.timeout.and_then(|t| self.started.checked_add(t))
+    }
+
+    /// Whether the timeout has passed.
+    #[must_use]
+    pub fn timed_out(&self) -> bool {
+        self.deadline().is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// The token cancelled when the job must stop at once: an immediate worker stop, or
+    /// its lease was lost to another worker.
+    #[must_use]
+    pub fn cancel_token(&self) -> &CancelToken {
+        &self.cancel
+    }
+
+    /// Whether the job was cancelled (see [`JobContext::cancel_token`]).
+    #[must_use]
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Whether the handler should give up now: cancelled or timed out.
+    #[must_use]
+    pub fn should_stop(&self) -> bool {
+        self.is_cancelled() || self.timed_out()
+    }
+
+    /// Sleeps up to `d`, waking early on cancellation or at the deadline; returns
+    /// [`JobContext::should_stop`]. For handlers that wait for something.
+    pub fn sleep(&self, d: Duration) -> bool {
+        let d = match self.deadline() {
+            Some(deadline) => d.min(deadline.saturating_duration_since(Instant::now())),
+            None => d,
+        };
+        self.cancel.wait_timeout(d);
+        self.should_stop()
+    }
+
+    /// Records process group `pgid` as belonging to this job until the guard drops, so a
+    /// worker on this host can kill it if this worker dies. A no-op outside a pool.
+    pub fn track_process_group(&self, pgid: i32) -> ProcessGroupGuard {
+        let file = self.groups.as_ref().and_then(|g| g.record(pgid));
+        ProcessGroupGuard { file }
+    }
+}
+
+/// Keeps a job's process group recorded; see [`JobContext::track_process_group`].
+#[derive(Debug)]
+#[must_use = "the record is removed when the guard drops"]
+pub struct ProcessGroupGuard {
+    file: Option<PathBuf>,
+}
+
+impl Drop for ProcessGroupGuard {
+    fn drop(&mut self) {
+        if let Some(file) = self.file.take() {
+            if let Err(e) = std::fs::remove_file(&file) {
+                tracing::debug!(file = %file.display(), error = %e, "cannot remove group record");
+            }
+        }
+    }
+}
+
+/// Where one worker records its jobs' process groups.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupTracker {
+    registry: Arc<GroupRegistry>,
+    worker_id: Arc<str>,
+}
+
+impl GroupTracker {
+    pub(crate) fn new(registry: GroupRegistry, worker_id: &str) -> Self {
+        GroupTracker {
+            registry: Arc::new(registry),
+            worker_id: Arc::from(worker_id),
+        }
+    }
+
+    fn record(&self, pgid: i32) -> Option<PathBuf> {
+        match self.registry.record(&self.worker_id, pgid) {
+            Ok(file) => Some(file),
+            Err(e) => {
+                tracing::warn!(pgid, error = %e, "cannot record the job's process group");
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_sleep_stops_at_the_deadline_and_on_cancel() {
+        let ctx = JobContext::new(1, Some(Duration::from_millis(20)), CancelToken::new());
+        assert!(!ctx.is_cancelled());
+        // Sleeps at most until the deadline, however long it was asked to.
+        assert!(ctx.sleep(Duration::from_secs(3600)));
+        assert!(ctx.timed_out() && !ctx.is_cancelled());
+
+        let token = CancelToken::new();
+        let ctx = JobContext::new(2, None, token.clone());
+        token.cancel();
+        assert!(ctx.sleep(Duration::from_secs(3600)));
+        assert_eq!(ctx.attempt(), 2);
+        assert_eq!(ctx.deadline(), None);
+    }
+
+    #[test]
+    fn state_added_to_a_clone_does_not_reach_the_original() {
+        let base = JobContext::new(1, None, CancelToken::new()).with_state(Arc::new(1_u32));
+        let more = base.clone().with_state(Arc::new("x"));
+        assert_eq!(*base.state::<u32>().unwrap(), 1);
+        assert!(base.state::<&str>().is_err());
+        assert_eq!(*more.state::<&str>().unwrap(), "x");
+        assert_eq!(*more.state::<u32>().unwrap(), 1);
+    }
+}
