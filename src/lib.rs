@@ -168,10 +168,12 @@ pub use crate::worker::{
 };
 pub use queuectl_store::prelude;
 pub use queuectl_store::{
-    AttemptRecord, BoxError, Call, Capabilities, ChangeFeed, ClaimRequest, ClaimToken,
-    Coordination, Decorator, Execution, Guarded, Heartbeat, Job, JobFilter, JobId, JobOutput,
-    JobRecord, JobState, JobStore, Jobs, LeaseRef, Marker, NewJob, StateCounts, StoreError,
-    StoreResult, Timestamp, Transition, TransitionKind, UnknownState, Wake, WorkerInfo,
+    AttemptRecord, AttemptStats, AttemptStatsRequest, BoxError, Call, Capabilities, ChangeFeed,
+    ClaimRequest, ClaimToken, Coordination, Decorator, Execution, Guarded, Heartbeat, Histogram,
+    Job, JobCursor, JobFilter, JobId, JobOutput, JobPage, JobPageRequest, JobRecord, JobState,
+    JobStore, Jobs, LeaseRef, Marker, NewJob, QueueAttempts, QueueStats, StateCounts, StoreError,
+    StoreResult, ThroughputBucket, Timestamp, Transition, TransitionKind, UnknownState, Wake,
+    WorkerInfo,
 };
 pub use queuectl_store_memory::MemoryStore;
 #[cfg(feature = "postgres")]

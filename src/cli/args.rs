@@ -176,6 +176,16 @@ pub(crate) enum Command {
         after_help = "Examples:\n  queuectl wait report-2026-12\n  queuectl wait build test deploy --timeout 10m && echo shipped"
     )]
     Wait(WaitArgs),
+    /// Serve a web dashboard of the queue (counts, jobs, workers, actions) and /metrics.
+    #[command(
+        after_help = "Safe by default: it listens on 127.0.0.1:8080; an address other machines can reach\nneeds --token (or $QUEUECTL_DASHBOARD_TOKEN), which every request must then carry\n(Authorization: Bearer TOKEN, or the token as the Basic password the browser asks for).\n\nExamples:\n  queuectl dashboard\n  queuectl dashboard --read-only --listen 127.0.0.1:9000\n  QUEUECTL_DASHBOARD_TOKEN=$(head -c 24 /dev/urandom | base64) queuectl dashboard --listen 0.0.0.0:8080"
+    )]
+    Dashboard(DashboardArgs),
+    /// Print the queue's metrics once, in the Prometheus text format.
+    #[command(
+        after_help = "Examples:\n  queuectl metrics\n  queuectl metrics | grep '^queuectl_jobs'\n  queuectl --db postgres://app@db.internal/queue metrics > /var/lib/node_exporter/queuectl.prom"
+    )]
+    Metrics,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
     #[command(
         after_help = "Examples:\n  queuectl completions bash > /etc/bash_completion.d/queuectl\n  queuectl completions zsh > \"${fpath[1]}/_queuectl\"\n  queuectl completions fish > ~/.config/fish/completions/queuectl.fish"
@@ -251,6 +261,27 @@ pub(crate) struct EnqueueArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct DashboardArgs {
+    /// The address to serve on, IP:PORT (port 0: any free port; the URL is printed).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR", value_parser = parse_listen)]
+    pub(crate) listen: std::net::SocketAddr,
+
+    /// A secret every request must carry (required to listen on a non-loopback address;
+    /// at least 16 characters).
+    #[arg(
+        long,
+        env = "QUEUECTL_DASHBOARD_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub(crate) token: Option<String>,
+
+    /// Show the queue but offer and accept no action.
+    #[arg(long)]
+    pub(crate) read_only: bool,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
     /// Jobs to enqueue and run.
     #[arg(long, default_value_t = 100_000, value_name = "N")]
@@ -310,7 +341,7 @@ pub(crate) enum DurabilityArg {
 pub(crate) enum WorkerCommand {
     /// Run workers in the foreground until stopped (SIGTERM/SIGINT: finish running jobs).
     #[command(
-        after_help = "Examples:\n  queuectl worker start\n  queuectl worker start --count 4 --queue mail --queue reports\n  queuectl worker start --drain\n  queuectl worker start --log-format json 2>> worker.log"
+        after_help = "Examples:\n  queuectl worker start\n  queuectl worker start --count 4 --queue mail --queue reports\n  queuectl worker start --drain\n  queuectl worker start --log-format json 2>> worker.log\n  queuectl worker start --count 4 --metrics 127.0.0.1:9184"
     )]
     Start(WorkerStartArgs),
     /// Ask every worker on this store to finish its current job and exit.
@@ -346,6 +377,11 @@ pub(crate) struct WorkerStartArgs {
     /// Log lines as text (default) or one JSON object per line, on stderr.
     #[arg(long, value_enum, default_value = "text", value_name = "FORMAT")]
     pub(crate) log_format: LogFormat,
+
+    /// Also serve the queue's metrics (Prometheus text) at http://ADDR/metrics, e.g.
+    /// 127.0.0.1:9184 (port 0: any free port, logged at start).
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
+    pub(crate) metrics: Option<std::net::SocketAddr>,
 
     /// Run jobs from a SQLite store file owned by another user (refused by default: its
     /// jobs would run as you).
@@ -534,6 +570,18 @@ fn parse_timeout(s: &str) -> Result<u64, String> {
         0 => Err("must be at least 1 second".to_owned()),
         secs => Ok(secs),
     }
+}
+
+/// `IP:PORT` (IPv6 in brackets), or `localhost:PORT` for the IPv4 loopback address.
+fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Some(port) = s.strip_prefix("localhost:") {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("'{port}' is not a port number"))?;
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    s.parse()
+        .map_err(|_| "expected IP:PORT, e.g. 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080".to_owned())
 }
 
 fn non_blank(s: &str) -> Result<String, String> {

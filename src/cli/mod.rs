@@ -1,14 +1,17 @@
 //! The `queuectl` command line: private to the binary.
 //!
 //! `args` holds the clap structs; `open_store` turns `--db` into a store; each file in
-//! `cmd/` runs one subcommand; `output` prints. Errors travel as `anyhow::Error` and are
+//! `cmd/` runs one subcommand; `output` prints; `dashboard` and `metrics` are the web
+//! dashboard and the Prometheus text. Errors travel as `anyhow::Error` and are
 //! mapped to exit codes in one place, [`exit_code`]: a [`UsageError`] or an invalid
 //! setting is 2, anything else 1.
 
 pub(crate) mod args;
 mod bench;
 mod cmd;
+mod dashboard;
 pub(crate) mod input;
+mod metrics;
 mod open_store;
 mod output;
 
@@ -163,6 +166,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup(a) => cmd::backup::run(db, &a),
         Command::Bench(a) => cmd::bench::run(db, &a),
         Command::Wait(a) => cmd::wait::run(db, &a),
+        Command::Dashboard(a) => cmd::dashboard::run(db, a),
+        Command::Metrics => cmd::metrics::run(db),
         Command::Completions { shell } => cmd::completions::run(shell),
         Command::Man => cmd::completions::man(),
     }

@@ -36,6 +36,8 @@ macro_rules! store_test {
 mod admin;
 mod backup;
 mod bench;
+mod browser;
+mod dashboard;
 mod enqueue;
 mod inspect;
 mod migrate;
@@ -293,6 +295,11 @@ impl Proc {
     pub(crate) fn signal(&self, signal: nix::sys::signal::Signal) {
         let pid = nix::unistd::Pid::from_raw(i32::try_from(self.pid()).expect("pid"));
         nix::sys::signal::kill(pid, signal).expect("send signal");
+    }
+
+    /// What it wrote to stdout so far.
+    pub(crate) fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
     }
 
     /// What it wrote to stderr so far.

@@ -132,6 +132,8 @@ const COMMANDS: &[&[&str]] = &[
     &["wait"],
     &["completions"],
     &["man"],
+    &["dashboard"],
+    &["metrics"],
 ];
 
 #[test]

@@ -2,7 +2,7 @@
 //! fault-injection tests.
 //!
 //! Test bodies are ordinary generic functions, grouped by role in modules (`enqueue`,
-//! `claim`, `finish`, `rescue`, `admin`, `concurrency`); the [`store_conformance!`] macro
+//! `claim`, `finish`, `rescue`, `admin`, `overview`, `concurrency`); the [`store_conformance!`] macro
 //! lists every case once and expands one `#[test]` per case, so adding a case here runs it
 //! against every store. Each store has exactly one call site,
 //! `backends/<store>/tests/conformance.rs`:
@@ -41,6 +41,7 @@ mod enqueue;
 mod faulty;
 mod finish;
 pub mod fixture;
+mod overview;
 mod rescue;
 
 pub mod cases {
@@ -50,6 +51,7 @@ pub mod cases {
     pub use crate::concurrency::*;
     pub use crate::enqueue::*;
     pub use crate::finish::*;
+    pub use crate::overview::*;
     pub use crate::rescue::*;
 }
 
@@ -161,6 +163,13 @@ macro_rules! store_conformance {
             settings_round_trip_and_list_sorted_by_key,
             worker_heartbeat_reports_stop_requests_and_unknown_workers,
             workers_register_list_and_deregister,
+            // overview.rs
+            attempt_stats_of_a_store_without_attempts_is_empty,
+            attempt_stats_summarise_finished_attempts_per_queue,
+            page_filters_by_state_queue_and_search,
+            page_returns_newest_first_and_continues_below_the_cursor,
+            queue_stats_counts_each_queue_by_state_sorted_by_name,
+            queue_stats_oldest_due_is_the_earliest_due_pending_job,
             // concurrency.rs
             change_marker_changes_after_job_writes,
             concurrent_claims_never_return_the_same_job,
@@ -211,6 +220,7 @@ mod tests {
             include_str!("concurrency.rs"),
             include_str!("enqueue.rs"),
             include_str!("finish.rs"),
+            include_str!("overview.rs"),
             include_str!("rescue.rs"),
         ];
         let defined: BTreeSet<&str> = sources

@@ -56,10 +56,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use parking_lot::Mutex;
 use queuectl_store::{
-    AttemptRecord, Capabilities, ChangeFeed, ClaimRequest, ClaimToken, Coordination, Execution,
-    Guarded, Heartbeat, Job, JobFilter, JobId, JobOutput, JobRecord, JobState, Jobs, LeaseRef,
-    Marker, NewJob, StateCounts, StoreError, StoreResult, Timestamp, Transition, TransitionKind,
-    WorkerInfo,
+    page_matches, queue_stats_of, AttemptRecord, AttemptStats, AttemptStatsBuilder,
+    AttemptStatsRequest, Capabilities, ChangeFeed, ClaimRequest, ClaimToken, Coordination,
+    Execution, Guarded, Heartbeat, Job, JobCursor, JobFilter, JobId, JobOutput, JobPage,
+    JobPageRequest, JobRecord, JobState, Jobs, LeaseRef, Marker, NewJob, QueueStats, StateCounts,
+    StoreError, StoreResult, Timestamp, Transition, TransitionKind, WorkerInfo,
 };
 
 /// An in-process [`JobStore`](queuectl_store::JobStore); see the [crate docs](crate).
@@ -101,6 +102,11 @@ struct Entry {
 #[derive(Debug, Default)]
 struct Slab {
     slots: Vec<Option<Entry>>,
+    /// Each slot's insertion number, strictly increasing and never renumbered (unlike the
+    /// slot index): the [`JobCursor`] of [`Jobs::page`], which must survive a compaction
+    /// between two pages.
+    numbers: Vec<u64>,
+    next_number: u64,
     /// Occupied slots.
     len: usize,
 }
@@ -121,6 +127,8 @@ impl Slab {
     fn push(&mut self, entry: Entry) -> Seq {
         let seq = self.slots.len() as Seq;
         self.slots.push(Some(entry));
+        self.numbers.push(self.next_number);
+        self.next_number += 1;
         self.len += 1;
         seq
     }
@@ -146,8 +154,13 @@ impl Slab {
     /// Drops the holes, renumbering the jobs 0, 1, 2, … in the same order. Every [`Seq`]
     /// held elsewhere is then stale: the caller rebuilds its indexes.
     fn compact(&mut self) {
-        self.slots.retain(Option::is_some);
-        self.slots.shrink_to_fit();
+        let (slots, numbers): (Vec<_>, Vec<_>) = std::mem::take(&mut self.slots)
+            .into_iter()
+            .zip(std::mem::take(&mut self.numbers))
+            .filter(|(slot, _)| slot.is_some())
+            .unzip();
+        self.slots = slots;
+        self.numbers = numbers;
     }
 
     /// Every job with its sequence, in insertion order.
@@ -156,6 +169,21 @@ impl Slab {
             .iter()
             .enumerate()
             .filter_map(|(i, slot)| Some((i as Seq, slot.as_ref()?)))
+    }
+
+    /// Every job inserted before the one numbered `end` (see [`Slab::numbers`]; all when
+    /// `None`) with its number, newest first.
+    fn iter_newest_first(&self, end: Option<u64>) -> impl Iterator<Item = (u64, &Entry)> {
+        let cut = end.map_or(self.slots.len(), |end| {
+            self.numbers.partition_point(|n| *n < end)
+        });
+        self.slots
+            .get(..cut)
+            .unwrap_or_default()
+            .iter()
+            .zip(&self.numbers)
+            .rev()
+            .filter_map(|(slot, n)| Some((*n, slot.as_ref()?)))
     }
 
     /// Every job, in insertion order.
@@ -183,7 +211,8 @@ type IdHasher = foldhash::fast::RandomState;
 /// A stored job changes only through [`State::modify`], which keeps 3 and 4; only
 /// [`State::insert`] and [`State::remove`] add or drop jobs, and [`State::compact_if_sparse`]
 /// renumbers them, each keeping all four. Sequences never leave the store (callers name jobs
-/// by id and hold claims by token), so renumbering is invisible outside.
+/// by id, hold claims by token, and page with the slab's stable numbers), so renumbering is
+/// invisible outside.
 #[derive(Debug, Default)]
 struct State {
     jobs: Slab,
@@ -622,6 +651,18 @@ impl Jobs for MemoryStore {
 
     // ----- operator -----
 
+    fn attempt_stats(&self, req: &AttemptStatsRequest) -> StoreResult<AttemptStats> {
+        let state = self.state.lock();
+        let mut stats = AttemptStatsBuilder::new(req);
+        for entry in state.jobs.values() {
+            stats.add_pickup(&entry.job);
+            for attempt in &entry.history {
+                stats.add_attempt(&entry.job.queue, attempt);
+            }
+        }
+        Ok(stats.build())
+    }
+
     fn cancel(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
         let mut state = self.state.lock();
         let seq = state.seq_in_state(id, &[JobState::Pending, JobState::Failed])?;
@@ -690,6 +731,32 @@ impl Jobs for MemoryStore {
             .take(limit)
             .cloned()
             .collect())
+    }
+
+    fn page(&self, req: &JobPageRequest) -> StoreResult<JobPage> {
+        let state = self.state.lock();
+        let limit = usize::try_from(req.limit).unwrap_or(usize::MAX);
+        let mut page = JobPage::default();
+        let matching = state
+            .jobs
+            .iter_newest_first(req.before.map(|JobCursor(n)| n))
+            .filter(|(_, e)| page_matches(req, &e.job));
+        let mut last = None;
+        for (seq, entry) in matching {
+            if page.jobs.len() == limit {
+                // One more matches: the next page starts below the last job returned.
+                page.next = last.map(JobCursor);
+                break;
+            }
+            page.jobs.push(entry.job.clone());
+            last = Some(seq);
+        }
+        Ok(page)
+    }
+
+    fn queue_stats(&self, now: Timestamp) -> StoreResult<Vec<QueueStats>> {
+        let state = self.state.lock();
+        Ok(queue_stats_of(state.jobs.values().map(|e| &e.job), now))
     }
 
     fn requeue_all_dead(&self, now: Timestamp) -> StoreResult<u64> {
@@ -918,7 +985,7 @@ mod tests {
     }
 
     /// Pruning most of a large store gives the slab's holes back: the jobs are renumbered
-    /// in the same order and every index follows.
+    /// in the same order, every index follows, and page cursors keep their meaning.
     #[test]
     fn pruning_compacts_the_slab_keeping_order_and_indexes() {
         let store = MemoryStore::new();
@@ -966,7 +1033,28 @@ mod tests {
         store.finish(&released, t(2)).unwrap();
         assert_eq!(store.state.lock().jobs.slots.len(), n);
 
+        // A page read before the compaction goes on where it stopped after it.
+        let first_page = store
+            .page(&JobPageRequest {
+                limit: 15,
+                ..JobPageRequest::default()
+            })
+            .unwrap();
+        assert_eq!(first_page.jobs[14].id.as_str(), format!("j{}", n - 15));
+
         assert_eq!(store.prune(t(3), u32::MAX).unwrap(), done.len() as u64);
+        let second_page = store
+            .page(&JobPageRequest {
+                before: first_page.next,
+                limit: 2,
+                ..JobPageRequest::default()
+            })
+            .unwrap();
+        let ids: Vec<&str> = second_page.jobs.iter().map(|j| j.id.as_str()).collect();
+        // The next older survivors of the prune (every tenth job) below j{n-15}.
+        let a = (n - 16) / 10 * 10;
+        let b = a - 10;
+        assert_eq!(ids, [format!("j{a}"), format!("j{b}")]);
         let kept = n - done.len();
         assert_eq!(store.state.lock().jobs.slots.len(), kept, "not compacted");
         assert_eq!(store.state.lock().jobs.len(), kept);

@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{
-    Capabilities, ChangeFeed, ClaimRequest, Coordination, Guarded, Heartbeat, Job, JobFilter,
-    JobId, JobRecord, JobStore, Jobs, LeaseRef, Marker, NewJob, StateCounts, StoreResult,
-    Timestamp, Transition, Wake, WorkerInfo,
+    AttemptStats, AttemptStatsRequest, Capabilities, ChangeFeed, ClaimRequest, Coordination,
+    Guarded, Heartbeat, Job, JobFilter, JobId, JobPage, JobPageRequest, JobRecord, JobStore, Jobs,
+    LeaseRef, Marker, NewJob, QueueStats, StateCounts, StoreResult, Timestamp, Transition, Wake,
+    WorkerInfo,
 };
 
 /// A wrapper around a store: every call of the store's traits is forwarded to
@@ -110,6 +111,8 @@ pub enum Call<'a> {
     ExpiredLeases { now: Timestamp, limit: u32 },
     /// [`Jobs::prune`].
     Prune { before: Timestamp, limit: u32 },
+    /// [`Jobs::attempt_stats`].
+    AttemptStats { req: &'a AttemptStatsRequest },
     /// [`Jobs::cancel`].
     Cancel { id: &'a JobId, now: Timestamp },
     /// [`Jobs::counts`].
@@ -122,6 +125,10 @@ pub enum Call<'a> {
     Import { records: &'a [JobRecord] },
     /// [`Jobs::list`].
     List { filter: &'a JobFilter },
+    /// [`Jobs::page`].
+    Page { req: &'a JobPageRequest },
+    /// [`Jobs::queue_stats`].
+    QueueStats { now: Timestamp },
     /// [`Jobs::requeue_all_dead`].
     RequeueAllDead { now: Timestamp },
     /// [`Jobs::requeue_dead`].
@@ -165,12 +172,15 @@ impl Call<'_> {
             Call::RenewLeases { .. } => "renew_leases",
             Call::ExpiredLeases { .. } => "expired_leases",
             Call::Prune { .. } => "prune",
+            Call::AttemptStats { .. } => "attempt_stats",
             Call::Cancel { .. } => "cancel",
             Call::Counts => "counts",
             Call::Get { .. } => "get",
             Call::GetRecord { .. } => "get_record",
             Call::Import { .. } => "import",
             Call::List { .. } => "list",
+            Call::Page { .. } => "page",
+            Call::QueueStats { .. } => "queue_stats",
             Call::RequeueAllDead { .. } => "requeue_all_dead",
             Call::RequeueDead { .. } => "requeue_dead",
             Call::Setting { .. } => "setting",
@@ -192,10 +202,13 @@ impl Call<'_> {
         !matches!(
             self,
             Call::ExpiredLeases { .. }
+                | Call::AttemptStats { .. }
                 | Call::Counts
                 | Call::Get { .. }
                 | Call::GetRecord { .. }
                 | Call::List { .. }
+                | Call::Page { .. }
+                | Call::QueueStats { .. }
                 | Call::Setting { .. }
                 | Call::Settings
                 | Call::ListWorkers
@@ -270,6 +283,9 @@ impl<D: Decorator> Jobs for D {
             s.prune(before, limit)
         })
     }
+    fn attempt_stats(&self, req: &AttemptStatsRequest) -> StoreResult<AttemptStats> {
+        through(self, &Call::AttemptStats { req }, |s| s.attempt_stats(req))
+    }
     fn cancel(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
         through(self, &Call::Cancel { id, now }, |s| s.cancel(id, now))
     }
@@ -287,6 +303,12 @@ impl<D: Decorator> Jobs for D {
     }
     fn list(&self, filter: &JobFilter) -> StoreResult<Vec<Job>> {
         through(self, &Call::List { filter }, |s| s.list(filter))
+    }
+    fn page(&self, req: &JobPageRequest) -> StoreResult<JobPage> {
+        through(self, &Call::Page { req }, |s| s.page(req))
+    }
+    fn queue_stats(&self, now: Timestamp) -> StoreResult<Vec<QueueStats>> {
+        through(self, &Call::QueueStats { now }, |s| s.queue_stats(now))
     }
     fn requeue_all_dead(&self, now: Timestamp) -> StoreResult<u64> {
         through(self, &Call::RequeueAllDead { now }, |s| {

@@ -18,6 +18,7 @@ mod decorator;
 mod error;
 mod feed;
 mod job;
+mod overview;
 mod request;
 mod store;
 mod time;
@@ -29,6 +30,10 @@ pub use crate::feed::{Heartbeat, Marker, Wake};
 pub use crate::job::{
     AttemptRecord, ClaimToken, Job, JobFilter, JobId, JobOutput, JobRecord, JobState, NewJob,
     StateCounts, UnknownState,
+};
+pub use crate::overview::{
+    page_matches, queue_stats_of, AttemptStats, AttemptStatsBuilder, AttemptStatsRequest,
+    Histogram, JobCursor, JobPage, JobPageRequest, QueueAttempts, QueueStats, ThroughputBucket,
 };
 pub use crate::request::{Capabilities, ClaimRequest, LeaseRef, WorkerInfo};
 pub use crate::store::{ChangeFeed, Coordination, JobStore, Jobs};

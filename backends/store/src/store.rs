@@ -11,8 +11,9 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use crate::{
-    Capabilities, ClaimRequest, Guarded, Heartbeat, Job, JobFilter, JobId, JobRecord, LeaseRef,
-    Marker, NewJob, StateCounts, StoreResult, Timestamp, Transition, Wake, WorkerInfo,
+    AttemptStats, AttemptStatsRequest, Capabilities, ClaimRequest, Guarded, Heartbeat, Job,
+    JobFilter, JobId, JobPage, JobPageRequest, JobRecord, LeaseRef, Marker, NewJob, QueueStats,
+    StateCounts, StoreResult, Timestamp, Transition, Wake, WorkerInfo,
 };
 
 /// Durable storage for jobs: every trait of the seam in one bound.
@@ -133,6 +134,22 @@ pub trait Jobs: Debug + Send + Sync + 'static {
 
     // ----- operator -----
 
+    /// Finished attempts summarised per queue (counts by outcome, histograms of duration
+    /// and pickup latency over `req`'s bounds) and as a throughput series of `req.step_ms`
+    /// buckets; see [`AttemptStats`] for exactly what each figure counts. Derived from the
+    /// history of the jobs in the store, so pruning or deleting a job removes its attempts
+    /// from the figures.
+    ///
+    /// Provided, and slow: built on [`Jobs::list`] of every job plus one
+    /// [`Jobs::get_record`] per job that finished an attempt in the window, so O(jobs)
+    /// calls. A store with a query language overrides it with aggregate queries.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn attempt_stats(&self, req: &AttemptStatsRequest) -> StoreResult<AttemptStats> {
+        crate::overview::attempt_stats_by_listing(self, req)
+    }
+
     /// `pending` or `failed` → `cancelled` (`next_run_at` cleared, `updated_at = now`);
     /// returns the job as stored after the change.
     ///
@@ -172,6 +189,34 @@ pub trait Jobs: Debug + Send + Sync + 'static {
     /// # Errors
     /// Only driver failures.
     fn list(&self, filter: &JobFilter) -> StoreResult<Vec<Job>>;
+
+    /// Up to `req.limit` jobs matching `req`, newest first (reverse insertion order),
+    /// starting below `req.before`; [`JobPage::next`] continues where the page ended.
+    /// Paging is by position (keyset), not by offset: a page costs the same however deep
+    /// it is, and jobs inserted meanwhile never shift later pages.
+    ///
+    /// Provided, and slow: built on [`Jobs::list`] of every job (O(jobs) per page), with
+    /// the cursor holding a job's position in that list, so deleting older jobs between two
+    /// pages can shift the next one. A store with an insertion sequence overrides it with
+    /// one indexed query, the cursor holding the sequence.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn page(&self, req: &JobPageRequest) -> StoreResult<JobPage> {
+        crate::overview::page_by_listing(self, req)
+    }
+
+    /// Every queue holding at least one job, sorted by name (byte order), with its jobs
+    /// counted by state and the oldest due `pending` job's `next_run_at` as of `now`.
+    ///
+    /// Provided, and slow: built on [`Jobs::list`] of every job, O(jobs) time and memory. A
+    /// store with a query language overrides it with one aggregate query.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn queue_stats(&self, now: Timestamp) -> StoreResult<Vec<QueueStats>> {
+        crate::overview::queue_stats_by_listing(self, now)
+    }
 
     /// `dead` → `pending` for every dead job, as [`Jobs::requeue_dead`] does, in one
     /// transaction; returns how many.

@@ -1,6 +1,7 @@
 //! `queuectl worker start | stop`. Which workers are alive is the runtime's rule
 //! ([`queuectl::live_workers`]), shared with `status`.
 
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -8,9 +9,10 @@ use anyhow::{bail, Context as _};
 use indicatif::ProgressBar;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use queuectl::{live_workers, ShellHandler, Shutdown, WorkerInfo, WorkerPool};
+use queuectl::{live_workers, Scheduler, ShellHandler, Shutdown, WorkerInfo, WorkerPool};
 
 use crate::cli::args::{WorkerCommand, WorkerStartArgs, WorkerStopArgs};
+use crate::cli::metrics::serve_in_background;
 use crate::cli::open_store::{open, sqlite_path, target_text, without_password};
 use crate::cli::output::print_lines;
 
@@ -29,6 +31,17 @@ fn start(db: Option<&str>, a: WorkerStartArgs) -> anyhow::Result<()> {
         refuse_foreign_store(&path, a.trust_store_owner)?;
     }
     let (sched, target) = open(db)?;
+    if let Some(addr) = a.metrics {
+        // Bound before the pool starts, so a taken port is an error at once (exit 1).
+        let listener = std::net::TcpListener::bind(addr)
+            .with_context(|| format!("cannot serve metrics on {addr}"))?;
+        let bound = listener
+            .local_addr()
+            .context("reading the metrics address")?;
+        let scrapes = Scheduler::new(Arc::clone(sched.store()));
+        serve_in_background(listener, scrapes).context("starting the metrics server")?;
+        tracing::info!(url = %format!("http://{bound}/metrics"), "serving metrics");
+    }
     let job_target = without_password(&target_text(db));
     let mut builder = WorkerPool::builder(sched)
         .handler("shell", ShellHandler::new().store_target(job_target))

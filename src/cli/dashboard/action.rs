@@ -1,0 +1,174 @@
+//! What the dashboard's buttons do. Each action is one variant: its route name, its label,
+//! where it is offered, and the scheduler call it makes. Adding one (delete, queue
+//! pause/resume, DLQ purge, once the store has them) is one variant and its match arms;
+//! the routes, the buttons, the CSRF and read-only checks come with it.
+//!
+//! - [`JobAction`]: `POST /job/<name>` with form fields `id` and `csrf`, a button on the
+//!   job's page in the states it applies to. (Delete belongs here.)
+//! - [`BulkAction`]: `POST /jobs/<name>` with the field `csrf`, a button on the list of
+//!   the state it acts on. (Purging the DLQ belongs here.)
+//! - Queue actions (pause, resume) will be a third enum served as `POST /queue/<name>` with
+//!   a `queue` field, offered on the overview's queue rows.
+
+use queuectl::{JobId, JobState};
+
+use crate::cli::open_store::Sched;
+
+/// An action on one job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum JobAction {
+    /// `dead` → `pending` with a fresh budget (`dlq retry`).
+    Retry,
+    /// `pending` or `failed` → `cancelled` (`cancel`).
+    Cancel,
+}
+
+impl JobAction {
+    /// Every job action, in the order the buttons appear.
+    pub(crate) const ALL: [JobAction; 2] = [JobAction::Retry, JobAction::Cancel];
+
+    /// The route segment and form value.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            JobAction::Retry => "retry",
+            JobAction::Cancel => "cancel",
+        }
+    }
+
+    /// The action named `name`, if any.
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// The button's text.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            JobAction::Retry => "Retry",
+            JobAction::Cancel => "Cancel",
+        }
+    }
+
+    /// Whether the button is offered for a job in `state`.
+    pub(crate) fn offered(self, state: JobState) -> bool {
+        match self {
+            JobAction::Retry => state == JobState::Dead,
+            JobAction::Cancel => matches!(state, JobState::Pending | JobState::Failed),
+        }
+    }
+
+    /// A question the page asks before doing it, if it cannot be undone.
+    pub(crate) fn confirm(self) -> Option<&'static str> {
+        match self {
+            JobAction::Retry => None,
+            JobAction::Cancel => Some("Cancel this job? It will not run again unless retried."),
+        }
+    }
+
+    /// What the job's page says after it was done.
+    pub(crate) fn done(self) -> &'static str {
+        match self {
+            JobAction::Retry => "Requeued: the job is pending with a fresh budget of attempts.",
+            JobAction::Cancel => "Cancelled.",
+        }
+    }
+
+    /// Does it.
+    pub(crate) fn apply(self, sched: &Sched, id: &JobId) -> queuectl::Result<()> {
+        match self {
+            JobAction::Retry => sched.requeue_dead(id).map(drop),
+            JobAction::Cancel => sched.cancel(id).map(drop),
+        }
+    }
+}
+
+/// An action on every job of a state at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BulkAction {
+    /// Every `dead` job → `pending` (`dlq retry --all`).
+    RetryAllDead,
+}
+
+impl BulkAction {
+    /// Every bulk action.
+    pub(crate) const ALL: [BulkAction; 1] = [BulkAction::RetryAllDead];
+
+    /// The route segment.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            BulkAction::RetryAllDead => "retry-all-dead",
+        }
+    }
+
+    /// The action named `name`, if any.
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// The button's text.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            BulkAction::RetryAllDead => "Retry all dead jobs",
+        }
+    }
+
+    /// The state whose list offers it.
+    pub(crate) fn offered_on(self) -> JobState {
+        match self {
+            BulkAction::RetryAllDead => JobState::Dead,
+        }
+    }
+
+    /// A question the page asks before doing it.
+    pub(crate) fn confirm(self) -> Option<&'static str> {
+        match self {
+            BulkAction::RetryAllDead => Some("Requeue every dead job?"),
+        }
+    }
+
+    /// What the list says after it was done, given how many jobs it changed.
+    pub(crate) fn done(self, n: u64) -> String {
+        match self {
+            BulkAction::RetryAllDead => {
+                format!("Requeued {n} dead job{}.", if n == 1 { "" } else { "s" })
+            }
+        }
+    }
+
+    /// Does it; returns how many jobs it changed.
+    pub(crate) fn apply(self, sched: &Sched) -> queuectl::Result<u64> {
+        match self {
+            BulkAction::RetryAllDead => sched.requeue_all_dead(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for a in JobAction::ALL {
+            assert_eq!(JobAction::from_name(a.name()), Some(a));
+        }
+        for a in BulkAction::ALL {
+            assert_eq!(BulkAction::from_name(a.name()), Some(a));
+        }
+        assert_eq!(JobAction::from_name("delete"), None);
+    }
+
+    #[test]
+    fn buttons_are_offered_only_where_the_store_accepts_them() {
+        let offered = |a: JobAction| -> Vec<JobState> {
+            JobState::ALL
+                .into_iter()
+                .filter(|s| a.offered(*s))
+                .collect()
+        };
+        assert_eq!(offered(JobAction::Retry), [JobState::Dead]);
+        assert_eq!(
+            offered(JobAction::Cancel),
+            [JobState::Pending, JobState::Failed]
+        );
+    }
+}
