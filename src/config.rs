@@ -1,7 +1,8 @@
 //! Persisted settings: the keys of `queuectl config`, their defaults and their rules.
 //!
 //! Values live in the store (so every worker and every terminal sees the same ones) as
-//! normalised strings; [`Settings::load`] merges them with the defaults of CONTRACT.md.
+//! normalised strings; [`Settings::load`] merges them with the defaults of docs/CLI.md
+//! ("Settings").
 
 use std::fmt;
 use std::time::Duration;

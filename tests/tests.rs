@@ -1,7 +1,7 @@
 //! queuectl's integration tests: one binary (ripgrep's layout), one module per area.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-// The real `queuectl` binary against CONTRACT.md, in temp dirs.
+// The real `queuectl` binary against docs/CLI.md, in temp dirs.
 mod cli;
 
 // The committed fuzz corpus replayed through the fuzz harness (fuzz/harness.rs).

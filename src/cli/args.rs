@@ -161,6 +161,11 @@ pub(crate) enum Command {
         after_help = "Examples:\n  queuectl migrate --to postgres://app@db.internal/queue\n  queuectl --db postgres://app@db.internal/queue migrate --to ./copy.db"
     )]
     Migrate(MigrateArgs),
+    /// Copy a live SQLite queue to a new file, consistently, while workers keep running.
+    #[command(
+        after_help = "Examples:\n  queuectl backup /var/backups/queuectl-$(date +%F).db\n  queuectl --db /srv/jobs.db backup --force /srv/jobs-nightly.db"
+    )]
+    Backup(BackupArgs),
     /// Measure throughput, pickup latency and memory (default store: a fresh temp file).
     #[command(
         after_help = "Examples:\n  queuectl bench\n  queuectl bench --jobs 5000 --job true --raw-spawn\n  queuectl --db memory: bench --jobs 1000000 --pickup-samples 0"
@@ -487,6 +492,17 @@ pub(crate) struct MigrateArgs {
     /// (--db) is only read, and must have no running workers.
     #[arg(long, value_name = "TARGET")]
     pub(crate) to: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BackupArgs {
+    /// The copy to write: a new SQLite file, complete only once the command succeeds.
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
+
+    /// Replace FILE if it exists (never the queue itself).
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Debug, Subcommand)]

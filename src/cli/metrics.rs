@@ -199,7 +199,9 @@ impl Collector for Snapshot {
             MetricType::Gauge,
         )?;
         for q in &self.queues {
-            let age = q.oldest_due.map_or(0.0, |due| self.now.since(due).as_secs_f64());
+            let age = q
+                .oldest_due
+                .map_or(0.0, |due| self.now.since(due).as_secs_f64());
             oldest
                 .encode_family(&[("queue", q.queue.as_str())])?
                 .encode_gauge(&age)?;

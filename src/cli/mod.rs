@@ -163,6 +163,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cancel(a) => cmd::cancel::run(db, &a.id),
         Command::Config(c) => cmd::config::run(db, c),
         Command::Migrate(a) => cmd::migrate::run(db, &a),
+        Command::Backup(a) => cmd::backup::run(db, &a),
         Command::Bench(a) => cmd::bench::run(db, &a),
         Command::Wait(a) => cmd::wait::run(db, &a),
         Command::Dashboard(a) => cmd::dashboard::run(db, a),

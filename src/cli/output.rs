@@ -1,4 +1,4 @@
-//! What the commands print: the job JSON of CONTRACT.md and the human tables.
+//! What the commands print: the job JSON of docs/CLI.md and the human tables.
 //!
 //! Everything goes through a locked stdout with errors propagated, so a closed pipe
 //! (`queuectl list | head`) ends the command quietly instead of panicking in `println!`.
@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use queuectl::{AttemptRecord, Job, JobRecord, Timestamp};
 use serde::Serialize;
 
-/// A job as CONTRACT.md "Job JSON (output)" fixes it: every field always present, `null`
+/// A job as docs/CLI.md "Job JSON: output" fixes it: every field always present, `null`
 /// when unknown, in this order.
 #[derive(Debug, Serialize)]
 pub(crate) struct JobJson<'a> {

@@ -1,7 +1,7 @@
 //! The job state machine: claim, finish, retry with backoff, dead-letter, recovery.
 //!
 //! [`Scheduler`] is generic over any [`JobStore`] and owns every policy decision of
-//! CONTRACT.md; the store only applies the guarded transitions it is handed (River's
+//! docs/CLI.md; the store only applies the guarded transitions it is handed (River's
 //! `job_executor` / `job_rescuer` split). Time comes from an injected [`Clock`].
 
 mod rescue;
@@ -113,7 +113,7 @@ impl Recovery {
 /// How many expired leases one recovery pass takes at most.
 const RECOVERY_BATCH: u32 = 500;
 
-/// The state machine of CONTRACT.md over a store.
+/// The state machine of docs/CLI.md ("States") over a store.
 #[derive(Debug)]
 pub struct Scheduler<S: JobStore> {
     store: S,

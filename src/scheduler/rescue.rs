@@ -6,7 +6,8 @@
 
 use queuectl_store::{Job, Transition, TransitionKind};
 
-/// After this many interrupts a job is dead (CONTRACT.md: "a job recovered 5 times is dead").
+/// After this many interrupts a job is dead (docs/CLI.md, "States": a job recovered 5 times
+/// is dead).
 pub(crate) const MAX_INTERRUPTS: u32 = 5;
 
 /// The guarded transition that recovers `job` (which must carry its claim token).

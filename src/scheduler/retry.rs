@@ -14,7 +14,7 @@ pub(crate) trait RetryPolicy {
     fn delay(&self, attempts: u32) -> Duration;
 }
 
-/// `min(base ^ attempts, max)` seconds, at least [`MIN_DELAY`] (CONTRACT.md).
+/// `min(base ^ attempts, max)` seconds, at least [`MIN_DELAY`] (docs/CLI.md, "States").
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct ExponentialBackoff {
     /// The base, ≥ 1 (1 means a constant one second).

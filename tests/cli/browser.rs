@@ -89,7 +89,10 @@ impl Driver {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let ready = std::net::TcpStream::connect(addr).is_ok()
-                && Request::get(addr, "/status").send().body.contains("\"ready\":true");
+                && Request::get(addr, "/status")
+                    .send()
+                    .body
+                    .contains("\"ready\":true");
             if ready {
                 return driver;
             }
@@ -214,7 +217,9 @@ async fn browse(c: &Client, env: &Env, dash: &Dashboard) {
     let long = Duration::from_secs(30);
 
     // The overview counts the queue, then follows it without reloading the page.
-    c.goto(&format!("{base}/")).await.expect("open the overview");
+    c.goto(&format!("{base}/"))
+        .await
+        .expect("open the overview");
     assert_eq!(count(c, "pending").await.expect("pending"), 12);
     c.execute("window.__stay = 'same page'; return null", vec![])
         .await
@@ -228,10 +233,16 @@ async fn browse(c: &Client, env: &Env, dash: &Dashboard) {
         .execute("return window.__stay", vec![])
         .await
         .expect("read the mark");
-    assert_eq!(stayed, json!("same page"), "the counts changed without a reload");
+    assert_eq!(
+        stayed,
+        json!("same page"),
+        "the counts changed without a reload"
+    );
 
     // A job's page shows its output and keeps itself current until it ends.
-    c.goto(&format!("{base}/job?id=ticker")).await.expect("open ticker");
+    c.goto(&format!("{base}/job?id=ticker"))
+        .await
+        .expect("open ticker");
     eventually(long, "ticker's output", || async {
         let badge = text(c, ".jobhead .badge").await?;
         let out = text(c, "pre[data-stream=stdout]").await.unwrap_or_default();
@@ -240,7 +251,9 @@ async fn browse(c: &Client, env: &Env, dash: &Dashboard) {
     .await;
 
     // Retry a dead job from its page: it runs again, and this time succeeds.
-    c.goto(&format!("{base}/job?id=flaky")).await.expect("open flaky");
+    c.goto(&format!("{base}/job?id=flaky"))
+        .await
+        .expect("open flaky");
     assert_eq!(text(c, ".jobhead .badge").await.expect("badge"), "dead");
     assert!(text(c, "pre[data-stream=stderr]")
         .await
@@ -256,10 +269,17 @@ async fn browse(c: &Client, env: &Env, dash: &Dashboard) {
         let url = c.current_url().await?;
         let badge = text(c, ".jobhead .badge").await?;
         let out = text(c, "pre[data-stream=stdout]").await.unwrap_or_default();
-        Ok(url.as_str().contains("done=retry") && badge == "completed" && out.contains("recovered"))
+        Ok(
+            url.as_str().contains("done=retry")
+                && badge == "completed"
+                && out.contains("recovered"),
+        )
     })
     .await;
-    assert!(text(c, ".notice").await.expect("notice").contains("Requeued"));
+    assert!(text(c, ".notice")
+        .await
+        .expect("notice")
+        .contains("Requeued"));
     save_screenshot(c, "dashboard-job.png").await;
 
     // Markup in a job's id or output is shown as text and never runs.

@@ -66,9 +66,7 @@ pub(crate) fn start(env: &Env, extra: &[&str]) -> Dashboard {
 
 /// A dead job whose id, command, queue, output and error all carry markup.
 fn hostile_dead_job(env: &Env) -> String {
-    let command = format!(
-        "printf '%s\\n' '{SCRIPT}' '{IMG}'; printf '%s\\n' '{IMG}' >&2; exit 3"
-    );
+    let command = format!("printf '%s\\n' '{SCRIPT}' '{IMG}'; printf '%s\\n' '{IMG}' >&2; exit 3");
     let job = serde_json::json!({
         "id": SCRIPT,
         "command": command,
@@ -207,10 +205,19 @@ fn read_only_hides_and_refuses_actions() {
     let id = env.enqueue(r#"{"id":"broken","command":"exit 9","max_retries":1}"#);
     env.run(&["worker", "start", "--drain"]).ok();
     let dash = start(&env, &["--read-only"]);
-    for path in ["/", "/jobs?state=dead", "/job?id=broken", "/part/job?id=broken"] {
+    for path in [
+        "/",
+        "/jobs?state=dead",
+        "/job?id=broken",
+        "/part/job?id=broken",
+    ] {
         let page = dash.get(path);
         assert_eq!(page.status, 200, "{page:?}");
-        assert!(!page.body.contains("method=\"post\""), "{path}: {}", page.body);
+        assert!(
+            !page.body.contains("method=\"post\""),
+            "{path}: {}",
+            page.body
+        );
     }
     assert!(dash.get("/").body.contains("read-only"));
     let csrf = dash.csrf();
@@ -228,7 +235,11 @@ fn a_non_loopback_address_needs_a_token() {
     for listen in ["0.0.0.0:0", "[::]:0"] {
         let run = env.run(&["dashboard", "--listen", listen]).code(2);
         assert!(run.stderr.contains("--token"), "{}", run.stderr);
-        assert!(run.stderr.contains("QUEUECTL_DASHBOARD_TOKEN"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("QUEUECTL_DASHBOARD_TOKEN"),
+            "{}",
+            run.stderr
+        );
         assert_eq!(run.stdout, "");
     }
     let short = env.run(&["dashboard", "--token", "short"]).code(2);
@@ -256,9 +267,13 @@ fn a_token_guards_every_request_when_given() {
     for path in ["/", "/metrics", "/assets/app.js", "/job?id=x"] {
         let r = Request::get(addr, path).send();
         assert_eq!(r.status, 401, "{path}: {r:?}");
-        assert!(r.header("www-authenticate").is_some_and(|v| v.starts_with("Basic")));
+        assert!(r
+            .header("www-authenticate")
+            .is_some_and(|v| v.starts_with("Basic")));
     }
-    let wrong = Request::get(addr, "/").header("Authorization", "Bearer nope").send();
+    let wrong = Request::get(addr, "/")
+        .header("Authorization", "Bearer nope")
+        .send();
     assert_eq!(wrong.status, 401);
     let bearer = Request::get(addr, "/")
         .header("Authorization", &format!("Bearer {token}"))
@@ -267,7 +282,10 @@ fn a_token_guards_every_request_when_given() {
     // Basic "admin:TOKEN", as a browser sends it after its prompt; any Host is accepted
     // once a token guards the server (it may sit behind a proxy with its own name).
     let basic = Request::get(addr, "/metrics")
-        .header("Authorization", "Basic YWRtaW46Y29ycmVjdC1ob3JzZS1iYXR0ZXJ5LXN0YXBsZQ==")
+        .header(
+            "Authorization",
+            "Basic YWRtaW46Y29ycmVjdC1ob3JzZS1iYXR0ZXJ5LXN0YXBsZQ==",
+        )
         .header("Host", "queue.example.com")
         .send();
     assert_eq!(basic.status, 200, "{basic:?}");
@@ -284,7 +302,13 @@ fn without_a_token_only_loopback_host_names_are_served() {
     }
     let port = dash.addr.port();
     for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
-        assert_eq!(Request::get(dash.addr, "/").header("Host", &host).send().status, 200);
+        assert_eq!(
+            Request::get(dash.addr, "/")
+                .header("Host", &host)
+                .send()
+                .status,
+            200
+        );
     }
     assert_eq!(dash.get("/no/such/page").status, 404);
     assert_eq!(dash.get("/jobs?state=done").status, 400);
@@ -346,13 +370,17 @@ fn parse_metrics(text: &str) -> metrics_text::Samples {
         .expect("prometheus-parse reads it");
     let samples = metrics_text::parse(text);
     let plain = |labels: &metrics_text::Labels| {
-        labels.values().all(|v| !v.contains([',', '"', '\\', '=', '\n']))
+        labels
+            .values()
+            .all(|v| !v.contains([',', '"', '\\', '=', '\n']))
     };
     let find = |name: &str, labels: &metrics_text::Labels| {
         scrape.samples.iter().find(|s| {
             s.metric == name
                 && s.labels.len() == labels.len()
-                && labels.iter().all(|(k, v)| s.labels.get(k) == Some(v.as_str()))
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(k) == Some(v.as_str()))
         })
     };
     let mut compared = 0;
@@ -371,7 +399,9 @@ fn parse_metrics(text: &str) -> metrics_text::Samples {
             };
             let le: f64 = metrics_text::parse_number(&labels["le"]);
             assert!(
-                buckets.iter().any(|b| b.less_than == le && b.count == *value),
+                buckets
+                    .iter()
+                    .any(|b| b.less_than == le && b.count == *value),
                 "{name}{labels:?}: {buckets:?}"
             );
         } else {
@@ -472,27 +502,40 @@ fn a_worker_serves_metrics_while_it_runs() {
     }
     let worker = env.spawn_worker(&["--count", "2", "--metrics", "127.0.0.1:0"]);
     let mut url = String::new();
-    wait_until(Duration::from_secs(30), "the metrics URL in the log", || {
-        url = worker
-            .stderr()
-            .split("url=http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_default()
-            .to_owned();
-        !url.is_empty()
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "the metrics URL in the log",
+        || {
+            url = worker
+                .stderr()
+                .split("url=http://")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .unwrap_or_default()
+                .to_owned();
+            !url.is_empty()
+        },
+    );
     let addr: SocketAddr = url.trim_end_matches("/metrics").parse().expect("addr");
     wait_until(Duration::from_secs(30), "the jobs to complete", || {
         let r = Request::get(addr, "/metrics").send();
         assert_eq!(r.status, 200, "{r:?}");
         let m = parse_metrics(&r.body);
         m.get("queuectl_workers", &[]) == Some(2.0)
-            && m.get("queuectl_jobs", &[("queue", "default"), ("state", "completed")]) == Some(3.0)
+            && m.get(
+                "queuectl_jobs",
+                &[("queue", "default"), ("state", "completed")],
+            ) == Some(3.0)
     });
     assert_eq!(Request::get(addr, "/").send().status, 404);
     // A taken port is an error before any job runs.
-    let taken = env.run(&["worker", "start", "--metrics", &addr.to_string()]).code(1);
-    assert!(taken.stderr.contains("cannot serve metrics"), "{}", taken.stderr);
+    let taken = env
+        .run(&["worker", "start", "--metrics", &addr.to_string()])
+        .code(1);
+    assert!(
+        taken.stderr.contains("cannot serve metrics"),
+        "{}",
+        taken.stderr
+    );
     worker.kill();
 }

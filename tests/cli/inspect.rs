@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::s;
 
-/// The fields CONTRACT.md promises on every job object, in order.
+/// The fields docs/CLI.md promises on every job object, in order.
 pub(crate) const JOB_FIELDS: [&str; 17] = [
     "id",
     "command",

@@ -1,4 +1,4 @@
-//! The real `queuectl` binary against CONTRACT.md, each test in its own temp dir (never
+//! The real `queuectl` binary against docs/CLI.md, each test in its own temp dir (never
 //! the cwd's database). Spawned workers are killed on drop; waits poll with deadlines.
 //!
 //! Tests of the contract (not of SQLite file handling) are written once with
@@ -34,6 +34,7 @@ macro_rules! store_test {
 }
 
 mod admin;
+mod backup;
 mod bench;
 mod browser;
 mod dashboard;

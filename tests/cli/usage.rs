@@ -127,6 +127,7 @@ const COMMANDS: &[&[&str]] = &[
     &["config", "set"],
     &["config", "list"],
     &["migrate"],
+    &["backup"],
     &["bench"],
     &["wait"],
     &["completions"],

@@ -18,7 +18,9 @@ pub(crate) struct Response {
 impl Response {
     /// A header's value, if present.
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
 }
 

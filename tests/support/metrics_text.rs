@@ -113,7 +113,9 @@ pub(crate) fn parse(text: &str) -> Samples {
             let (Some(name), Some(kind), None) = (parts.next(), parts.next(), parts.next()) else {
                 fail("bad TYPE line".to_owned())
             };
-            if !is_name(name) || !["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind) {
+            if !is_name(name)
+                || !["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind)
+            {
                 fail("bad TYPE".to_owned());
             }
             if types.insert(name.to_owned(), kind.to_owned()).is_some() {
@@ -176,7 +178,9 @@ pub(crate) fn parse(text: &str) -> Samples {
                 "{family}{labels:?}: the +Inf bucket must equal _count"
             );
             assert!(
-                samples.0.contains_key(&(format!("{family}_sum"), labels.clone())),
+                samples
+                    .0
+                    .contains_key(&(format!("{family}_sum"), labels.clone())),
                 "{family}{labels:?}: no _sum"
             );
         }

@@ -1,5 +1,6 @@
 //! One module per subcommand; each `run` opens the store, does one thing and prints.
 
+pub(crate) mod backup;
 pub(crate) mod bench;
 pub(crate) mod cancel;
 pub(crate) mod completions;

@@ -35,7 +35,9 @@ fn start(db: Option<&str>, a: WorkerStartArgs) -> anyhow::Result<()> {
         // Bound before the pool starts, so a taken port is an error at once (exit 1).
         let listener = std::net::TcpListener::bind(addr)
             .with_context(|| format!("cannot serve metrics on {addr}"))?;
-        let bound = listener.local_addr().context("reading the metrics address")?;
+        let bound = listener
+            .local_addr()
+            .context("reading the metrics address")?;
         let scrapes = Scheduler::new(Arc::clone(sched.store()));
         serve_in_background(listener, scrapes).context("starting the metrics server")?;
         tracing::info!(url = %format!("http://{bound}/metrics"), "serving metrics");

@@ -128,10 +128,9 @@ impl BulkAction {
     /// What the list says after it was done, given how many jobs it changed.
     pub(crate) fn done(self, n: u64) -> String {
         match self {
-            BulkAction::RetryAllDead => format!(
-                "Requeued {n} dead job{}.",
-                if n == 1 { "" } else { "s" }
-            ),
+            BulkAction::RetryAllDead => {
+                format!("Requeued {n} dead job{}.", if n == 1 { "" } else { "s" })
+            }
         }
     }
 

@@ -195,10 +195,7 @@ fn same_origin(headers: &HeaderMap) -> Result<(), Refusal> {
             Err(refused())
         };
     }
-    match headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-    {
+    match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         None | Some("same-origin" | "none") => Ok(()),
         Some(_) => Err(refused()),
     }

@@ -204,9 +204,7 @@ pub(crate) fn action_form(
             )
         })
         .collect();
-    let confirm = confirm.map_or_else(String::new, |q| {
-        format!(r#" data-confirm="{}""#, esc(q))
-    });
+    let confirm = confirm.map_or_else(String::new, |q| format!(r#" data-confirm="{}""#, esc(q)));
     format!(
         r#"<form method="post" action="{action}" class="action"{confirm}><input type="hidden" name="csrf" value="{csrf}">{hidden}<button type="submit" name="do" value="{label}">{label}</button></form>"#,
         action = esc(action),

@@ -303,9 +303,9 @@ async fn load_throughput(app: &App) -> Result<(Arc<AttemptStats>, Timestamp), Ap
         .inner
         .throughput
         .get(app, |sched| {
-            let since = sched
-                .now()
-                .sub(Duration::from_secs(60 * u64::try_from(view::CHART_MINUTES).unwrap_or(60)));
+            let since = sched.now().sub(Duration::from_secs(
+                60 * u64::try_from(view::CHART_MINUTES).unwrap_or(60),
+            ));
             Ok(sched.store().attempt_stats(&AttemptStatsRequest {
                 since: Some(since),
                 duration_bounds_ms: Vec::new(),
@@ -380,9 +380,8 @@ impl ListQuery {
             .transpose()?;
         let before = non_empty(self.before.as_ref())
             .map(|b| {
-                b.parse::<u64>().map_err(|_| {
-                    AppError::BadRequest(format!("before={b}: not a page cursor"))
-                })
+                b.parse::<u64>()
+                    .map_err(|_| AppError::BadRequest(format!("before={b}: not a page cursor")))
             })
             .transpose()?;
         Ok(ListFilter {
@@ -543,10 +542,7 @@ async fn job_page(
     Ok(Html(app.layout(&format!("Job {id}"), "jobs").page(&body)))
 }
 
-async fn job_part(
-    State(app): State<App>,
-    Query(q): Query<JobQuery>,
-) -> Result<Response, AppError> {
+async fn job_part(State(app): State<App>, Query(q): Query<JobQuery>) -> Result<Response, AppError> {
     let (record, now) = load_record(&app, q.id()?).await?;
     let every = job_every(record.job.state);
     Ok(part(
@@ -557,7 +553,9 @@ async fn job_part(
 
 // ----- workers -----
 
-async fn load_workers(app: &App) -> Result<(Vec<WorkerInfo>, Vec<WorkerInfo>, Timestamp), AppError> {
+async fn load_workers(
+    app: &App,
+) -> Result<(Vec<WorkerInfo>, Vec<WorkerInfo>, Timestamp), AppError> {
     app.blocking(|sched| {
         let all = sched.store().list_workers()?;
         let live = live_workers(sched)?;
@@ -570,7 +568,11 @@ async fn workers_page(State(app): State<App>) -> Result<Html<String>, AppError> 
     let (all, live, now) = load_workers(&app).await?;
     let body = format!(
         "<h1>Workers</h1>{}",
-        view::live("/part/workers", 2_000, &view::workers_part(&all, &live, now))
+        view::live(
+            "/part/workers",
+            2_000,
+            &view::workers_part(&all, &live, now)
+        )
     );
     Ok(Html(app.layout("Workers", "workers").page(&body)))
 }
@@ -586,9 +588,7 @@ async fn metrics_text(State(app): State<App>) -> Result<Response, AppError> {
     let text = app
         .inner
         .metrics
-        .get(&app, |sched| {
-            Ok(metrics::Snapshot::gather(sched)?.render())
-        })
+        .get(&app, |sched| Ok(metrics::Snapshot::gather(sched)?.render()))
         .await?;
     Ok((
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
@@ -642,9 +642,7 @@ async fn bulk_action(
 ) -> Result<Redirect, AppError> {
     let action = BulkAction::from_name(&name)
         .ok_or_else(|| AppError::NotFound(format!("no action named {name}")))?;
-    let n = app
-        .blocking(move |sched| Ok(action.apply(sched)?))
-        .await?;
+    let n = app.blocking(move |sched| Ok(action.apply(sched)?)).await?;
     tracing::info!(action = action.name(), jobs = n, "dashboard action");
     Ok(Redirect::to(&format!(
         "/jobs?state={}&done={}&n={n}",

@@ -105,9 +105,10 @@ pub(crate) fn counts_part(o: &Overview) -> String {
                 esc(&list_href(Some(state), Some(&q.queue)))
             );
         }
-        let waiting = q
-            .oldest_due
-            .map_or_else(|| "–".to_owned(), |due| relative(due, o.now).replace(" ago", ""));
+        let waiting = q.oldest_due.map_or_else(
+            || "–".to_owned(),
+            |due| relative(due, o.now).replace(" ago", ""),
+        );
         let _ = write!(out, "<td>{}</td></tr>", esc(&waiting));
     }
     out.push_str("</tbody></table>");
@@ -208,13 +209,11 @@ pub(crate) fn list_header(
         } else {
             ""
         };
-        let _ = write!(
-            out,
-            r#"<option{selected}>{}</option>"#,
-            state.as_str()
-        );
+        let _ = write!(out, r#"<option{selected}>{}</option>"#, state.as_str());
     }
-    out.push_str(r#"</select></label><label>Queue <select name="queue"><option value="">any</option>"#);
+    out.push_str(
+        r#"</select></label><label>Queue <select name="queue"><option value="">any</option>"#,
+    );
     let mut names: Vec<&str> = queues.iter().map(|q| q.queue.as_str()).collect();
     if let Some(q) = f.queue.filter(|q| !names.contains(q)) {
         names.push(q);
@@ -241,7 +240,10 @@ pub(crate) fn list_header(
         let matching: u64 = queues
             .iter()
             .filter(|q| f.queue.is_none_or(|name| q.queue == name))
-            .map(|q| f.state.map_or_else(|| q.counts.total(), |s| q.counts.get(s)))
+            .map(|q| {
+                f.state
+                    .map_or_else(|| q.counts.total(), |s| q.counts.get(s))
+            })
             .sum();
         let _ = write!(
             out,
@@ -328,7 +330,10 @@ pub(crate) fn job_part(r: &JobRecord, now: Timestamp, csrf: &str, read_only: boo
     let mut field = |name: &str, value: String| {
         let _ = write!(out, "<dt>{name}</dt><dd>{value}</dd>");
     };
-    field("Command", format!("<pre class=\"cmd\">{}</pre>", esc(&job.command)));
+    field(
+        "Command",
+        format!("<pre class=\"cmd\">{}</pre>", esc(&job.command)),
+    );
     field("Queue", esc(&job.queue).to_string());
     field(
         "Attempts",
@@ -403,7 +408,8 @@ pub(crate) fn job_part(r: &JobRecord, now: Timestamp, csrf: &str, read_only: boo
                 a.attempt,
                 time(a.started_at, now),
                 took.as_secs_f64(),
-                a.exit_code.map_or_else(|| "–".to_owned(), |c| c.to_string()),
+                a.exit_code
+                    .map_or_else(|| "–".to_owned(), |c| c.to_string()),
                 a.error
                     .as_deref()
                     .map_or_else(|| "–".to_owned(), |e| esc(e).to_string()),
@@ -429,7 +435,9 @@ pub(crate) fn workers_part(all: &[WorkerInfo], live: &[WorkerInfo], now: Timesta
         let status = match (is_live(w), w.stop_requested) {
             (true, false) => r#"<span class="badge live">live</span>"#,
             (true, true) => r#"<span class="badge stopping">stopping</span>"#,
-            (false, _) => r#"<span class="badge gone" title="no heartbeat within its lease, or its process is gone; recovery will remove it">not responding</span>"#,
+            (false, _) => {
+                r#"<span class="badge gone" title="no heartbeat within its lease, or its process is gone; recovery will remove it">not responding</span>"#
+            }
         };
         let queues = if w.queues.is_empty() {
             "all".to_owned()
