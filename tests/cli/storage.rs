@@ -264,3 +264,60 @@ fn a_password_in_a_postgres_url_never_reaches_stderr() {
         );
     }
 }
+
+/// Another program's SQLite file, with or without tables named like ours, or stamped with
+/// another application id, is refused (exit 1, saying so) and left byte for byte as it was;
+/// a store queuectl creates carries queuectl's application id in its header.
+#[test]
+fn another_programs_sqlite_file_is_refused_and_left_untouched() {
+    let env = Env::new();
+    let cases: [(&str, &str); 3] = [
+        (
+            "notes.db",
+            "CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('mine');",
+        ),
+        (
+            "clash.db",
+            "CREATE TABLE jobs (id TEXT); INSERT INTO jobs VALUES ('theirs');",
+        ),
+        ("stamped.db", "PRAGMA application_id = 1234;"),
+    ];
+    for (name, sql) in cases {
+        let path = env.dir().join(name);
+        rusqlite::Connection::open(&path)
+            .and_then(|c| c.execute_batch(sql))
+            .expect("a foreign database");
+        let before = std::fs::read(&path).expect("read");
+        for args in [
+            &["enqueue", r#"{"command":"true"}"#][..],
+            &["status"][..],
+            &["init"][..],
+        ] {
+            let mut cmd = env.bare();
+            cmd.arg("--db").arg(&path).args(args);
+            let out = run(cmd).code(1);
+            assert!(
+                out.stderr.contains("queuectl did not create"),
+                "{name} {args:?}: {}",
+                out.stderr
+            );
+        }
+        assert!(
+            std::fs::read(&path).expect("read") == before,
+            "{name} changed"
+        );
+        for suffix in ["-wal", "-shm"] {
+            let side = env.dir().join(format!("{name}{suffix}"));
+            assert!(
+                !side.exists() || std::fs::metadata(&side).map_or(0, |m| m.len()) == 0,
+                "{name}{suffix} was written"
+            );
+        }
+    }
+
+    env.run(&["init"]).ok();
+    let id: i64 = rusqlite::Connection::open(env.db())
+        .and_then(|c| c.query_row("PRAGMA application_id", [], |r| r.get(0)))
+        .expect("application_id");
+    assert_eq!(id, 0x7163_746c, "a new store is stamped as queuectl's");
+}

@@ -251,6 +251,7 @@ impl SqliteStore {
         let mut first = retry(options.max_busy_wait, || {
             let mut conn = SqliteConnection::establish(&url)
                 .map_err(|e| Failure::Store(open_error(&path, e)))?;
+            migrate::refuse_foreign(&mut conn)?;
             setup.apply(&mut conn)?;
             Ok(conn)
         })

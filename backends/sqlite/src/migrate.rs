@@ -8,6 +8,7 @@
 
 use diesel::result::Error as DieselError;
 use diesel::sqlite::SqliteConnection;
+use diesel::{QueryableByName, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use queuectl_store::StoreError;
 
@@ -16,22 +17,119 @@ use queuectl_store_sql::Failure;
 /// Every migration of the SQLite schema, compiled into the binary.
 pub(crate) const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
+/// `PRAGMA application_id` of a queuectl store: `qctl` in ASCII. It marks the file as ours
+/// in its header, so `file(1)` and queuectl itself can tell a store from another program's
+/// SQLite database.
+pub(crate) const APPLICATION_ID: i32 = 0x7163_746c;
+
 /// Applies every pending migration, atomically. A no-op on an up-to-date database.
 ///
 /// An up-to-date database is recognised with a read first, so a read-only file (or one
 /// another process holds the write lock on) still opens for `status`, `list` and `show`.
+///
+/// A file that is neither empty nor a queuectl store (another program's database) is
+/// refused before anything is written to it: no table, no migration record, no header
+/// change. A new store is stamped with [`APPLICATION_ID`] in the transaction that creates
+/// its schema; a store of an older queuectl (unstamped, recognised by its migration record)
+/// is stamped by its next upgrade.
 pub(crate) fn run_pending(conn: &mut SqliteConnection) -> Result<(), Failure> {
-    if !conn
-        .has_pending_migration(MIGRATIONS)
-        .map_err(migration_failure)?
+    // Diesel's harness creates its bookkeeping table when asked what is pending, so it is
+    // asked only once the file is known to be ours.
+    if identify(conn)? == Owner::Ours
+        && !conn
+            .has_pending_migration(MIGRATIONS)
+            .map_err(migration_failure)?
     {
         return Ok(());
     }
     conn.immediate_transaction(|conn| {
+        // Again under the write lock: another process may have created the schema since.
+        if identify(conn)? != Owner::Ours {
+            diesel::sql_query(format!("PRAGMA application_id = {APPLICATION_ID}"))
+                .execute(conn)
+                .map_err(Failure::Db)?;
+        }
         conn.run_pending_migrations(MIGRATIONS)
             .map(drop)
             .map_err(migration_failure)
     })
+}
+
+/// Whose file this is, from its header and schema.
+#[derive(Debug, PartialEq, Eq)]
+enum Owner {
+    /// Stamped with our application id.
+    Ours,
+    /// No schema objects at all: a new (or empty) file we may make a store of.
+    Empty,
+    /// Made by an older queuectl, before stores were stamped.
+    OursUnstamped,
+}
+
+#[derive(QueryableByName)]
+struct Header {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    application_id: i32,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    objects: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    ours: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    names: String,
+}
+
+/// Refuses a file of another application before anything (not even `journal_mode = WAL`,
+/// which rewrites the header) is written to it.
+pub(crate) fn refuse_foreign(conn: &mut SqliteConnection) -> Result<(), Failure> {
+    identify(conn).map(drop)
+}
+
+/// Reads the header and schema; a file of another application is an error.
+fn identify(conn: &mut SqliteConnection) -> Result<Owner, Failure> {
+    // The first migration's version: only a queuectl store has this record.
+    const FIRST_VERSION: &str = "20261128000000";
+    let header = diesel::sql_query(
+        "SELECT (SELECT application_id FROM pragma_application_id) AS application_id, \
+                (SELECT count(*) FROM sqlite_schema) AS objects, \
+                (SELECT count(*) FROM sqlite_schema \
+                  WHERE type = 'table' AND name = '__diesel_schema_migrations') AS ours, \
+                (SELECT coalesce(group_concat(name, ', '), '') FROM \
+                  (SELECT name FROM sqlite_schema WHERE type = 'table' \
+                    AND name NOT LIKE 'sqlite_%' ORDER BY name LIMIT 5)) AS names",
+    )
+    .get_result::<Header>(conn)
+    .map_err(Failure::Db)?;
+    let foreign = |what: String| {
+        Err(Failure::Store(StoreError::Migration(format!(
+            "the file is an SQLite database that queuectl did not create ({what}); queuectl \
+             leaves it untouched: use another file"
+        ))))
+    };
+    match header.application_id {
+        APPLICATION_ID => return Ok(Owner::Ours),
+        0 => {}
+        other => return foreign(format!("its application id is {other:#010x}")),
+    }
+    // Diesel's bookkeeping table alone (an interrupted first open) holds nothing of anyone's.
+    if header.objects == 0 || (header.objects == 1 && header.ours == 1) {
+        return Ok(Owner::Empty);
+    }
+    if header.ours == 1 {
+        #[derive(QueryableByName)]
+        struct Found {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let found = diesel::sql_query(format!(
+            "SELECT count(*) AS n FROM __diesel_schema_migrations WHERE version = '{FIRST_VERSION}'"
+        ))
+        .get_result::<Found>(conn)
+        .map_err(Failure::Db)?;
+        if found.n == 1 {
+            return Ok(Owner::OursUnstamped);
+        }
+    }
+    foreign(format!("it has tables: {}", header.names))
 }
 
 /// Reverts every applied migration, leaving an empty schema (tests and tooling).
@@ -151,5 +249,31 @@ mod tests {
         let (_dir, mut conn) = fresh();
         run_pending(&mut conn).expect("up");
         queuectl_store_sql::sqlite::check_schema(&mut conn).expect("the shared schema");
+    }
+
+    #[test]
+    fn a_store_of_an_older_queuectl_without_the_stamp_is_still_ours() {
+        let (_dir, mut conn) = fresh();
+        run_pending(&mut conn).expect("up");
+        diesel::sql_query("PRAGMA application_id = 0")
+            .execute(&mut conn)
+            .expect("unstamp");
+        assert_eq!(identify(&mut conn).expect("ours"), Owner::OursUnstamped);
+        run_pending(&mut conn).expect("opens");
+    }
+
+    #[test]
+    fn a_new_store_is_stamped_and_a_foreign_one_is_refused_untouched() {
+        let (_dir, mut conn) = fresh();
+        run_pending(&mut conn).expect("up");
+        assert_eq!(identify(&mut conn).expect("ours"), Owner::Ours);
+
+        let (_dir, mut other) = fresh();
+        diesel::sql_query("CREATE TABLE notes (body TEXT)")
+            .execute(&mut other)
+            .expect("foreign table");
+        let err = run_pending(&mut other).expect_err("foreign");
+        assert!(format!("{err:?}").contains("notes"), "{err:?}");
+        assert_eq!(objects(&mut other), vec!["notes".to_owned()]);
     }
 }
