@@ -610,3 +610,36 @@ store_test! {
         assert_eq!(env.state("child"), "completed");
     }
 }
+
+/// `worker stop` on a copy of the store (here made with SQLite's `VACUUM INTO` while the
+/// worker runs, as any backup tool would: unlike `queuectl backup`, it keeps the original's
+/// worker registry) must not stop the original's workers: the SIGTERM goes only to
+/// processes that hold that very file open.
+#[test]
+fn worker_stop_on_a_backup_copy_leaves_the_originals_workers_running() {
+    let env = Env::new();
+    let mut worker = env.spawn_worker(&[]);
+    env.wait_for_workers(1);
+    let copy = env.dir().join("copy.db");
+    rusqlite::Connection::open(env.db())
+        .and_then(|c| c.execute("VACUUM INTO ?1", [copy.to_str().expect("utf-8")]))
+        .expect("a copy of the live store");
+
+    let mut stop = env.bare();
+    stop.arg("--db").arg(&copy).args(["worker", "stop"]);
+    run(stop).ok();
+    // A SIGTERM would have the idle worker gone within milliseconds.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline {
+        assert!(
+            worker.is_running(),
+            "stopping the copy stopped the original's worker: {}",
+            worker.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let out = env.run(&["worker", "stop", "--wait"]).ok();
+    assert!(out.contains("all workers stopped"), "{out}");
+    assert_eq!(worker.wait(STEP).code, 0);
+}

@@ -86,6 +86,7 @@ fn refuse_foreign_store(path: &std::path::Path, trusted: bool) -> anyhow::Result
 }
 
 fn stop(db: Option<&str>, a: &WorkerStopArgs) -> anyhow::Result<()> {
+    let store_file = sqlite_path(db)?;
     let (sched, _) = open(db)?;
     let live = live_workers(&sched)?;
     if live.is_empty() {
@@ -94,10 +95,17 @@ fn stop(db: Option<&str>, a: &WorkerStopArgs) -> anyhow::Result<()> {
     sched.store().request_stop()?;
     // The registry flag reaches every worker at its next heartbeat, on any host; SIGTERM
     // makes local ones react now. Workers already asked are not signalled again: a second
-    // signal means "stop at once" to a worker.
+    // signal means "stop at once" to a worker. A signal goes only to a process that holds
+    // this very file open: a copy of the store (a backup, `cp`) carries the original's
+    // registry, and stopping the copy must not stop the original's workers. Where that
+    // cannot be checked (PostgreSQL, no /proc), the flag alone does it.
     let here = host_id(None);
-    for w in live.iter().filter(|w| w.host == here && !w.stop_requested) {
-        signal_worker(w);
+    if let Some(file) = store_file.as_deref() {
+        for w in live.iter().filter(|w| w.host == here && !w.stop_requested) {
+            if holds_open(w.pid, file) {
+                signal_worker(w);
+            }
+        }
     }
     let slots: u32 = live.iter().map(|w| w.slots).sum();
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
@@ -149,6 +157,22 @@ fn signal_worker(w: &WorkerInfo) {
     if let Err(e) = kill(pid, Signal::SIGTERM) {
         tracing::debug!(worker = %w.id, pid = w.pid, error = %e, "SIGTERM failed");
     }
+}
+
+/// Whether process `pid` has `file` open (the same inode, whatever path it used), read from
+/// `/proc/PID/fd`. False when that cannot be read.
+fn holds_open(pid: u32, file: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(target) = std::fs::metadata(file) else {
+        return false;
+    };
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::metadata(fd.path())
+            .is_ok_and(|m| m.dev() == target.dev() && m.ino() == target.ino())
+    })
 }
 
 fn to_pid(pid: u32) -> Option<Pid> {
