@@ -147,6 +147,20 @@ macro_rules! shared_job_methods {
             $crate::$dialect::list(self, filter)
         }
 
+        fn page(
+            &self,
+            req: &$crate::__store::JobPageRequest,
+        ) -> $crate::__store::StoreResult<$crate::__store::JobPage> {
+            $crate::$dialect::page(self, req)
+        }
+
+        fn attempt_stats(
+            &self,
+            req: &$crate::__store::AttemptStatsRequest,
+        ) -> $crate::__store::StoreResult<$crate::__store::AttemptStats> {
+            $crate::$dialect::attempt_stats(self, req)
+        }
+
         fn requeue_all_dead(
             &self,
             now: $crate::__store::Timestamp,

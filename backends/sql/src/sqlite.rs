@@ -19,7 +19,18 @@ mod coordination;
 #[allow(clippy::duplicate_mod)]
 #[path = "portable/job.rs"]
 mod job;
+#[allow(clippy::duplicate_mod)]
+#[path = "portable/overview.rs"]
+mod overview;
+
+diesel::define_sql_function! {
+    /// The 1-based byte position of `needle` in `haystack`, 0 when absent: a substring
+    /// test without wildcards.
+    fn instr(haystack: diesel::sql_types::Text, needle: diesel::sql_types::Text) -> diesel::sql_types::Integer;
+}
+use self::instr as position_of;
 
 pub use self::check::*;
 pub use self::coordination::*;
 pub use self::job::*;
+pub use self::overview::*;

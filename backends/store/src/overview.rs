@@ -152,6 +152,17 @@ fn is_first_pickup(job: &Job) -> bool {
     first && job.interrupts == 0 && job.started_at.is_some()
 }
 
+/// Adds a pre-aggregated group to a histogram; a bucket index past the end counts as the
+/// overflow bucket.
+fn add_group(h: &mut Histogram, bucket: usize, count: u64, sum_ms: u64) {
+    let last = h.buckets.len().saturating_sub(1);
+    if let Some(b) = h.buckets.get_mut(bucket.min(last)) {
+        *b += count;
+    }
+    h.count += count;
+    h.sum_ms = h.sum_ms.saturating_add(sum_ms);
+}
+
 /// Milliseconds from `from` to `to`, 0 if `to` is earlier.
 fn millis_between(from: Timestamp, to: Timestamp) -> u64 {
     u64::try_from(to.as_millis().saturating_sub(from.as_millis())).unwrap_or(0)
@@ -238,6 +249,45 @@ impl<'r> AttemptStatsBuilder<'r> {
                     bucket.failed += 1;
                 }
             }
+        }
+    }
+
+    /// Counts `count` finished attempts of `queue` at once, every one succeeded (`ok`) or
+    /// every one failed, whose durations all fell in duration bucket `bucket` (an index
+    /// into the histogram's buckets; past the end means the overflow bucket) and add up to
+    /// `sum_ms`: one row of a store's aggregate query. Unlike [`Self::add_attempt`], the
+    /// window and the series are the caller's (see [`Self::add_series`]).
+    pub fn add_attempts(&mut self, queue: &str, ok: bool, bucket: usize, count: u64, sum_ms: u64) {
+        let entry = self.queue(queue);
+        if ok {
+            entry.completed += count;
+        } else {
+            entry.failed += count;
+        }
+        add_group(&mut entry.duration, bucket, count, sum_ms);
+    }
+
+    /// Counts `count` first pickups of jobs of `queue` at once, whose waits all fell in
+    /// pickup bucket `bucket` and add up to `sum_ms` (as [`Self::add_attempts`]).
+    pub fn add_pickups(&mut self, queue: &str, bucket: usize, count: u64, sum_ms: u64) {
+        add_group(&mut self.queue(queue).pickup, bucket, count, sum_ms);
+    }
+
+    /// Counts `count` attempts, all succeeded (`ok`) or all failed, into the throughput
+    /// bucket starting at `start` (a multiple of the request's step).
+    pub fn add_series(&mut self, start: Timestamp, ok: bool, count: u64) {
+        let bucket = self
+            .series
+            .entry(start.as_millis())
+            .or_insert(ThroughputBucket {
+                start,
+                completed: 0,
+                failed: 0,
+            });
+        if ok {
+            bucket.completed += count;
+        } else {
+            bucket.failed += count;
         }
     }
 
