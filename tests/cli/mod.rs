@@ -37,6 +37,7 @@ mod admin;
 mod backup;
 mod bench;
 mod browser;
+mod chaos;
 mod dashboard;
 mod enqueue;
 mod inspect;
