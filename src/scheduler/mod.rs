@@ -314,8 +314,12 @@ impl<S: JobStore> Scheduler<S> {
 
     /// Records `items` as [`Scheduler::finish_many`] does, then claims as
     /// [`Scheduler::claim`] does, through [`Jobs::finish_and_claim`](queuectl_store::Jobs::finish_and_claim): one transaction
-    /// on stores that can, so a worker pays one commit per batch instead of two.
-    pub(crate) fn finish_and_claim(
+    /// on stores that can, so a worker pays one commit per batch instead of two. This is
+    /// what the worker pool calls between jobs.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn finish_and_claim(
         &self,
         items: &[(Job, Outcome)],
         worker_id: &str,

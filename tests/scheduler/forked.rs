@@ -5,6 +5,16 @@
 //! by two workers. A store whose claim is not atomic across connections (for example a
 //! SELECT then an unguarded UPDATE outside `BEGIN IMMEDIATE`) fails this.
 //!
+//! The workers go through what the pool uses: `finish_and_claim` (finish a batch and claim
+//! the next in one call), and `recover_expired` when they find nothing to claim. One more
+//! process, the "crasher", claims a batch under a short lease and exits without finishing
+//! it, as a SIGKILLed worker would: its jobs must be recovered (uncharged) and run by the
+//! others, each claimed once more and only once more.
+//!
+//! The processes start together through a real barrier: each announces itself with a
+//! `ready-NAME` file once its store is open, and the parent releases them all (`go`) only
+//! when every one is ready.
+//!
 //! The worker processes are this test binary re-executed on the ignored test
 //! `forked_worker_entry` with `QUEUECTL_FORKED_WORKER` set.
 
@@ -53,40 +63,69 @@ fn spawn_worker(db: &Path, worker: &str, batch: u32, log: &Path) -> Child {
         .expect("spawn worker process")
 }
 
+/// The crasher's lease: short, so the others recover its jobs quickly.
+const CRASH_LEASE: Duration = Duration::from_millis(300);
+
 /// One worker process: claim in batches until no job is left, logging every claim and
-/// every finish to its own file.
+/// every finish to its own file. The worker named `crasher` claims one batch and exits.
 #[test]
 #[ignore = "entry point of the worker processes spawned by forked_workers_never_share_a_job"]
 fn forked_worker_entry() {
     let spec = std::env::var(CHILD_ENV).expect("run only as a spawned worker");
     let parts: Vec<&str> = spec.split('\n').collect();
-    let (db, worker, batch, log) = (parts[0], parts[1], parts[2].parse().unwrap(), parts[3]);
+    let (db, worker, batch, log) = (
+        parts[0],
+        parts[1],
+        parts[2].parse::<u32>().unwrap(),
+        parts[3],
+    );
     let sched = Scheduler::new(SqliteStore::open(db).expect("open store"));
     let mut out = std::io::BufWriter::new(std::fs::File::create(log).expect("log file"));
     let start = Instant::now();
-    // Start together: the parent creates `go` once every process is up.
-    let go = Path::new(db).with_file_name("go");
+    // The barrier: say we are ready, then wait until the parent has seen every process
+    // ready and created `go`.
+    std::fs::write(Path::new(db).with_file_name(format!("ready-{worker}")), b"")
+        .expect("ready file");
+    // The crasher goes first, alone, so it surely gets jobs to abandon.
+    let go = Path::new(db).with_file_name(if worker == "crasher" {
+        "go-crasher"
+    } else {
+        "go"
+    });
     while !go.exists() {
         assert!(
             start.elapsed() < DEADLINE,
             "worker {worker} never got the go"
         );
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(Duration::from_millis(1));
     }
+    if worker == "crasher" {
+        let jobs = sched
+            .claim(worker, batch.max(4), &[], CRASH_LEASE)
+            .expect("claim");
+        for job in &jobs {
+            writeln!(out, "claim {} {worker}", job.id).unwrap();
+        }
+        out.flush().unwrap();
+        // Gone without finishing, as if SIGKILLed.
+        std::process::exit(0);
+    }
+    let lease = Duration::from_secs(120);
+    let mut jobs = sched.claim(worker, batch, &[], lease).expect("claim");
     loop {
         assert!(
             start.elapsed() < DEADLINE,
             "worker {worker} ran out of time"
         );
-        let jobs = sched
-            .claim(worker, batch, &[], Duration::from_secs(120))
-            .expect("claim");
         if jobs.is_empty() {
             let c = sched.store().counts().expect("counts");
             if c.pending + c.failed + c.processing == 0 {
                 break;
             }
+            // Whatever the crasher left: back to pending once its lease has expired.
+            sched.recover_expired().expect("recover");
             std::thread::sleep(Duration::from_millis(1));
+            jobs = sched.claim(worker, batch, &[], lease).expect("claim");
             continue;
         }
         for job in &jobs {
@@ -95,11 +134,15 @@ fn forked_worker_entry() {
         out.flush().unwrap();
         // A little "work" while holding the claims, so other processes claim meanwhile.
         std::thread::sleep(Duration::from_millis(jobs.len() as u64));
-        let items = jobs.into_iter().map(|j| (j, Outcome::success())).collect();
-        for (i, g) in sched.finish_many(items).expect("finish").iter().enumerate() {
+        let items: Vec<_> = jobs.into_iter().map(|j| (j, Outcome::success())).collect();
+        let (finished, next) = sched
+            .finish_and_claim(&items, worker, batch, &[], lease)
+            .expect("finish and claim");
+        for (i, g) in finished.iter().enumerate() {
             writeln!(out, "finish {i} {}", g.is_applied()).unwrap();
         }
         out.flush().unwrap();
+        jobs = next;
     }
 }
 
@@ -116,17 +159,39 @@ fn run_case(jobs: usize, workers: usize, batch: u32) {
         .collect();
     sched.enqueue_many(reqs).unwrap();
 
-    let logs: Vec<PathBuf> = (0..workers)
-        .map(|w| dir.path().join(format!("w{w}.log")))
+    let names: Vec<String> = (0..workers)
+        .map(|w| format!("w{w}"))
+        .chain(std::iter::once("crasher".to_owned()))
+        .collect();
+    let logs: Vec<PathBuf> = names
+        .iter()
+        .map(|name| dir.path().join(format!("{name}.log")))
         .collect();
     let mut children = Children(
-        logs.iter()
-            .enumerate()
-            .map(|(w, log)| spawn_worker(&db, &format!("w{w}"), batch, log))
+        names
+            .iter()
+            .zip(&logs)
+            .map(|(name, log)| spawn_worker(&db, name, batch, log))
             .collect(),
     );
-    // Give every process time to open the store, then release them together.
-    std::thread::sleep(Duration::from_millis(100));
+    // Release them together once every process has opened the store (the crasher first).
+    let ready = Instant::now();
+    while !names
+        .iter()
+        .all(|name| dir.path().join(format!("ready-{name}")).exists())
+    {
+        assert!(
+            ready.elapsed() < DEADLINE,
+            "the workers never all got ready"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::fs::write(dir.path().join("go-crasher"), b"").unwrap();
+    let crasher = children.0.last_mut().expect("the crasher");
+    while crasher.try_wait().unwrap().is_none() {
+        assert!(ready.elapsed() < DEADLINE, "the crasher did not exit");
+        std::thread::sleep(Duration::from_millis(2));
+    }
     std::fs::write(dir.path().join("go"), b"").unwrap();
     let start = Instant::now();
     for c in &mut children.0 {
@@ -158,13 +223,28 @@ fn run_case(jobs: usize, workers: usize, batch: u32) {
             }
         }
     }
+    let mut crashed = 0;
     for (job, by) in &claims {
+        // The crasher's jobs are claimed once more after their recovery; every other claim
+        // is the job's only one.
+        let by_crasher = by.iter().filter(|w| *w == "crasher").count();
+        assert!(by_crasher <= 1, "job {job}: {by:?}");
+        let expected = if by_crasher == 1 {
+            crashed += 1;
+            2
+        } else {
+            1
+        };
         assert_eq!(
             by.len(),
-            1,
+            expected,
             "job {job} was claimed by several workers: {by:?}"
         );
     }
+    assert!(
+        crashed > 0,
+        "the crasher claimed nothing: recovery was not exercised"
+    );
     assert_eq!(claims.len(), jobs, "not every job was claimed");
     // The test is only meaningful if the processes really raced for the same rows.
     let claimers: std::collections::BTreeSet<&String> = claims.values().flatten().collect();
@@ -176,9 +256,10 @@ fn run_case(jobs: usize, workers: usize, batch: u32) {
     let counts = sched.store().counts().unwrap();
     assert_eq!(counts.completed, jobs as u64);
     for job in sched.store().list(&Default::default()).unwrap() {
+        let recovered = claims[job.id.as_str()].iter().any(|w| w == "crasher");
         assert_eq!(
-            (job.state, job.attempts),
-            (JobState::Completed, 1),
+            (job.state, job.attempts, job.interrupts),
+            (JobState::Completed, 1, u32::from(recovered)),
             "{}",
             job.id
         );
