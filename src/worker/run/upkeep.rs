@@ -113,6 +113,39 @@ impl<S: JobStore + Clone> WorkerPool<S> {
         }
     }
 
+    /// Fires due schedules every poll interval (at least every 100 ms, at most every
+    /// second), when the pool was given a job template.
+    pub(super) fn cron_loop(&self, run: &Run<'_>) {
+        if self.schedules.is_none() {
+            return;
+        }
+        let period = run
+            .poll_interval
+            .clamp(Duration::from_millis(100), Duration::from_secs(1));
+        loop {
+            // Not once stopping: a stopping worker claims nothing new either.
+            if run.stop.is_cancelled() {
+                return;
+            }
+            self.fire_schedules_once();
+            if run.done.wait_timeout(period) {
+                return;
+            }
+        }
+    }
+
+    /// One pass of [`Scheduler::fire_due_schedules`], failures logged.
+    ///
+    /// [`Scheduler::fire_due_schedules`]: crate::Scheduler::fire_due_schedules
+    pub(super) fn fire_schedules_once(&self) {
+        let Some(template) = &self.schedules else {
+            return;
+        };
+        if let Err(e) = self.scheduler.fire_due_schedules(template.as_ref()) {
+            tracing::warn!(worker = %self.id, error = %e, "firing schedules failed");
+        }
+    }
+
     pub(super) fn recover_once(&self, run: &Run<'_>) {
         run.liveness
             .recover(&self.scheduler, &self.groups, Some(&self.id));
