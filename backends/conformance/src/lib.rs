@@ -230,6 +230,7 @@ mod tests {
             include_str!("finish.rs"),
             include_str!("overview.rs"),
             include_str!("rescue.rs"),
+            include_str!("schedule.rs"),
         ];
         let defined: BTreeSet<&str> = sources
             .iter()
