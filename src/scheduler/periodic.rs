@@ -373,6 +373,22 @@ mod tests {
     }
 
     #[test]
+    fn a_pool_fires_due_schedules_only_when_given_a_template() {
+        let (sched, clock) = setup("2026-12-03T00:30:00Z");
+        add(&sched, "hourly", "@hourly", "UTC");
+        clock.set(at("2026-12-03T01:00:00Z"));
+        let without = crate::WorkerPool::builder(sched.clone()).build();
+        assert_eq!(without.run_due().unwrap().succeeded, 0);
+        assert!(ids(&sched).is_empty());
+        let with = crate::WorkerPool::builder(sched.clone())
+            .schedules(Arc::new(template))
+            .build();
+        assert_eq!(with.run_due().unwrap().succeeded, 1);
+        let id = JobId::new("hourly@2026-12-03T01:00:00.000Z");
+        assert_eq!(sched.store().get(&id).unwrap().state, JobState::Completed);
+    }
+
+    #[test]
     fn bad_input_stores_nothing() {
         let (sched, _) = setup("2026-12-03T00:00:00Z");
         let mut req = ScheduleRequest {

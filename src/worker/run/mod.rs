@@ -5,7 +5,7 @@
 //! - `slot.rs`: one slot's loop: claim (skipping the query while nothing changed), run a
 //!   batch, group-commit its outcomes, release what a stop left unstarted.
 //! - `upkeep.rs`: the helper threads: lease renewal, heartbeat, wake-up on other processes'
-//!   writes, and the recovery pass (whose rule lives in `liveness`).
+//!   writes, the recovery pass (whose rule lives in `liveness`) and schedule firing.
 //!
 //! Everything one run's threads share is in [`Run`]; the pool itself is immutable while it
 //! runs, so one pool may run again after it stopped.

@@ -1,5 +1,6 @@
 //! The helper threads of a run, none of which runs job code: lease renewal, heartbeat,
-//! wake-up on other processes' writes, and the recovery pass.
+//! wake-up on other processes' writes, the recovery pass, and the firing of due schedules
+//! (periodic jobs; not in drain mode).
 
 use std::time::Duration;
 
