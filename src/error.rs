@@ -17,6 +17,12 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// A schedule (`cron add`) with a bad name, expression, zone or job; nothing was stored.
+    #[error("{message}")]
+    InvalidSchedule {
+        /// What is wrong, for people.
+        message: String,
+    },
     /// An unknown configuration key or a bad value; the stored value is unchanged.
     #[error("{message}")]
     InvalidSetting {

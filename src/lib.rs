@@ -106,6 +106,7 @@
 //! | typed jobs | [`TypedJob`], [`enqueue_typed`] |
 //! | stores | [`MemoryStore`], [`SqliteStore`] ([`SqliteOptions`], [`Durability`]), `PostgresStore` and `PostgresOptions` (feature `postgres`) |
 //! | the storage seam | [`JobStore`], the union of [`Jobs`], [`Coordination`] and [`ChangeFeed`] (in scope with `use queuectl::prelude::*` to call a store's methods), [`Decorator`] to wrap a store, and what they speak: [`Job`], [`JobId`], [`JobState`], [`JobRecord`], [`Timestamp`], [`Transition`], … |
+//! | periodic jobs | [`Scheduler::add_schedule`], [`Scheduler::fire_due_schedules`] (which a [`WorkerPool`] given [`WorkerPoolBuilder::schedules`] calls), [`CronSpec`] (when a schedule fires, DST rules included), [`Schedule`] |
 //! | settings | [`Settings`], [`SettingKey`]: the values `queuectl config` manages, stored in the queue; [`parse_duration`] and [`parse_whole_seconds`], the duration syntax they take |
 //! | time | [`Clock`], [`SystemClock`]; `testing::ManualClock` (feature `testing`) |
 //! | errors | [`Error`] and [`Result`]; [`StoreError`] inside [`Error::Store`] |
@@ -145,6 +146,7 @@
 
 mod clock;
 mod config;
+mod cron;
 mod error;
 mod queue;
 mod scheduler;
@@ -156,9 +158,12 @@ mod worker;
 
 pub use crate::clock::{Clock, SystemClock};
 pub use crate::config::{parse_duration, parse_whole_seconds, SettingKey, Settings};
+pub use crate::cron::CronSpec;
 pub use crate::error::{Error, Result};
 pub use crate::queue::Queue;
-pub use crate::scheduler::{EnqueueRequest, Outcome, Recovery, Scheduler};
+pub use crate::scheduler::{
+    fire_id, EnqueueRequest, FireReport, JobTemplate, Outcome, Recovery, ScheduleRequest, Scheduler,
+};
 pub use crate::target::StoreTarget;
 pub use crate::typed::{enqueue_typed, enqueue_typed_many, error_chain, JobResult, TypedJob};
 pub use crate::worker::{
@@ -169,11 +174,11 @@ pub use crate::worker::{
 pub use queuectl_store::prelude;
 pub use queuectl_store::{
     AttemptRecord, AttemptStats, AttemptStatsRequest, BoxError, Call, Capabilities, ChangeFeed,
-    ClaimRequest, ClaimToken, Coordination, Decorator, Execution, Guarded, Heartbeat, Histogram,
-    Job, JobCursor, JobFilter, JobId, JobOutput, JobPage, JobPageRequest, JobRecord, JobState,
-    JobStore, Jobs, LeaseRef, Marker, NewJob, QueueAttempts, QueueStats, StateCounts, StoreError,
-    StoreResult, ThroughputBucket, Timestamp, Transition, TransitionKind, UnknownState, Wake,
-    WorkerInfo,
+    ClaimRequest, ClaimToken, Coordination, Decorator, Execution, Fired, Guarded, Heartbeat,
+    Histogram, Job, JobCursor, JobFilter, JobId, JobOutput, JobPage, JobPageRequest, JobRecord,
+    JobState, JobStore, Jobs, LeaseRef, Marker, NewJob, QueueAttempts, QueueStats, Schedule,
+    ScheduleFire, StateCounts, StoreError, StoreResult, ThroughputBucket, Timestamp, Transition,
+    TransitionKind, UnknownState, Wake, WorkerInfo,
 };
 pub use queuectl_store_memory::MemoryStore;
 #[cfg(feature = "postgres")]

@@ -147,6 +147,12 @@ pub(crate) enum Command {
         after_help = "Examples:\n  queuectl dlq list\n  queuectl dlq retry --all"
     )]
     Dlq(DlqCommand),
+    /// Periodic jobs: add, list, remove, pause and resume schedules that running workers fire.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  queuectl cron add nightly '0 2 * * *' '{\"command\":\"./backup.sh\"}' --tz Europe/Berlin\n  queuectl cron add tick '@every 5m' '{\"command\":\"./poll.sh\",\"queue\":\"poll\"}'\n  queuectl cron list"
+    )]
+    Cron(CronCommand),
     /// Cancel a pending or failed job.
     #[command(after_help = "Examples:\n  queuectl cancel report-2026-12")]
     Cancel(IdArg),
@@ -484,6 +490,53 @@ pub(crate) struct DlqRetryArgs {
     /// Retry every dead job.
     #[arg(long)]
     pub(crate) all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CronCommand {
+    /// Add a schedule (or replace the one of that name); prints its next fire time.
+    #[command(
+        after_help = "SCHEDULE is a 5-field cron expression (minute hour day-of-month month day-of-week),\n@hourly, @daily, @weekly, @monthly, or @every D (D like 90s, 5m, 1h30m, 2d), counted\nfrom now. Each fire enqueues JOB_JSON (as for enqueue, without an id) as the job\nNAME@<time>. In a zone with DST, a time that does not exist is skipped and one that\noccurs twice fires once.\n\nExamples:\n  queuectl cron add nightly '0 2 * * *' '{\"command\":\"./backup.sh\"}' --tz Europe/Berlin\n  queuectl cron add weekdays '30 8 * * 1-5' '{\"command\":\"./report.sh\",\"queue\":\"reports\"}'\n  queuectl cron add tick '@every 5m' '{\"command\":\"./poll.sh\"}'"
+    )]
+    Add(CronAddArgs),
+    /// Every schedule, as a table or JSON.
+    #[command(after_help = "Examples:\n  queuectl cron list\n  queuectl cron list --json")]
+    List(CronListArgs),
+    /// Remove a schedule (the jobs it fired stay).
+    #[command(after_help = "Examples:\n  queuectl cron remove nightly")]
+    Remove(CronNameArg),
+    /// Pause a schedule: it fires nothing until resumed.
+    #[command(after_help = "Examples:\n  queuectl cron pause nightly")]
+    Pause(CronNameArg),
+    /// Resume a paused schedule from now on (times missed while paused do not fire).
+    #[command(after_help = "Examples:\n  queuectl cron resume nightly")]
+    Resume(CronNameArg),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CronAddArgs {
+    /// The schedule's name; fired jobs get the id NAME@<time>.
+    pub(crate) name: String,
+    /// A 5-field cron expression, @hourly, @daily, @weekly, @monthly or @every D.
+    pub(crate) schedule: String,
+    /// The job to enqueue at each fire, as JSON (as for enqueue, without an `id`).
+    pub(crate) job: String,
+    /// IANA time zone the expression is read in.
+    #[arg(long, value_name = "ZONE", default_value = "UTC")]
+    pub(crate) tz: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CronListArgs {
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CronNameArg {
+    /// The schedule's name.
+    pub(crate) name: String,
 }
 
 #[derive(Debug, Args)]

@@ -160,6 +160,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Show(a) => cmd::show::run(db, &a.id),
         Command::Logs(a) => cmd::logs::run(db, &a),
         Command::Dlq(c) => cmd::dlq::run(db, c),
+        Command::Cron(c) => cmd::cron::run(db, c),
         Command::Cancel(a) => cmd::cancel::run(db, &a.id),
         Command::Config(c) => cmd::config::run(db, c),
         Command::Migrate(a) => cmd::migrate::run(db, &a),

@@ -14,7 +14,7 @@ use super::liveness::default_host_id;
 use super::liveness::orphan::GroupRegistry;
 use super::state::StateMap;
 use super::{Handler, ShellHandler, WorkerPool};
-use crate::scheduler::Scheduler;
+use crate::scheduler::{JobTemplate, Scheduler};
 
 /// Default period of the heartbeat.
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
@@ -37,6 +37,7 @@ pub struct WorkerPoolBuilder<S: JobStore + Clone> {
     heartbeat_interval: Duration,
     recovery_interval: Duration,
     group_dir: Option<PathBuf>,
+    schedules: Option<Arc<JobTemplate>>,
 }
 
 impl<S: JobStore + Clone> std::fmt::Debug for WorkerPoolBuilder<S> {
@@ -70,6 +71,7 @@ impl<S: JobStore + Clone> WorkerPool<S> {
             heartbeat_interval: HEARTBEAT_INTERVAL,
             recovery_interval: RECOVERY_INTERVAL,
             group_dir: None,
+            schedules: None,
         }
     }
 }
@@ -189,6 +191,16 @@ impl<S: JobStore + Clone> WorkerPoolBuilder<S> {
         self
     }
 
+    /// Fire due periodic jobs while running (not in drain mode), reading each schedule's
+    /// job JSON with `template` (see [`Scheduler::fire_due_schedules`]); every worker so
+    /// configured fires, with no leader, and each scheduled time still yields one job.
+    /// Default off: a pool without a template fires no schedules.
+    #[must_use]
+    pub fn schedules(mut self, template: Arc<JobTemplate>) -> Self {
+        self.schedules = Some(template);
+        self
+    }
+
     /// The pool, with a fresh worker id (`host:pid:random`).
     #[must_use]
     pub fn build(self) -> WorkerPool<S> {
@@ -212,6 +224,7 @@ impl<S: JobStore + Clone> WorkerPoolBuilder<S> {
             heartbeat_interval: self.heartbeat_interval,
             recovery_interval: self.recovery_interval,
             groups: GroupRegistry::new(self.group_dir.unwrap_or_else(GroupRegistry::default_root)),
+            schedules: self.schedules,
         }
     }
 }

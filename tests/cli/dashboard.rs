@@ -539,3 +539,20 @@ fn a_worker_serves_metrics_while_it_runs() {
     );
     worker.kill();
 }
+
+store_test! {
+    /// The schedules page lists each schedule, with its name and job escaped.
+    fn dashboard_lists_schedules_escaped(env) {
+        let dash = start(&env, &[]);
+        assert!(dash.get("/schedules").body.contains("No schedules"));
+        let job = serde_json::json!({ "command": format!("echo '{SCRIPT}'") }).to_string();
+        env.run(&["cron", "add", IMG, "@hourly", &job, "--tz", "Europe/Berlin"]).ok();
+        for path in ["/schedules", "/part/schedules"] {
+            let page = dash.get(path);
+            assert_escaped(&page);
+            assert!(page.body.contains("&quot;&gt;&lt;img src=x"), "{path}:\n{}", page.body);
+            assert!(page.body.contains("&lt;script&gt;alert(1)"), "{path}:\n{}", page.body);
+            assert!(page.body.contains("Europe/Berlin") && page.body.contains("@hourly"));
+        }
+    }
+}

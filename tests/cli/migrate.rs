@@ -60,6 +60,17 @@ fn a_round_trip_sqlite_postgres_sqlite_keeps_every_job_and_setting() {
     // Without a server the middle store is another SQLite file: the copy is still tested.
     let mid = Env::postgres().unwrap_or_else(Env::new);
     let dst = Env::new();
+    let job = r#"{"command":"./backup.sh"}"#;
+    src.run(&[
+        "cron",
+        "add",
+        "nightly",
+        "0 2 * * *",
+        job,
+        "--tz",
+        "Europe/Berlin",
+    ])
+    .ok();
     let before = snapshot(&src);
     let dead = &before.1[1];
     assert_eq!(s(dead, "id"), "dead");
@@ -77,6 +88,11 @@ fn a_round_trip_sqlite_postgres_sqlite_keeps_every_job_and_setting() {
         src.run(&["list", "--json"]).ok(),
         dst.run(&["list", "--json"]).ok(),
         "list --json is byte for byte the same"
+    );
+    assert_eq!(
+        src.run(&["cron", "list", "--json"]).ok(),
+        dst.run(&["cron", "list", "--json"]).ok(),
+        "the schedules came along"
     );
 
     // The copy is a working queue: its jobs run where they landed.

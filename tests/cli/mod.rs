@@ -38,6 +38,7 @@ mod backup;
 mod bench;
 mod browser;
 mod chaos;
+mod cron;
 mod dashboard;
 mod enqueue;
 mod inspect;

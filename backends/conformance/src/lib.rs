@@ -2,7 +2,7 @@
 //! fault-injection tests.
 //!
 //! Test bodies are ordinary generic functions, grouped by role in modules (`enqueue`,
-//! `claim`, `finish`, `rescue`, `admin`, `overview`, `concurrency`); the [`store_conformance!`] macro
+//! `claim`, `finish`, `rescue`, `admin`, `overview`, `concurrency`, `schedule`); the [`store_conformance!`] macro
 //! lists every case once and expands one `#[test]` per case, so adding a case here runs it
 //! against every store. Each store has exactly one call site,
 //! `backends/<store>/tests/conformance.rs`:
@@ -43,6 +43,7 @@ mod finish;
 pub mod fixture;
 mod overview;
 mod rescue;
+mod schedule;
 
 pub mod cases {
     //! Every case, re-exported flat for the macro.
@@ -53,6 +54,7 @@ pub mod cases {
     pub use crate::finish::*;
     pub use crate::overview::*;
     pub use crate::rescue::*;
+    pub use crate::schedule::*;
 }
 
 /// The name of every case [`store_conformance!`] runs, in the order it lists them.
@@ -175,6 +177,12 @@ macro_rules! store_conformance {
             concurrent_claims_never_return_the_same_job,
             concurrent_enqueues_of_one_id_store_it_exactly_once,
             concurrent_finishes_of_one_claim_apply_exactly_once,
+            // schedule.rs
+            concurrent_fires_of_one_time_enqueue_exactly_once,
+            fire_schedule_inserts_its_job_only_if_absent,
+            fire_schedule_is_guarded_by_the_next_run_at_it_read,
+            schedules_pause_resume_and_delete,
+            schedules_round_trip_list_by_name_and_put_replaces,
         }
     };
     (@names_of; $($case:ident),* $(,)?) => {
@@ -222,6 +230,7 @@ mod tests {
             include_str!("finish.rs"),
             include_str!("overview.rs"),
             include_str!("rescue.rs"),
+            include_str!("schedule.rs"),
         ];
         let defined: BTreeSet<&str> = sources
             .iter()

@@ -58,9 +58,10 @@ use parking_lot::Mutex;
 use queuectl_store::{
     page_matches, queue_stats_of, AttemptRecord, AttemptStats, AttemptStatsBuilder,
     AttemptStatsRequest, Capabilities, ChangeFeed, ClaimRequest, ClaimToken, Coordination,
-    Execution, Guarded, Heartbeat, Job, JobCursor, JobFilter, JobId, JobOutput, JobPage,
-    JobPageRequest, JobRecord, JobState, Jobs, LeaseRef, Marker, NewJob, QueueStats, StateCounts,
-    StoreError, StoreResult, Timestamp, Transition, TransitionKind, WorkerInfo,
+    Execution, Fired, Guarded, Heartbeat, Job, JobCursor, JobFilter, JobId, JobOutput, JobPage,
+    JobPageRequest, JobRecord, JobState, Jobs, LeaseRef, Marker, NewJob, QueueStats, Schedule,
+    ScheduleFire, StateCounts, StoreError, StoreResult, Timestamp, Transition, TransitionKind,
+    WorkerInfo,
 };
 
 /// An in-process [`JobStore`](queuectl_store::JobStore); see the [crate docs](crate).
@@ -227,6 +228,8 @@ struct State {
     settings: BTreeMap<String, String>,
     /// In registration order.
     workers: Vec<WorkerInfo>,
+    /// Periodic jobs by name (so listed in byte order of names).
+    schedules: BTreeMap<String, Schedule>,
 }
 
 /// Adds a newly stored (or renumbered) job to the indexes of invariants 2–4.
@@ -858,6 +861,62 @@ impl Coordination for MemoryStore {
             w.stop_requested = true;
         }
         Ok(state.workers.len() as u64)
+    }
+
+    // ----- schedules (periodic jobs) -----
+
+    fn delete_schedule(&self, name: &str) -> StoreResult<bool> {
+        Ok(self.state.lock().schedules.remove(name).is_some())
+    }
+
+    fn fire_schedule(&self, fire: &ScheduleFire, now: Timestamp) -> StoreResult<Fired> {
+        let mut state = self.state.lock();
+        let Some(schedule) = state.schedules.get_mut(&fire.name) else {
+            return Ok(Fired::Stale);
+        };
+        if schedule.paused || schedule.next_run_at != fire.expected_next_run_at {
+            return Ok(Fired::Stale);
+        }
+        schedule.next_run_at = fire.next_run_at;
+        schedule.last_run_at = Some(fire.fired_at);
+        let Some(job) = &fire.job else {
+            return Ok(Fired::Skipped);
+        };
+        if state.ids.contains_key(&job.id) {
+            return Ok(Fired::Skipped);
+        }
+        state.insert(new_entry(job, now));
+        state.changed();
+        Ok(Fired::Enqueued)
+    }
+
+    fn list_schedules(&self) -> StoreResult<Vec<Schedule>> {
+        Ok(self.state.lock().schedules.values().cloned().collect())
+    }
+
+    fn put_schedule(&self, schedule: &Schedule) -> StoreResult<()> {
+        self.state
+            .lock()
+            .schedules
+            .insert(schedule.name.clone(), schedule.clone());
+        Ok(())
+    }
+
+    fn set_schedule_paused(
+        &self,
+        name: &str,
+        paused: bool,
+        next_run_at: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut state = self.state.lock();
+        let Some(schedule) = state.schedules.get_mut(name) else {
+            return Ok(false);
+        };
+        schedule.paused = paused;
+        if !paused {
+            schedule.next_run_at = next_run_at;
+        }
+        Ok(true)
     }
 }
 

@@ -233,5 +233,39 @@ macro_rules! coordination_methods {
         fn request_stop(&self) -> $crate::__store::StoreResult<u64> {
             $crate::$dialect::request_stop(self)
         }
+
+        fn delete_schedule(&self, name: &str) -> $crate::__store::StoreResult<bool> {
+            $crate::$dialect::delete_schedule(self, name)
+        }
+
+        fn fire_schedule(
+            &self,
+            fire: &$crate::__store::ScheduleFire,
+            now: $crate::__store::Timestamp,
+        ) -> $crate::__store::StoreResult<$crate::__store::Fired> {
+            $crate::$dialect::fire_schedule(self, fire, now)
+        }
+
+        fn list_schedules(
+            &self,
+        ) -> $crate::__store::StoreResult<::std::vec::Vec<$crate::__store::Schedule>> {
+            $crate::$dialect::list_schedules(self)
+        }
+
+        fn put_schedule(
+            &self,
+            schedule: &$crate::__store::Schedule,
+        ) -> $crate::__store::StoreResult<()> {
+            $crate::$dialect::put_schedule(self, schedule)
+        }
+
+        fn set_schedule_paused(
+            &self,
+            name: &str,
+            paused: bool,
+            next_run_at: $crate::__store::Timestamp,
+        ) -> $crate::__store::StoreResult<bool> {
+            $crate::$dialect::set_schedule_paused(self, name, paused, next_run_at)
+        }
     };
 }

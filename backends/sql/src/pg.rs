@@ -21,6 +21,9 @@ mod job;
 #[allow(clippy::duplicate_mod)]
 #[path = "portable/overview.rs"]
 mod overview;
+#[allow(clippy::duplicate_mod)]
+#[path = "portable/schedule.rs"]
+mod schedule;
 
 diesel::define_sql_function! {
     /// The 1-based byte position of `needle` in `haystack`, 0 when absent: a substring
@@ -33,3 +36,4 @@ pub use self::check::*;
 pub use self::coordination::*;
 pub use self::job::*;
 pub use self::overview::*;
+pub use self::schedule::*;

@@ -10,11 +10,11 @@
 
 use diesel::prelude::*;
 use queuectl_store::{
-    AttemptRecord, ClaimToken, Job, JobId, JobOutput, JobState, NewJob, StoreError, StoreResult,
-    Timestamp, WorkerInfo,
+    AttemptRecord, ClaimToken, Job, JobId, JobOutput, JobState, NewJob, Schedule, StoreError,
+    StoreResult, Timestamp, WorkerInfo,
 };
 
-use crate::schema::{job_attempts, job_output, jobs, workers};
+use crate::schema::{job_attempts, job_output, jobs, schedules, workers};
 
 /// A `jobs` row as read back: by [`Selectable`] in the shared queries, by name
 /// ([`QueryableByName`]) from a dialect's hand-written claim.
@@ -387,6 +387,54 @@ impl WorkerRow {
             heartbeat_at: Timestamp::from_millis(self.heartbeat_at),
             stop_requested: self.stop_requested,
         })
+    }
+}
+
+/// A `schedules` row, both ways.
+#[derive(Debug, Insertable, Queryable, Selectable, AsChangeset)]
+#[diesel(table_name = schedules, treat_none_as_null = true)]
+#[cfg_attr(feature = "sqlite", diesel(check_for_backend(diesel::sqlite::Sqlite)))]
+#[cfg_attr(feature = "postgres", diesel(check_for_backend(diesel::pg::Pg)))]
+pub struct ScheduleRow {
+    name: String,
+    schedule: String,
+    tz: String,
+    job: String,
+    next_run_at: i64,
+    last_run_at: Option<i64>,
+    paused: bool,
+    created_at: i64,
+}
+
+impl ScheduleRow {
+    /// Encodes a schedule.
+    #[must_use]
+    pub fn from_schedule(s: &Schedule) -> Self {
+        ScheduleRow {
+            name: s.name.clone(),
+            schedule: s.schedule.clone(),
+            tz: s.tz.clone(),
+            job: s.job.clone(),
+            next_run_at: s.next_run_at.as_millis(),
+            last_run_at: s.last_run_at.map(Timestamp::as_millis),
+            paused: s.paused,
+            created_at: s.created_at.as_millis(),
+        }
+    }
+
+    /// Decodes the row.
+    #[must_use]
+    pub fn into_schedule(self) -> Schedule {
+        Schedule {
+            name: self.name,
+            schedule: self.schedule,
+            tz: self.tz,
+            job: self.job,
+            next_run_at: Timestamp::from_millis(self.next_run_at),
+            last_run_at: self.last_run_at.map(Timestamp::from_millis),
+            paused: self.paused,
+            created_at: Timestamp::from_millis(self.created_at),
+        }
     }
 }
 

@@ -122,6 +122,35 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Periodic jobs, one row per name.
+    schedules (name) {
+        /// Unique name.
+        name -> Text,
+        /// The schedule as written (cron expression, `@daily`, `@every 5m`…).
+        schedule -> Text,
+        /// IANA time zone.
+        tz -> Text,
+        /// The job JSON each fire enqueues.
+        job -> Text,
+        /// Milliseconds since the epoch.
+        next_run_at -> BigInt,
+        /// Milliseconds since the epoch.
+        last_run_at -> Nullable<BigInt>,
+        /// Whether it is paused.
+        paused -> Bool,
+        /// Milliseconds since the epoch.
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(job_output -> jobs (job_seq));
 diesel::joinable!(job_attempts -> jobs (job_seq));
-diesel::allow_tables_to_appear_in_same_query!(jobs, job_output, job_attempts, settings, workers);
+diesel::allow_tables_to_appear_in_same_query!(
+    jobs,
+    job_output,
+    job_attempts,
+    settings,
+    workers,
+    schedules
+);

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{
-    AttemptStats, AttemptStatsRequest, Capabilities, ChangeFeed, ClaimRequest, Coordination,
+    AttemptStats, AttemptStatsRequest, Capabilities, ChangeFeed, ClaimRequest, Coordination, Fired,
     Guarded, Heartbeat, Job, JobFilter, JobId, JobPage, JobPageRequest, JobRecord, JobStore, Jobs,
-    LeaseRef, Marker, NewJob, QueueStats, StateCounts, StoreResult, Timestamp, Transition, Wake,
-    WorkerInfo,
+    LeaseRef, Marker, NewJob, QueueStats, Schedule, ScheduleFire, StateCounts, StoreResult,
+    Timestamp, Transition, Wake, WorkerInfo,
 };
 
 /// A wrapper around a store: every call of the store's traits is forwarded to
@@ -153,6 +153,23 @@ pub enum Call<'a> {
     RegisterWorker { worker: &'a WorkerInfo },
     /// [`Coordination::request_stop`].
     RequestStop,
+    /// [`Coordination::delete_schedule`].
+    DeleteSchedule { name: &'a str },
+    /// [`Coordination::fire_schedule`].
+    FireSchedule {
+        fire: &'a ScheduleFire,
+        now: Timestamp,
+    },
+    /// [`Coordination::list_schedules`].
+    ListSchedules,
+    /// [`Coordination::put_schedule`].
+    PutSchedule { schedule: &'a Schedule },
+    /// [`Coordination::set_schedule_paused`].
+    SetSchedulePaused {
+        name: &'a str,
+        paused: bool,
+        next_run_at: Timestamp,
+    },
     /// [`ChangeFeed::change_marker`].
     ChangeMarker,
     /// [`ChangeFeed::wait_for_change`].
@@ -191,6 +208,11 @@ impl Call<'_> {
             Call::ListWorkers => "list_workers",
             Call::RegisterWorker { .. } => "register_worker",
             Call::RequestStop => "request_stop",
+            Call::DeleteSchedule { .. } => "delete_schedule",
+            Call::FireSchedule { .. } => "fire_schedule",
+            Call::ListSchedules => "list_schedules",
+            Call::PutSchedule { .. } => "put_schedule",
+            Call::SetSchedulePaused { .. } => "set_schedule_paused",
             Call::ChangeMarker => "change_marker",
             Call::WaitForChange { .. } => "wait_for_change",
         }
@@ -212,6 +234,7 @@ impl Call<'_> {
                 | Call::Setting { .. }
                 | Call::Settings
                 | Call::ListWorkers
+                | Call::ListSchedules
                 | Call::ChangeMarker
                 | Call::WaitForChange { .. }
         )
@@ -357,6 +380,39 @@ impl<D: Decorator> Coordination for D {
     }
     fn request_stop(&self) -> StoreResult<u64> {
         through(self, &Call::RequestStop, |s| s.request_stop())
+    }
+    fn delete_schedule(&self, name: &str) -> StoreResult<bool> {
+        through(self, &Call::DeleteSchedule { name }, |s| {
+            s.delete_schedule(name)
+        })
+    }
+    fn fire_schedule(&self, fire: &ScheduleFire, now: Timestamp) -> StoreResult<Fired> {
+        through(self, &Call::FireSchedule { fire, now }, |s| {
+            s.fire_schedule(fire, now)
+        })
+    }
+    fn list_schedules(&self) -> StoreResult<Vec<Schedule>> {
+        through(self, &Call::ListSchedules, |s| s.list_schedules())
+    }
+    fn put_schedule(&self, schedule: &Schedule) -> StoreResult<()> {
+        through(self, &Call::PutSchedule { schedule }, |s| {
+            s.put_schedule(schedule)
+        })
+    }
+    fn set_schedule_paused(
+        &self,
+        name: &str,
+        paused: bool,
+        next_run_at: Timestamp,
+    ) -> StoreResult<bool> {
+        let call = Call::SetSchedulePaused {
+            name,
+            paused,
+            next_run_at,
+        };
+        through(self, &call, |s| {
+            s.set_schedule_paused(name, paused, next_run_at)
+        })
     }
 }
 

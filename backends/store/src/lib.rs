@@ -20,6 +20,7 @@ mod feed;
 mod job;
 mod overview;
 mod request;
+mod schedule;
 mod store;
 mod time;
 mod transition;
@@ -36,6 +37,7 @@ pub use crate::overview::{
     Histogram, JobCursor, JobPage, JobPageRequest, QueueAttempts, QueueStats, ThroughputBucket,
 };
 pub use crate::request::{Capabilities, ClaimRequest, LeaseRef, WorkerInfo};
+pub use crate::schedule::{Fired, Schedule, ScheduleFire};
 pub use crate::store::{ChangeFeed, Coordination, JobStore, Jobs};
 pub use crate::time::Timestamp;
 pub use crate::transition::{Execution, Guarded, Transition, TransitionKind};

@@ -11,9 +11,9 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use crate::{
-    AttemptStats, AttemptStatsRequest, Capabilities, ClaimRequest, Guarded, Heartbeat, Job,
+    AttemptStats, AttemptStatsRequest, Capabilities, ClaimRequest, Fired, Guarded, Heartbeat, Job,
     JobFilter, JobId, JobPage, JobPageRequest, JobRecord, LeaseRef, Marker, NewJob, QueueStats,
-    StateCounts, StoreResult, Timestamp, Transition, Wake, WorkerInfo,
+    Schedule, ScheduleFire, StateCounts, StoreResult, Timestamp, Transition, Wake, WorkerInfo,
 };
 
 /// Durable storage for jobs: every trait of the seam in one bound.
@@ -296,6 +296,51 @@ pub trait Coordination: Debug + Send + Sync + 'static {
     /// # Errors
     /// Only driver failures.
     fn request_stop(&self) -> StoreResult<u64>;
+
+    // ----- schedules (periodic jobs) -----
+
+    /// Removes a schedule; says whether it existed. Jobs it fired stay.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn delete_schedule(&self, name: &str) -> StoreResult<bool>;
+
+    /// Fires a schedule, in one transaction: if the schedule exists, is not paused and its
+    /// `next_run_at` is still `fire.expected_next_run_at`, sets `next_run_at =
+    /// fire.next_run_at` and `last_run_at = fire.fired_at`, and inserts `fire.job` as
+    /// [`Jobs::enqueue`] would (`now` is its `created_at`) unless a job with its id exists
+    /// ([`Fired::Skipped`]: the insert is if-absent, never a `Conflict`). Otherwise nothing
+    /// changes ([`Fired::Stale`]). So each scheduled time yields at most one job however
+    /// many workers fire at once, and a worker that lost the race learns it.
+    ///
+    /// # Errors
+    /// Only driver failures; then nothing was applied.
+    fn fire_schedule(&self, fire: &ScheduleFire, now: Timestamp) -> StoreResult<Fired>;
+
+    /// Every schedule, sorted by name (byte order).
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn list_schedules(&self) -> StoreResult<Vec<Schedule>>;
+
+    /// Inserts a schedule, or replaces every field of the one with its name.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn put_schedule(&self, schedule: &Schedule) -> StoreResult<()>;
+
+    /// Pauses (`paused = true`) or resumes a schedule; resuming also sets `next_run_at`
+    /// (the caller computes it from now, so times missed while paused never fire), pausing
+    /// ignores it. Says whether the schedule exists.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn set_schedule_paused(
+        &self,
+        name: &str,
+        paused: bool,
+        next_run_at: Timestamp,
+    ) -> StoreResult<bool>;
 }
 
 /// How an idle worker learns that another handle or process may have made a job claimable,

@@ -2,7 +2,7 @@
 //!
 //! Every job is copied verbatim (state, attempts, timestamps, lease, last output and
 //! attempt history) with [`Jobs::import`], in insertion order, all or nothing; then the
-//! settings. The worker registry is not copied: workers belong to the store they run on.
+//! settings and the schedules (`cron`). The worker registry is not copied: workers belong to the store they run on.
 //!
 //! Rules, each for a reason:
 //! - **No live workers on the source.** A running worker would keep changing jobs that were
@@ -86,6 +86,13 @@ pub(crate) fn run(db: Option<&str>, a: &MigrateArgs) -> anyhow::Result<()> {
             .with_context(|| format!("copying setting {key} to {target_name}"))?;
     }
 
+    let schedules = source.list_schedules()?;
+    for schedule in &schedules {
+        target
+            .put_schedule(schedule)
+            .with_context(|| format!("copying schedule {} to {target_name}", schedule.name))?;
+    }
+
     let copied = counts_of(&records);
     let landed = target.counts()?;
     if landed != copied {
@@ -111,10 +118,11 @@ pub(crate) fn run(db: Option<&str>, a: &MigrateArgs) -> anyhow::Result<()> {
         );
     }
     print_lines([format!(
-        "copied {} job(s) {} and {} setting(s) from {source_name} to {target_name}",
+        "copied {} job(s) {}, {} setting(s) and {} schedule(s) from {source_name} to {target_name}",
         copied.total(),
         describe(&copied),
-        settings.len()
+        settings.len(),
+        schedules.len()
     )])
 }
 

@@ -5,6 +5,7 @@ pub(crate) mod bench;
 pub(crate) mod cancel;
 pub(crate) mod completions;
 pub(crate) mod config;
+pub(crate) mod cron;
 pub(crate) mod dashboard;
 pub(crate) mod dlq;
 pub(crate) mod enqueue;

@@ -143,6 +143,7 @@ impl Layout<'_> {
             ("jobs", "/jobs", "Jobs"),
             ("dead", "/jobs?state=dead", "Dead letters"),
             ("workers", "/workers", "Workers"),
+            ("schedules", "/schedules", "Schedules"),
             ("metrics", "/metrics", "Metrics"),
         ]
         .iter()

@@ -15,6 +15,7 @@
 //! | `GET /jobs?state=&queue=&q=&before=` | jobs newest first, filtered and searched, keyset-paged |
 //! | `GET /job?id=` | one job: fields, actions, output, history |
 //! | `GET /workers` | the worker registry and heartbeats |
+//! | `GET /schedules` | periodic jobs (`queuectl cron`), read-only |
 //! | `GET /metrics` | the Prometheus text of [`crate::cli::metrics`] |
 //! | `POST /job/<action>`, `POST /jobs/<action>` | the actions of [`action`] |
 
@@ -141,6 +142,8 @@ impl App {
             .route("/part/job", get(job_part))
             .route("/workers", get(workers_page))
             .route("/part/workers", get(workers_part))
+            .route("/schedules", get(schedules_page))
+            .route("/part/schedules", get(schedules_part))
             .route("/metrics", get(metrics_text))
             .route("/assets/app.js", get(script))
             .route("/assets/app.css", get(stylesheet))
@@ -580,6 +583,27 @@ async fn workers_page(State(app): State<App>) -> Result<Html<String>, AppError> 
 async fn workers_part(State(app): State<App>) -> Result<Response, AppError> {
     let (all, live, now) = load_workers(&app).await?;
     Ok(part(view::workers_part(&all, &live, now), 2_000))
+}
+
+// ----- schedules -----
+
+async fn load_schedules(app: &App) -> Result<(Vec<queuectl::Schedule>, Timestamp), AppError> {
+    app.blocking(|sched| Ok((sched.store().list_schedules()?, sched.now())))
+        .await
+}
+
+async fn schedules_page(State(app): State<App>) -> Result<Html<String>, AppError> {
+    let (all, now) = load_schedules(&app).await?;
+    let body = format!(
+        "<h1>Schedules</h1>{}",
+        view::live("/part/schedules", 5_000, &view::schedules_part(&all, now))
+    );
+    Ok(Html(app.layout("Schedules", "schedules").page(&body)))
+}
+
+async fn schedules_part(State(app): State<App>) -> Result<Response, AppError> {
+    let (all, now) = load_schedules(&app).await?;
+    Ok(part(view::schedules_part(&all, now), 5_000))
 }
 
 // ----- metrics and assets -----

@@ -5,7 +5,8 @@
 use std::fmt::Write as _;
 
 use queuectl::{
-    AttemptStats, JobPage, JobRecord, JobState, QueueStats, StateCounts, Timestamp, WorkerInfo,
+    AttemptStats, JobPage, JobRecord, JobState, QueueStats, Schedule, StateCounts, Timestamp,
+    WorkerInfo,
 };
 
 use super::action::{BulkAction, JobAction};
@@ -460,6 +461,35 @@ pub(crate) fn workers_part(all: &[WorkerInfo], live: &[WorkerInfo], now: Timesta
     out
 }
 
+/// Periodic jobs (`queuectl cron`), read-only: managed from the command line.
+pub(crate) fn schedules_part(all: &[Schedule], now: Timestamp) -> String {
+    if all.is_empty() {
+        return r#"<p class="empty">No schedules. Add one with <code>queuectl cron add</code>.</p>"#.to_owned();
+    }
+    let mut out = String::from(
+        r#"<table class="schedules"><thead><tr><th>Name</th><th>Schedule</th><th>Zone</th><th>Job</th><th>Next run</th><th>Last run</th><th>Status</th></tr></thead><tbody>"#,
+    );
+    for s in all {
+        let status = if s.paused {
+            r#"<span class="badge stopping">paused</span>"#
+        } else {
+            r#"<span class="badge live">active</span>"#
+        };
+        let _ = write!(
+            out,
+            "<tr><td class=\"id\">{name}</td><td><code>{schedule}</code></td><td>{tz}</td><td><code>{job}</code></td><td>{next}</td><td>{last}</td><td>{status}</td></tr>",
+            name = esc(&s.name),
+            schedule = esc(&one_line(&s.schedule, 80)),
+            tz = esc(&s.tz),
+            job = esc(&one_line(&s.job, 120)),
+            next = time(s.next_run_at, now),
+            last = maybe_time(s.last_run_at, now),
+        );
+    }
+    out.push_str("</tbody></table>");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,6 +584,17 @@ mod tests {
             stop_requested: false,
         };
         assert_no_raw_markup(&workers_part(&[worker], &[], now));
+        let schedule = Schedule {
+            name: XSS.into(),
+            schedule: XSS.into(),
+            tz: XSS.into(),
+            job: XSS.into(),
+            next_run_at: now,
+            last_run_at: Some(now),
+            paused: true,
+            created_at: now,
+        };
+        assert_no_raw_markup(&schedules_part(&[schedule], now));
     }
 
     #[test]

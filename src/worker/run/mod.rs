@@ -5,7 +5,7 @@
 //! - `slot.rs`: one slot's loop: claim (skipping the query while nothing changed), run a
 //!   batch, group-commit its outcomes, release what a stop left unstarted.
 //! - `upkeep.rs`: the helper threads: lease renewal, heartbeat, wake-up on other processes'
-//!   writes, and the recovery pass (whose rule lives in `liveness`).
+//!   writes, the recovery pass (whose rule lives in `liveness`) and schedule firing.
 //!
 //! Everything one run's threads share is in [`Run`]; the pool itself is immutable while it
 //! runs, so one pool may run again after it stopped.
@@ -28,7 +28,7 @@ use super::liveness::Liveness;
 use super::state::StateMap;
 use super::{CancelToken, Handler, Shutdown};
 use crate::error::{Error, Result};
-use crate::scheduler::Scheduler;
+use crate::scheduler::{JobTemplate, Scheduler};
 
 /// A set of worker slots that claim and run jobs until stopped; see
 /// [running jobs](crate#running-jobs) in the crate docs.
@@ -58,6 +58,7 @@ pub struct WorkerPool<S: JobStore + Clone> {
     pub(in crate::worker) heartbeat_interval: Duration,
     pub(in crate::worker) recovery_interval: Duration,
     pub(in crate::worker) groups: GroupRegistry,
+    pub(in crate::worker) schedules: Option<Arc<JobTemplate>>,
 }
 
 impl<S: JobStore + Clone> std::fmt::Debug for WorkerPool<S> {
@@ -246,6 +247,9 @@ impl<S: JobStore + Clone> WorkerPool<S> {
             lease_ms = lease.as_millis(), ?mode, "worker started");
 
         self.recover_once(&run);
+        if mode == Mode::Due {
+            self.fire_schedules_once();
+        }
         let result = self.spawn_and_join(&run, slots);
 
         if let Err(e) = self.scheduler.store().deregister_worker(&self.id) {
@@ -285,6 +289,14 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                 thread::Builder::new()
                     .name("queuectl-wake".to_owned())
                     .spawn_scoped(scope, || self.wake_loop(run)),
+                // A draining worker fires no schedules (it would never run out of work).
+                thread::Builder::new()
+                    .name("queuectl-cron".to_owned())
+                    .spawn_scoped(scope, || {
+                        if run.mode == Mode::Serve {
+                            self.cron_loop(run);
+                        }
+                    }),
             ];
             for helper in helpers {
                 if let Err(e) = helper {

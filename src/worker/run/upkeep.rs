@@ -1,5 +1,6 @@
 //! The helper threads of a run, none of which runs job code: lease renewal, heartbeat,
-//! wake-up on other processes' writes, and the recovery pass.
+//! wake-up on other processes' writes, the recovery pass, and the firing of due schedules
+//! (periodic jobs; not in drain mode).
 
 use std::time::Duration;
 
@@ -110,6 +111,39 @@ impl<S: JobStore + Clone> WorkerPool<S> {
     pub(super) fn recovery_loop(&self, run: &Run<'_>) {
         while !run.done.wait_timeout(self.recovery_interval) {
             self.recover_once(run);
+        }
+    }
+
+    /// Fires due schedules every poll interval (at least every 100 ms, at most every
+    /// second), when the pool was given a job template.
+    pub(super) fn cron_loop(&self, run: &Run<'_>) {
+        if self.schedules.is_none() {
+            return;
+        }
+        let period = run
+            .poll_interval
+            .clamp(Duration::from_millis(100), Duration::from_secs(1));
+        loop {
+            // Not once stopping: a stopping worker claims nothing new either.
+            if run.stop.is_cancelled() {
+                return;
+            }
+            self.fire_schedules_once();
+            if run.done.wait_timeout(period) {
+                return;
+            }
+        }
+    }
+
+    /// One pass of [`Scheduler::fire_due_schedules`], failures logged.
+    ///
+    /// [`Scheduler::fire_due_schedules`]: crate::Scheduler::fire_due_schedules
+    pub(super) fn fire_schedules_once(&self) {
+        let Some(template) = &self.schedules else {
+            return;
+        };
+        if let Err(e) = self.scheduler.fire_due_schedules(template.as_ref()) {
+            tracing::warn!(worker = %self.id, error = %e, "firing schedules failed");
         }
     }
 

@@ -3,8 +3,8 @@
 use diesel::prelude::*;
 
 use super::Conn;
-use crate::row::{AttemptRow, JobRow, OutputRow, WorkerRow};
-use crate::schema::{job_attempts, job_output, jobs, settings, workers};
+use crate::row::{AttemptRow, JobRow, OutputRow, ScheduleRow, WorkerRow};
+use crate::schema::{job_attempts, job_output, jobs, schedules, settings, workers};
 
 /// Reads every table through [`crate::schema`] and [`crate::row`]: fails if the dialect's
 /// migrations left a table or column that the shared schema names missing, or of another
@@ -30,5 +30,8 @@ pub fn check_schema(conn: &mut Conn) -> QueryResult<()> {
     workers::table
         .select((workers::seq, WorkerRow::as_select()))
         .load::<(i64, WorkerRow)>(conn)?;
+    schedules::table
+        .select(ScheduleRow::as_select())
+        .load(conn)?;
     Ok(())
 }
