@@ -37,6 +37,7 @@ mod admin;
 mod backup;
 mod bench;
 mod browser;
+mod cancel;
 mod dashboard;
 mod enqueue;
 mod inspect;
