@@ -272,3 +272,32 @@ store_test! {
         }
     }
 }
+
+store_test! {
+    /// The dashboard's Cancel button is offered on a running job and stops it as `cancel`
+    /// does.
+    fn the_dashboard_cancels_a_running_job(env) {
+        let _w = worker(&env, None);
+        let (id, pid_file) = enqueue_family(&env, "dash");
+        let pids = pids_in(&pid_file, 3);
+        let dash = crate::cli::dashboard::start(&env, &[]);
+        let page = dash.get(&format!("/job?id={id}"));
+        assert!(page.body.contains(r#"action="/job/cancel""#), "{}", page.body);
+        let csrf = dash.csrf();
+        let ok = crate::support::http::Request::post_form(
+            dash.addr,
+            "/job/cancel",
+            &[("id", &id), ("csrf", &csrf)],
+        )
+        .header("Origin", &dash.origin())
+        .send();
+        assert_eq!(ok.status, 303, "{ok:?}");
+        wait_until(Duration::from_secs(15), "the job to end cancelled", || {
+            env.state(&id) != "processing"
+        });
+        wait_until(Duration::from_secs(10), "the job's processes to die", || {
+            !pids.iter().any(|p| alive(*p))
+        });
+        assert_cancelled_while_running(&env.show(&id));
+    }
+}
