@@ -59,8 +59,9 @@
 //! A [`WorkerPool`] runs in the foreground of the thread that calls [`WorkerPool::run`],
 //! with one thread per slot plus a few helpers that never run job code: lease renewal
 //! (every third of the lease while jobs run), a heartbeat, a recovery pass (expired
-//! leases, and workers on this host whose process is gone), and, on PostgreSQL, a wake-up
-//! thread listening for other processes' enqueues. A [`Shutdown`] stops it: graceful
+//! leases, and workers on this host whose process is gone), a check of the running jobs
+//! for cancel requests, and, on PostgreSQL, a wake-up thread listening for other
+//! processes' enqueues. A [`Shutdown`] stops it: graceful
 //! (running jobs finish, nothing new is claimed) or immediate (running jobs are cancelled
 //! and go back to `pending` uncharged). In drain mode ([`WorkerPoolBuilder::drain`]) it
 //! returns by itself once no job of its queues is pending, failed or processing.
