@@ -59,8 +59,9 @@
 //! A [`WorkerPool`] runs in the foreground of the thread that calls [`WorkerPool::run`],
 //! with one thread per slot plus a few helpers that never run job code: lease renewal
 //! (every third of the lease while jobs run), a heartbeat, a recovery pass (expired
-//! leases, and workers on this host whose process is gone), and, on PostgreSQL, a wake-up
-//! thread listening for other processes' enqueues. A [`Shutdown`] stops it: graceful
+//! leases, and workers on this host whose process is gone), a check of the running jobs
+//! for cancel requests, and, on PostgreSQL, a wake-up thread listening for other
+//! processes' enqueues. A [`Shutdown`] stops it: graceful
 //! (running jobs finish, nothing new is claimed) or immediate (running jobs are cancelled
 //! and go back to `pending` uncharged). In drain mode ([`WorkerPoolBuilder::drain`]) it
 //! returns by itself once no job of its queues is pending, failed or processing.
@@ -70,6 +71,38 @@
 //! captured output), other kinds through whatever [`WorkerPoolBuilder::handler`] or
 //! [`WorkerPoolBuilder::typed`] registered. A job counts as finished once its outcome is
 //! recorded; until then its lease is renewed and no other worker can take it.
+//!
+//! ## Cancelling a running job
+//!
+//! [`Scheduler::cancel`] (the CLI's `cancel ID`, the dashboard's Cancel) of a `processing`
+//! job records a request ([`Job::cancel_requested`]) and leaves the job `processing`. The
+//! pool holding it, in any process on any host, asks the store about its running jobs
+//! whenever the store's change marker moves (checked every 100 ms while jobs run) and at
+//! least once a second, and passes the request on: [`JobContext::is_cancel_requested`]
+//! turns true, [`JobContext::cancel_request_token`] is cancelled, [`JobContext::sleep`]
+//! wakes and [`JobContext::should_stop`] says so. [`ShellHandler`] then sends SIGTERM to
+//! the command's process group and SIGKILL after its grace. An in-process handler stops
+//! cooperatively and returns whatever it likes: the store's guarded finish turns any
+//! outcome of a job with a request into `cancelled` (`attempts` + 1, a history entry,
+//! `last_error` [`CANCELLED_WHILE_RUNNING`]), and so does a recovery or a release of it.
+//!
+//! ```
+//! # use std::time::Duration;
+//! # use queuectl::{Job, JobContext, Outcome, Execution};
+//! fn export(_job: &Job, ctx: &JobContext) -> Outcome {
+//!     for _chunk in 0..1000 {
+//!         if ctx.is_cancel_requested() {
+//!             // Clean up; the job ends `cancelled` whatever is reported here.
+//!             return Outcome::Failed {
+//!                 execution: Execution::default(),
+//!                 error: "stopped by an operator".into(),
+//!             };
+//!         }
+//!         // … one chunk of work …
+//!     }
+//!     Outcome::Succeeded { execution: Execution::default() }
+//! }
+//! ```
 //!
 //! ## Liveness
 //!
@@ -94,7 +127,8 @@
 //!
 //! In-process code cannot be killed, so timeouts and cancellation are cooperative: `run`
 //! checks [`JobContext::should_stop`] (or waits with [`JobContext::sleep`]) and returns
-//! an error when it is true. An error returned after the timeout passed is recorded as a
+//! an error when it is true (an operator's cancel counts, see
+//! [Cancelling a running job](#cancelling-a-running-job)). An error returned after the timeout passed is recorded as a
 //! timeout (`exit_code` 124, "timeout after Ns").
 //!
 //! # What is where
@@ -178,7 +212,7 @@ pub use queuectl_store::{
     Histogram, Job, JobCursor, JobFilter, JobId, JobOutput, JobPage, JobPageRequest, JobRecord,
     JobState, JobStore, Jobs, LeaseRef, Marker, NewJob, QueueAttempts, QueueStats, Schedule,
     ScheduleFire, StateCounts, StoreError, StoreResult, ThroughputBucket, Timestamp, Transition,
-    TransitionKind, UnknownState, Wake, WorkerInfo,
+    TransitionKind, UnknownState, Wake, WorkerInfo, CANCELLED_WHILE_RUNNING,
 };
 pub use queuectl_store_memory::MemoryStore;
 #[cfg(feature = "postgres")]

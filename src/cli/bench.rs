@@ -469,6 +469,7 @@ fn history_record(run: &str, n: u64, now: Timestamp) -> JobRecord {
             finished_at: Some(now),
             lease_until: None,
             claim_token: None,
+            cancel_requested: false,
         },
         output: None,
         history: vec![AttemptRecord {

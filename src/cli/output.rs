@@ -30,6 +30,8 @@ pub(crate) struct JobJson<'a> {
     worker_id: Option<&'a str>,
     started_at: Option<String>,
     finished_at: Option<String>,
+    /// `true` while a `processing` job waits for its worker to stop it (`cancel`).
+    cancel_requested: bool,
 }
 
 impl<'a> JobJson<'a> {
@@ -52,6 +54,7 @@ impl<'a> JobJson<'a> {
             worker_id: job.worker_id.as_deref(),
             started_at: job.started_at.map(Timestamp::to_rfc3339),
             finished_at: job.finished_at.map(Timestamp::to_rfc3339),
+            cancel_requested: job.cancel_requested,
         }
     }
 }
@@ -228,6 +231,7 @@ mod tests {
             finished_at: None,
             lease_until: None,
             claim_token: None,
+            cancel_requested: false,
         }
     }
 
@@ -237,7 +241,7 @@ mod tests {
         let text = serde_json::to_string(&JobJson::new(&j)).unwrap();
         assert_eq!(
             text,
-            r#"{"id":"a","command":"echo hi","state":"pending","attempts":0,"max_retries":3,"created_at":"2025-11-28T17:15:09.123Z","updated_at":"2025-11-28T17:15:09.123Z","queue":"default","priority":0,"run_at":"2025-11-28T17:15:09.123Z","next_run_at":"2025-11-28T17:15:09.123Z","timeout":null,"exit_code":null,"last_error":null,"worker_id":null,"started_at":null,"finished_at":null}"#
+            r#"{"id":"a","command":"echo hi","state":"pending","attempts":0,"max_retries":3,"created_at":"2025-11-28T17:15:09.123Z","updated_at":"2025-11-28T17:15:09.123Z","queue":"default","priority":0,"run_at":"2025-11-28T17:15:09.123Z","next_run_at":"2025-11-28T17:15:09.123Z","timeout":null,"exit_code":null,"last_error":null,"worker_id":null,"started_at":null,"finished_at":null,"cancel_requested":false}"#
         );
     }
 

@@ -513,10 +513,14 @@ impl<S: JobStore> Scheduler<S> {
 
     // ----- operator -----
 
-    /// `pending` or `failed` → `cancelled`.
+    /// `pending` or `failed` → `cancelled`; `processing` → a cancel request (the job stays
+    /// `processing`, with `cancel_requested`, until its worker has stopped it; it then ends
+    /// `cancelled`, see [`Jobs::cancel`](queuectl_store::Jobs::cancel) and the crate docs,
+    /// "Cancelling a running job"). A repeated request is harmless.
     ///
     /// # Errors
-    /// `NotFound`, or `WrongState` naming the state (nothing changes).
+    /// `NotFound`, or `WrongState` naming the state (`completed`, `dead`, `cancelled`;
+    /// nothing changes).
     pub fn cancel(&self, id: &JobId) -> Result<Job> {
         Ok(self.store.cancel(id, self.now())?)
     }

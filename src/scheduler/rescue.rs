@@ -66,6 +66,7 @@ mod tests {
             finished_at: None,
             lease_until: Some(Timestamp::EPOCH),
             claim_token: Some(ClaimToken(7)),
+            cancel_requested: false,
         }
     }
 

@@ -137,6 +137,8 @@ struct ModelJob {
     next_run_at: Option<Timestamp>,
     lease_until: Option<Timestamp>,
     token: Option<ClaimToken>,
+    /// `cancel` was called while it was processing: its next guarded write cancels it.
+    cancel_requested: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -285,6 +287,7 @@ impl<S: JobStore> Run<S> {
                 next_run_at: Some(run_at),
                 lease_until: None,
                 token: None,
+                cancel_requested: false,
             },
         );
         self.order.push(id);
@@ -374,7 +377,11 @@ impl<S: JobStore> Run<S> {
         m.attempts += 1;
         m.token = None;
         m.lease_until = None;
-        if !failed {
+        if std::mem::take(&mut m.cancel_requested) {
+            // A cancel wins over whatever the execution reports.
+            m.state = JobState::Cancelled;
+            m.next_run_at = None;
+        } else if !failed {
             m.state = JobState::Completed;
             m.next_run_at = None;
         } else if m.attempts >= effective_budget(m.max_retries) {
@@ -448,9 +455,17 @@ impl<S: JobStore> Run<S> {
         }
         for id in &got {
             let m = self.model.get_mut(id).ok_or("recovered unknown job")?;
-            m.interrupts += 1;
             m.token = None;
             m.lease_until = None;
+            if std::mem::take(&mut m.cancel_requested) {
+                // A recovery of a job with a cancel request ends it cancelled, charged.
+                m.attempts += 1;
+                m.state = JobState::Cancelled;
+                m.next_run_at = None;
+                self.stats.recovered += 1;
+                continue;
+            }
+            m.interrupts += 1;
             if m.interrupts >= MAX_INTERRUPTS {
                 m.state = JobState::Dead;
                 m.next_run_at = None;
@@ -546,8 +561,14 @@ impl<S: JobStore> Run<S> {
                 m.next_run_at = None;
                 Ok(())
             }
+            (JobState::Processing, Ok(job))
+                if job.state == JobState::Processing && job.cancel_requested =>
+            {
+                m.cancel_requested = true;
+                Ok(())
+            }
             (state, Err(Error::Store(StoreError::WrongState { state: s, .. })))
-                if !state.is_claimable() && s == state =>
+                if !state.is_claimable() && state != JobState::Processing && s == state =>
             {
                 Ok(())
             }
@@ -606,11 +627,24 @@ impl<S: JobStore> Run<S> {
                 }
                 Err(e) => return Err(format!("get {id}: {e}")),
             };
-            let got = (job.state, job.attempts, job.interrupts, job.claim_token);
-            let want = (m.state, m.attempts, m.interrupts, m.token);
+            let got = (
+                job.state,
+                job.attempts,
+                job.interrupts,
+                job.claim_token,
+                job.cancel_requested,
+            );
+            let want = (
+                m.state,
+                m.attempts,
+                m.interrupts,
+                m.token,
+                m.cancel_requested,
+            );
             if got != want {
                 return Err(format!(
-                    "{id}: (state, attempts, interrupts, token) {got:?}, model {want:?}"
+                    "{id}: (state, attempts, interrupts, token, cancel_requested) {got:?}, \
+                     model {want:?}"
                 ));
             }
             if m.state.is_claimable() && job.next_run_at != m.next_run_at {

@@ -1,5 +1,5 @@
 //! [`JobContext`]: what a [`Handler`](super::Handler) knows about the execution it runs
-//! (attempt, timeout, cancellation), the application state it was given, and where it
+//! (attempt, timeout, cancellation, an operator's cancel request), the application state it was given, and where it
 //! records the process groups it starts.
 
 use std::path::PathBuf;
@@ -17,6 +17,7 @@ pub struct JobContext {
     timeout: Option<Duration>,
     started: Instant,
     cancel: CancelToken,
+    cancel_request: CancelToken,
     groups: Option<GroupTracker>,
     state: Arc<StateMap>,
 }
@@ -32,6 +33,7 @@ impl JobContext {
             timeout,
             started: Instant::now(),
             cancel,
+            cancel_request: CancelToken::new(),
             groups: None,
             state: Arc::default(),
         }
@@ -43,6 +45,14 @@ impl JobContext {
     #[must_use]
     pub fn with_state<T: ?Sized + Send + Sync + 'static>(mut self, value: Arc<T>) -> Self {
         Arc::make_mut(&mut self.state).insert(value);
+        self
+    }
+
+    /// This context with `token` as its cancel request: the pool cancels it when an
+    /// operator cancels the job (`queuectl cancel ID`) while it runs.
+    #[must_use]
+    pub fn with_cancel_request(mut self, token: CancelToken) -> Self {
+        self.cancel_request = token;
         self
     }
 
@@ -123,20 +133,53 @@ impl JobContext {
         self.cancel.is_cancelled()
     }
 
-    /// Whether the handler should give up now: cancelled or timed out.
+    /// Whether an operator cancelled this job while it runs (`queuectl cancel ID`, the
+    /// dashboard, or [`Jobs::cancel`](queuectl_store::Jobs::cancel)): the handler should
+    /// stop soon. Whatever it then returns, the job ends `cancelled` (`last_error`
+    /// "cancelled while running"). The pool notices a request within about a second, from
+    /// any process or host.
     #[must_use]
-    pub fn should_stop(&self) -> bool {
-        self.is_cancelled() || self.timed_out()
+    pub fn is_cancel_requested(&self) -> bool {
+        self.cancel_request.is_cancelled()
     }
 
-    /// Sleeps up to `d`, waking early on cancellation or at the deadline; returns
-    /// [`JobContext::should_stop`]. For handlers that wait for something.
+    /// The token cancelled when an operator cancels this job (see
+    /// [`JobContext::is_cancel_requested`]); wait on it, or register a callback with
+    /// [`CancelToken::on_cancel`].
+    #[must_use]
+    pub fn cancel_request_token(&self) -> &CancelToken {
+        &self.cancel_request
+    }
+
+    /// Whether the handler should give up now: cancelled, cancel requested or timed out.
+    #[must_use]
+    pub fn should_stop(&self) -> bool {
+        self.is_cancelled() || self.is_cancel_requested() || self.timed_out()
+    }
+
+    /// Sleeps up to `d`, waking early on cancellation, on a cancel request or at the
+    /// deadline; returns [`JobContext::should_stop`]. For handlers that wait for something.
     pub fn sleep(&self, d: Duration) -> bool {
-        let d = match self.deadline() {
-            Some(deadline) => d.min(deadline.saturating_duration_since(Instant::now())),
-            None => d,
+        /// How often a sleep looks at the cancel request (it waits on the other token).
+        const SLICE: Duration = Duration::from_millis(50);
+        let start = Instant::now();
+        // `None`: further away than an Instant can say; effectively forever.
+        let end = match (start.checked_add(d), self.deadline()) {
+            (Some(end), Some(deadline)) => Some(end.min(deadline)),
+            (None, Some(deadline)) => Some(deadline),
+            (end, None) => end,
         };
-        self.cancel.wait_timeout(d);
+        loop {
+            let left = end.map_or(Duration::MAX, |e| {
+                e.saturating_duration_since(Instant::now())
+            });
+            if left.is_zero() || self.is_cancel_requested() {
+                break;
+            }
+            if self.cancel.wait_timeout(left.min(SLICE)) {
+                break;
+            }
+        }
         self.should_stop()
     }
 

@@ -18,7 +18,7 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use queuectl_store::{Execution, Job, JobOutput};
+use queuectl_store::{Execution, Job, JobOutput, CANCELLED_WHILE_RUNNING};
 
 use super::{Handler, JobContext};
 use crate::scheduler::Outcome;
@@ -39,6 +39,11 @@ pub const TIMEOUT_EXIT_CODE: i32 = 124;
 ///   default) if anything in it is still alive. `exit_code = 124`, error "timeout after Ns".
 /// - Cancelled through [`JobContext::cancel_token`] (an immediate worker stop, a lost
 ///   lease): SIGKILL to the group at once; `exit_code = null`, error "cancelled: …".
+/// - Cancelled by an operator ([`JobContext::is_cancel_requested`], `queuectl cancel ID`):
+///   as a timeout, SIGTERM to the whole group, then SIGKILL to the group after the grace
+///   if anything in it is still alive; `exit_code` as observed (`null` when the shell died
+///   of the signal), error "cancelled while running" (the store records the job
+///   `cancelled`).
 /// - Killed by a signal: `exit_code = null` (the process did not exit, and the shells'
 ///   128+n convention would be indistinguishable from a real `exit 137`); the error names the
 ///   signal, e.g. "killed by signal 9 (SIGKILL)".
@@ -248,6 +253,8 @@ impl Handler for ShellHandler {
 enum Ended {
     TimedOut,
     Cancelled,
+    /// An operator cancelled the job: TERM, the kill grace, then KILL, as for a timeout.
+    CancelRequested,
 }
 
 struct Run<'a> {
@@ -273,8 +280,16 @@ impl Run<'_> {
         }
     }
 
+    /// Whether any process of the group is still running. `kill(2)` also counts zombies:
+    /// our own shell stays one until its handle is dropped, and an orphaned background
+    /// child until init reaps it (some container inits take their time), so on Linux the
+    /// group's members are looked up in `/proc` and the dead ones ignored. Without that,
+    /// a group that died of its TERM would still wait out the whole grace.
     fn group_alive(&self) -> bool {
-        !matches!(killpg(self.pgid, None), Err(Errno::ESRCH))
+        if matches!(killpg(self.pgid, None), Err(Errno::ESRCH)) {
+            return false;
+        }
+        live_member_of(self.pgid).unwrap_or(true)
     }
 
     /// Loops until the shell has exited (or was given up on) and the output is collected.
@@ -304,6 +319,13 @@ impl Run<'_> {
                 self.kill_sent_at = Some(now);
             } else if self.ended.is_none() && self.status.is_none() && self.ctx.timed_out() {
                 self.ended = Some(Ended::TimedOut);
+                self.signal_group(Signal::SIGTERM);
+                self.term_sent_at = Some(now);
+            } else if self.ended.is_none()
+                && self.status.is_none()
+                && self.ctx.is_cancel_requested()
+            {
+                self.ended = Some(Ended::CancelRequested);
                 self.signal_group(Signal::SIGTERM);
                 self.term_sent_at = Some(now);
             }
@@ -433,6 +455,15 @@ impl Run<'_> {
             Some(Ended::Cancelled) => {
                 return failed(None, "cancelled: the worker stopped the job".to_owned());
             }
+            Some(Ended::CancelRequested) => {
+                // The store records it as cancelled whatever it is told; the exit code is
+                // the one observed (a shell that exits on TERM has none).
+                let code = match &self.status {
+                    Some(Ok(status)) => status.code(),
+                    _ => None,
+                };
+                return failed(code, CANCELLED_WHILE_RUNNING.to_owned());
+            }
             None => {}
         }
         match self.status {
@@ -451,6 +482,36 @@ impl Run<'_> {
             None => failed(None, "the job's exit status is unknown".to_owned()),
         }
     }
+}
+
+/// Whether `/proc` lists a process of group `pgid` that is neither a zombie nor dead;
+/// `None` where `/proc` cannot be read (not Linux).
+fn live_member_of(pgid: Pid) -> Option<bool> {
+    let dir = std::fs::read_dir("/proc").ok()?;
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        // Gone meanwhile, or not ours to read: either way not a member we can wait for.
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid pgrp …`; comm may hold spaces and parentheses.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next();
+        let pgrp = fields.nth(1).and_then(|p| p.parse::<i32>().ok());
+        if pgrp == Some(pgid.as_raw()) && !matches!(state, Some("Z" | "X" | "x")) {
+            return Some(true);
+        }
+    }
+    Some(false)
 }
 
 /// "timeout after 5s" (or "after 1500ms" for a timeout that is not whole seconds).

@@ -20,13 +20,17 @@
 //!
 //! # The run loop
 //!
-//! A pool runs in the foreground ([`WorkerPool::run`]) with one thread per slot plus four
+//! A pool runs in the foreground ([`WorkerPool::run`]) with one thread per slot plus five
 //! helpers, none of which runs job code:
 //! - **lease renewal** every lease/3 while jobs run; a renewal that comes back `Stale` means
 //!   the job was taken from us (recovered as dead): it is killed and not reported;
 //! - **heartbeat** about every second; it notices `worker stop` (a graceful stop) and
 //!   re-registers a worker that others wrongly deregistered as dead;
 //! - **recovery** at start-up and about every second (see [Liveness](#liveness));
+//! - **cancel requests**: while jobs run, it asks the store which of them an operator
+//!   cancelled ([`Jobs::cancel_requests`](queuectl_store::Jobs::cancel_requests)) whenever
+//!   the store's change marker or the work generation moved (looking every 100 ms), and at
+//!   least once a second, and passes each request to its job's [`JobContext`];
 //! - **wake-up**, on a store that can wait for other processes' writes
 //!   ([`ChangeFeed::wait_for_change`](queuectl_store::ChangeFeed::wait_for_change): PostgreSQL's
 //!   `LISTEN/NOTIFY`): it wakes the idle slots within milliseconds of a claimable write

@@ -37,6 +37,7 @@ mod admin;
 mod backup;
 mod bench;
 mod browser;
+mod cancel;
 mod chaos;
 mod cron;
 mod dashboard;

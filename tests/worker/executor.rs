@@ -220,3 +220,63 @@ fn cancellation_cuts_a_timeouts_term_grace_short() {
     );
     wait_until("the shell is gone", || pid_gone(shell));
 }
+
+/// Runs `command` and cancels its request token after `after`; returns the outcome and
+/// how long after the request it came back.
+fn cancel_after(handler: ShellHandler, command: &str, after: Duration) -> (Outcome, Duration) {
+    let request = CancelToken::new();
+    let ctx = JobContext::new(1, None, CancelToken::new()).with_cancel_request(request.clone());
+    let (tx, rx) = mpsc::channel();
+    let job = job(command);
+    std::thread::spawn(move || {
+        let _ = tx.send(handler.run(&job, &ctx));
+    });
+    std::thread::sleep(after);
+    request.cancel();
+    let asked = std::time::Instant::now();
+    let outcome = rx.recv_timeout(HANG).expect("the handler hung");
+    (outcome, asked.elapsed())
+}
+
+#[test]
+fn a_cancel_request_terms_the_whole_group_without_waiting_out_the_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    // A background child and a foreground one; both die of the TERM at once, and the
+    // group then counts as gone although the shell is still an unreaped zombie.
+    let command = format!(
+        "sh -c 'echo $$ >> {p}; exec sleep 30' & echo $$ >> {p}; sleep 30",
+        p = pids.display()
+    );
+    let handler = ShellHandler::new().kill_grace(Duration::from_secs(5));
+    let (outcome, took) = cancel_after(handler, &command, Duration::from_millis(300));
+    let (code, error, _, _) = failed(outcome);
+    assert_eq!(error, "cancelled while running");
+    assert_eq!(code, None, "the shell died of SIGTERM");
+    assert!(
+        took < Duration::from_secs(2),
+        "took {took:?}: waited for the grace"
+    );
+    for pid in std::fs::read_to_string(&pids).unwrap().lines() {
+        let pid: i32 = pid.trim().parse().unwrap();
+        wait_until("the job's processes to die", || pid_gone(pid));
+    }
+}
+
+#[test]
+fn a_cancel_request_kills_a_group_that_ignores_term_after_the_grace() {
+    let handler = ShellHandler::new().kill_grace(Duration::from_millis(400));
+    let (outcome, took) = cancel_after(
+        handler,
+        "trap '' TERM; sleep 30; exit 0",
+        Duration::from_millis(200),
+    );
+    let (code, error, _, _) = failed(outcome);
+    assert_eq!(error, "cancelled while running");
+    assert_eq!(code, None, "killed by SIGKILL");
+    assert!(
+        took >= Duration::from_millis(400),
+        "took {took:?}: before the grace"
+    );
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+}

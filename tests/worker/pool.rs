@@ -525,3 +525,62 @@ fn a_pool_runs_over_a_type_erased_store_as_the_cli_opens_it() {
     assert_eq!(report.succeeded, 1);
     assert_eq!(state(&scheduler, &id), JobState::Completed);
 }
+
+/// An in-process handler sees an operator's cancel (`Jobs::cancel` on its running job, as
+/// `queuectl cancel` does) through `JobContext::is_cancel_requested` and its `sleep`
+/// waking early; whatever it then reports, the job ends `cancelled` with the attempt in its
+/// history.
+#[test]
+fn an_in_process_handler_sees_a_cancel_request_and_its_job_ends_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let scheduler = memory_scheduler();
+    let id = scheduler
+        .enqueue(EnqueueRequest {
+            kind: Some("poll".into()),
+            ..shell("x")
+        })
+        .unwrap();
+    let shutdown = Shutdown::new();
+    let saw = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&saw);
+    let pool = builder(scheduler.clone(), dir.path())
+        .handler("poll", move |_: &Job, ctx: &JobContext| {
+            // A long wait that a cancel request cuts short.
+            while !ctx.sleep(Duration::from_secs(3600)) {}
+            if ctx.is_cancel_requested() && !ctx.is_cancelled() {
+                seen.store(1, Ordering::SeqCst);
+            }
+            // Reports success: the store still records the cancel.
+            Outcome::Succeeded {
+                execution: Execution::default(),
+            }
+        })
+        .build();
+    let handle = spawn(pool, &shutdown);
+    wait_until("the job to run", || {
+        state(&scheduler, &id) == JobState::Processing
+    });
+    let requested = scheduler.cancel(&id).unwrap();
+    assert!(requested.cancel_requested);
+    let asked = std::time::Instant::now();
+    wait_until("the job to end cancelled", || {
+        state(&scheduler, &id) == JobState::Cancelled
+    });
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        asked.elapsed()
+    );
+    shutdown.request_graceful();
+    let report = join(handle);
+    assert_eq!((report.succeeded, report.failed), (0, 1));
+    assert_eq!(saw.load(Ordering::SeqCst), 1, "the handler saw the request");
+    let record = scheduler.store().get_record(&id).unwrap();
+    assert_eq!(record.job.attempts, 1);
+    assert!(!record.job.cancel_requested);
+    assert_eq!(
+        record.job.last_error.as_deref(),
+        Some(queuectl::CANCELLED_WHILE_RUNNING)
+    );
+    assert_eq!(record.history.len(), 1);
+}

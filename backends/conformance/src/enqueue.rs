@@ -61,6 +61,7 @@ pub fn enqueue_stores_every_field_of_the_new_job<S: JobStore>(store: TestStore<S
         finished_at: None,
         lease_until: None,
         claim_token: None,
+        cancel_requested: false,
     };
     assert_eq!(
         record,

@@ -66,6 +66,7 @@ pub fn job_in_state(id: &str, state: JobState) -> Job {
         finished_at: finished.then_some(T0),
         lease_until: processing.then(|| T0.add(LEASE)),
         claim_token: processing.then(|| fixture_token(id)),
+        cancel_requested: false,
     }
 }
 

@@ -2,7 +2,7 @@
 //! fault-injection tests.
 //!
 //! Test bodies are ordinary generic functions, grouped by role in modules (`enqueue`,
-//! `claim`, `finish`, `rescue`, `admin`, `overview`, `concurrency`, `schedule`); the [`store_conformance!`] macro
+//! `claim`, `finish`, `rescue`, `admin`, `cancel`, `overview`, `concurrency`, `schedule`); the [`store_conformance!`] macro
 //! lists every case once and expands one `#[test]` per case, so adding a case here runs it
 //! against every store. Each store has exactly one call site,
 //! `backends/<store>/tests/conformance.rs`:
@@ -35,6 +35,7 @@ use queuectl_store::JobStore;
 pub use crate::faulty::{Fault, FaultyStore};
 
 mod admin;
+mod cancel;
 mod claim;
 mod concurrency;
 mod enqueue;
@@ -48,6 +49,7 @@ mod schedule;
 pub mod cases {
     //! Every case, re-exported flat for the macro.
     pub use crate::admin::*;
+    pub use crate::cancel::*;
     pub use crate::claim::*;
     pub use crate::concurrency::*;
     pub use crate::enqueue::*;
@@ -151,6 +153,12 @@ macro_rules! store_conformance {
             lease_guarded_recovery_is_stale_after_a_renewal,
             renew_leases_extends_held_leases_and_reports_stale_ones,
             renew_leases_is_stale_after_the_lease_was_recovered,
+            // cancel.rs
+            any_reported_execution_of_a_cancel_requested_job_ends_it_cancelled,
+            cancel_after_the_finish_landed_names_the_final_state,
+            cancel_of_a_processing_job_records_a_request_and_keeps_it_running,
+            concurrent_cancel_and_finish_resolve_to_one_outcome,
+            recovery_or_release_of_a_cancel_requested_job_ends_it_cancelled,
             // admin.rs
             cancel_moves_pending_and_failed_jobs_to_cancelled,
             cancel_rejects_other_states_and_unknown_ids,
@@ -224,6 +232,7 @@ mod tests {
     fn the_macro_lists_every_case_exactly_once() {
         let sources = [
             include_str!("admin.rs"),
+            include_str!("cancel.rs"),
             include_str!("claim.rs"),
             include_str!("concurrency.rs"),
             include_str!("enqueue.rs"),

@@ -61,7 +61,7 @@ use queuectl_store::{
     Execution, Fired, Guarded, Heartbeat, Job, JobCursor, JobFilter, JobId, JobOutput, JobPage,
     JobPageRequest, JobRecord, JobState, Jobs, LeaseRef, Marker, NewJob, QueueStats, Schedule,
     ScheduleFire, StateCounts, StoreError, StoreResult, Timestamp, Transition, TransitionKind,
-    WorkerInfo,
+    WorkerInfo, CANCELLED_WHILE_RUNNING,
 };
 
 /// An in-process [`JobStore`](queuectl_store::JobStore); see the [crate docs](crate).
@@ -414,18 +414,47 @@ fn new_entry(new: &NewJob, now: Timestamp) -> Entry {
             finished_at: None,
             lease_until: None,
             claim_token: None,
+            cancel_requested: false,
         },
         output: None,
         history: Vec::new(),
     }
 }
 
-/// Writes what `kind` writes (see [`TransitionKind`]) to a job held under a valid claim.
+/// Writes what `kind` writes (see [`TransitionKind`]) to a job held under a valid claim;
+/// a job with a cancel request ends `cancelled` whatever the kind.
 fn apply_transition(entry: &mut Entry, kind: &TransitionKind, now: Timestamp) {
     let job = &mut entry.job;
     job.updated_at = now;
     job.lease_until = None;
     job.claim_token = None;
+    if std::mem::take(&mut job.cancel_requested) {
+        let execution = match kind {
+            TransitionKind::Completed { execution }
+            | TransitionKind::Failed { execution, .. }
+            | TransitionKind::Dead { execution, .. } => Some(execution),
+            TransitionKind::Recovered { .. }
+            | TransitionKind::Abandoned { .. }
+            | TransitionKind::Released => None,
+        };
+        job.state = JobState::Cancelled;
+        job.attempts = job.attempts.saturating_add(1);
+        job.finished_at = Some(now);
+        job.exit_code = execution.and_then(|e| e.exit_code);
+        job.last_error = Some(CANCELLED_WHILE_RUNNING.to_owned());
+        job.next_run_at = None;
+        entry.history.push(AttemptRecord {
+            attempt: job.attempts,
+            started_at: job.started_at.unwrap_or(now),
+            finished_at: now,
+            exit_code: job.exit_code,
+            error: Some(CANCELLED_WHILE_RUNNING.to_owned()),
+        });
+        if let Some(execution) = execution {
+            entry.output = Some(execution.output.clone());
+        }
+        return;
+    }
     let finished = |entry: &mut Entry, execution: &Execution, error: Option<&String>| {
         let job = &mut entry.job;
         job.attempts = job.attempts.saturating_add(1);
@@ -605,6 +634,20 @@ impl Jobs for MemoryStore {
         Ok(results)
     }
 
+    fn cancel_requests(&self, leases: &[LeaseRef]) -> StoreResult<Vec<JobId>> {
+        let state = self.state.lock();
+        Ok(leases
+            .iter()
+            .filter(|lease| {
+                state
+                    .held(&lease.id, lease.token)
+                    .and_then(|seq| state.jobs.get(seq))
+                    .is_some_and(|e| e.job.cancel_requested)
+            })
+            .map(|lease| lease.id.clone())
+            .collect())
+    }
+
     // ----- maintenance -----
 
     fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Job>> {
@@ -668,11 +711,18 @@ impl Jobs for MemoryStore {
 
     fn cancel(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
         let mut state = self.state.lock();
-        let seq = state.seq_in_state(id, &[JobState::Pending, JobState::Failed])?;
+        let seq = state.seq_in_state(
+            id,
+            &[JobState::Pending, JobState::Failed, JobState::Processing],
+        )?;
         let job = state
             .modify(seq, |entry| {
-                entry.job.state = JobState::Cancelled;
-                entry.job.next_run_at = None;
+                if entry.job.state == JobState::Processing {
+                    entry.job.cancel_requested = true;
+                } else {
+                    entry.job.state = JobState::Cancelled;
+                    entry.job.next_run_at = None;
+                }
                 entry.job.updated_at = now;
                 entry.job.clone()
             })

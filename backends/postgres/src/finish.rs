@@ -8,7 +8,8 @@
 //!                      ORDER BY id FOR UPDATE),
 //!   p AS (SELECT DISTINCT ON (l.seq) … FROM l JOIN t ON t.id = l.id
 //!         AND t.token = l.claim_token ORDER BY l.seq, t.ord),
-//!   u AS (UPDATE jobs j SET state = p.state, attempts = j.attempts + 1, …
+//!   u AS (UPDATE jobs j SET state = CASE WHEN j.cancel_requested THEN 'cancelled'
+//!                           ELSE p.state END, attempts = j.attempts + 1, …
 //!         FROM p WHERE j.seq = p.seq AND j.state = 'processing' AND j.claim_token = p.token
 //!         RETURNING …),
 //!   o AS (INSERT INTO job_output … SELECT … FROM u ON CONFLICT (job_seq) DO UPDATE …),
@@ -29,7 +30,7 @@ use diesel::pg::{Pg, PgConnection};
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Untyped};
-use queuectl_store::{Timestamp, Transition};
+use queuectl_store::{Timestamp, Transition, CANCELLED_WHILE_RUNNING};
 use queuectl_store_sql::Finished;
 
 /// The columns of a batch of execution transitions, as arrays for `unnest`.
@@ -100,21 +101,28 @@ impl QueryFragment<Pg> for FinishQuery<'_> {
                t.error, t.next_run_at, t.stdout, t.stderr \
                FROM l JOIN t ON t.id = l.id AND t.token = l.claim_token \
                ORDER BY l.seq, t.ord), \
-             u AS (UPDATE jobs j SET state = p.state, attempts = j.attempts + 1, \
-               finished_at = ",
+             u AS (UPDATE jobs j SET \
+               state = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE p.state END, \
+               attempts = j.attempts + 1, finished_at = ",
         );
         out.push_bind_param::<BigInt, _>(&self.now)?;
         out.push_sql(
-            ", exit_code = p.exit_code, last_error = p.error, next_run_at = p.next_run_at, \
-             updated_at = ",
+            ", exit_code = p.exit_code, \
+             last_error = CASE WHEN j.cancel_requested THEN ",
+        );
+        out.push_bind_param::<Text, _>(&CANCELLED_WHILE_RUNNING)?;
+        out.push_sql(
+            " ELSE p.error END, \
+             next_run_at = CASE WHEN j.cancel_requested THEN NULL ELSE p.next_run_at END, \
+             cancel_requested = FALSE, updated_at = ",
         );
         out.push_bind_param::<BigInt, _>(&self.now)?;
         out.push_sql(
             ", lease_until = NULL, claim_token = NULL \
                FROM p WHERE j.seq = p.seq AND j.state = 'processing' \
                AND j.claim_token = p.token \
-               RETURNING j.seq, j.attempts, j.started_at, p.ord, p.state, p.exit_code, \
-               p.error, p.stdout, p.stderr), \
+               RETURNING j.seq, j.attempts, j.started_at, p.ord, j.state AS state, \
+               p.exit_code, j.last_error AS error, p.stdout, p.stderr), \
              o AS (INSERT INTO job_output (job_seq, stdout, stderr) \
                SELECT seq, stdout, stderr FROM u \
                ON CONFLICT (job_seq) DO UPDATE \

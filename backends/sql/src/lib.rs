@@ -83,7 +83,7 @@ macro_rules! statement {
 }
 
 /// Expands, inside a store's `impl queuectl_store::Jobs`, to the methods the core implements:
-/// `expired_leases`, `prune`, `cancel`, `counts`, `get`, `get_record`, `import`, `list`,
+/// `expired_leases`, `cancel_requests`, `prune`, `cancel`, `counts`, `get`, `get_record`, `import`, `list`,
 /// `requeue_all_dead` and `requeue_dead`, each calling the function of the same name in the
 /// module named by `$dialect` ([`sqlite`] or [`pg`]) with the store as its [`Session`], and
 /// `capabilities` (both dialects claim exclusively across processes). The store writes the
@@ -97,6 +97,13 @@ macro_rules! shared_job_methods {
             limit: u32,
         ) -> $crate::__store::StoreResult<::std::vec::Vec<$crate::__store::Job>> {
             $crate::$dialect::expired_leases(self, now, limit)
+        }
+
+        fn cancel_requests(
+            &self,
+            leases: &[$crate::__store::LeaseRef],
+        ) -> $crate::__store::StoreResult<::std::vec::Vec<$crate::__store::JobId>> {
+            $crate::$dialect::cancel_requests(self, leases)
         }
 
         fn prune(

@@ -47,6 +47,7 @@ pub struct JobRow {
     finished_at: Option<i64>,
     lease_until: Option<i64>,
     claim_token: Option<i64>,
+    cancel_requested: bool,
 }
 
 impl JobRow {
@@ -86,6 +87,7 @@ impl JobRow {
             finished_at: self.finished_at.map(Timestamp::from_millis),
             lease_until: self.lease_until.map(Timestamp::from_millis),
             claim_token: self.claim_token.map(ClaimToken),
+            cancel_requested: self.cancel_requested,
             id,
         })
     }
@@ -147,10 +149,12 @@ pub struct InsertJob<'a> {
     pub lease_until: Option<i64>,
     /// The claim's fencing token.
     pub claim_token: Option<i64>,
+    /// See [`Job::cancel_requested`].
+    pub cancel_requested: bool,
 }
 
 /// Bind parameters per [`InsertJob`] row.
-pub const INSERT_JOB_COLUMNS: usize = 21;
+pub const INSERT_JOB_COLUMNS: usize = 22;
 
 impl<'a> InsertJob<'a> {
     /// A fresh `pending` job as `enqueue` stores it.
@@ -180,6 +184,7 @@ impl<'a> InsertJob<'a> {
             finished_at: None,
             lease_until: None,
             claim_token: None,
+            cancel_requested: false,
         })
     }
 
@@ -221,6 +226,7 @@ impl<'a> InsertJob<'a> {
             finished_at: job.finished_at.map(Timestamp::as_millis),
             lease_until: job.lease_until.map(Timestamp::as_millis),
             claim_token: job.claim_token.map(|t| t.0),
+            cancel_requested: job.cancel_requested,
         })
     }
 }
@@ -509,6 +515,7 @@ mod tests {
             finished_at: None,
             lease_until: Some(Timestamp::from_millis(9)),
             claim_token: Some(ClaimToken(i64::MAX)),
+            cancel_requested: true,
         }
     }
 
@@ -536,6 +543,7 @@ mod tests {
             finished_at: row.finished_at,
             lease_until: row.lease_until,
             claim_token: row.claim_token,
+            cancel_requested: row.cancel_requested,
         }
     }
 

@@ -51,6 +51,8 @@ diesel::table! {
         lease_until -> Nullable<BigInt>,
         /// The claim's fencing token.
         claim_token -> Nullable<BigInt>,
+        /// See `Job::cancel_requested`.
+        cancel_requested -> Bool,
     }
 }
 

@@ -22,7 +22,7 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use diesel::sqlite::Sqlite;
-use queuectl_store::{Guarded, StoreError, Timestamp, Transition};
+use queuectl_store::{Guarded, StoreError, Timestamp, Transition, CANCELLED_WHILE_RUNNING};
 use queuectl_store_sql::{Failure, Finished};
 use serde::Serialize;
 
@@ -113,7 +113,6 @@ pub(crate) fn finish_executions(
         }
         let seqs = json(&seqs)?;
         InsertHistory {
-            shared,
             now: now_ms,
             seqs: &seqs,
         }
@@ -159,15 +158,22 @@ struct FinishJobs<'a> {
 impl QueryFragment<Sqlite> for FinishJobs<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
         let s = self.shared;
-        out.push_sql("UPDATE jobs SET state = ");
+        // A job with a cancel request ends `cancelled` whatever it reports (every CASE
+        // reads the row as it was before this write).
+        out.push_sql("UPDATE jobs SET state = CASE WHEN cancel_requested THEN 'cancelled' ELSE ");
         out.push_bind_param::<Text, _>(&s.state)?;
-        out.push_sql(", attempts = attempts + 1, exit_code = ");
+        out.push_sql(" END, attempts = attempts + 1, exit_code = ");
         out.push_bind_param::<Nullable<Integer>, _>(&s.exit_code)?;
-        out.push_sql(", last_error = ");
+        out.push_sql(", last_error = CASE WHEN cancel_requested THEN ");
+        out.push_bind_param::<Text, _>(&CANCELLED_WHILE_RUNNING)?;
+        out.push_sql(" ELSE ");
         out.push_bind_param::<Nullable<Text>, _>(&s.error)?;
-        out.push_sql(", next_run_at = ");
+        out.push_sql(" END, next_run_at = CASE WHEN cancel_requested THEN NULL ELSE ");
         out.push_bind_param::<Nullable<BigInt>, _>(&s.next_run_at)?;
-        out.push_sql(", lease_until = NULL, claim_token = NULL, finished_at = ");
+        out.push_sql(
+            " END, cancel_requested = FALSE, lease_until = NULL, claim_token = NULL, \
+             finished_at = ",
+        );
         out.push_bind_param::<BigInt, _>(&self.now)?;
         out.push_sql(", updated_at = ");
         out.push_bind_param::<BigInt, _>(&self.now)?;
@@ -187,16 +193,15 @@ impl Query for FinishJobs<'_> {
 fixed_sql!(FinishJobs, FinishJobsQuery);
 
 /// One history entry per changed job of a group, read back from the job row: `attempts`
-/// is already the new count, `started_at` the claim's.
+/// is already the new count, `started_at` the claim's, `exit_code` and `last_error` what
+/// the update wrote (`cancelled while running` for a job with a cancel request).
 struct InsertHistory<'a> {
-    shared: &'a Shared<'a>,
     now: i64,
     seqs: &'a str,
 }
 
 impl QueryFragment<Sqlite> for InsertHistory<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        let s = self.shared;
         // A processing job always has started_at (claim sets it); an imported one might not.
         out.push_sql(
             "INSERT INTO job_attempts (job_seq, attempt, started_at, finished_at, exit_code, \
@@ -205,11 +210,9 @@ impl QueryFragment<Sqlite> for InsertHistory<'_> {
         out.push_bind_param::<BigInt, _>(&self.now)?;
         out.push_sql("), ");
         out.push_bind_param::<BigInt, _>(&self.now)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Integer>, _>(&s.exit_code)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&s.error)?;
-        out.push_sql(" FROM jobs WHERE seq IN (SELECT value FROM json_each(");
+        out.push_sql(
+            ", exit_code, last_error FROM jobs WHERE seq IN (SELECT value FROM json_each(",
+        );
         out.push_bind_param::<Text, _>(&self.seqs)?;
         out.push_sql(")) ORDER BY seq");
         Ok(())

@@ -107,6 +107,8 @@ pub enum Call<'a> {
         lease_until: Timestamp,
         now: Timestamp,
     },
+    /// [`Jobs::cancel_requests`].
+    CancelRequests { leases: &'a [LeaseRef] },
     /// [`Jobs::expired_leases`].
     ExpiredLeases { now: Timestamp, limit: u32 },
     /// [`Jobs::prune`].
@@ -187,6 +189,7 @@ impl Call<'_> {
             Call::Finish { .. } => "finish",
             Call::FinishAndClaim { .. } => "finish_and_claim",
             Call::RenewLeases { .. } => "renew_leases",
+            Call::CancelRequests { .. } => "cancel_requests",
             Call::ExpiredLeases { .. } => "expired_leases",
             Call::Prune { .. } => "prune",
             Call::AttemptStats { .. } => "attempt_stats",
@@ -224,6 +227,7 @@ impl Call<'_> {
         !matches!(
             self,
             Call::ExpiredLeases { .. }
+                | Call::CancelRequests { .. }
                 | Call::AttemptStats { .. }
                 | Call::Counts
                 | Call::Get { .. }
@@ -295,6 +299,11 @@ impl<D: Decorator> Jobs for D {
             now,
         };
         through(self, &call, |s| s.renew_leases(leases, lease_until, now))
+    }
+    fn cancel_requests(&self, leases: &[LeaseRef]) -> StoreResult<Vec<JobId>> {
+        through(self, &Call::CancelRequests { leases }, |s| {
+            s.cancel_requests(leases)
+        })
     }
     fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Job>> {
         through(self, &Call::ExpiredLeases { now, limit }, |s| {

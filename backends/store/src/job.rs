@@ -59,6 +59,7 @@ impl From<String> for JobId {
 ///    ▲                                                                    │
 ///    └────────────────────────────── dlq retry ───────────────────────────┘
 /// pending | failed ──cancel──▶ cancelled
+/// processing ──cancel (request) ──any guarded finish or recovery──▶ cancelled
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -248,6 +249,10 @@ pub struct Job {
     pub lease_until: Option<Timestamp>,
     /// While `processing`: the current claim's fencing token.
     pub claim_token: Option<ClaimToken>,
+    /// While `processing`: an operator asked to stop it (`cancel`); its worker kills it
+    /// and whatever its guarded finish reports, the job ends `cancelled`. `false` in
+    /// every other state.
+    pub cancel_requested: bool,
 }
 
 /// One finished execution, kept in a job's history.

@@ -40,7 +40,9 @@ pub use crate::request::{Capabilities, ClaimRequest, LeaseRef, WorkerInfo};
 pub use crate::schedule::{Fired, Schedule, ScheduleFire};
 pub use crate::store::{ChangeFeed, Coordination, JobStore, Jobs};
 pub use crate::time::Timestamp;
-pub use crate::transition::{Execution, Guarded, Transition, TransitionKind};
+pub use crate::transition::{
+    Execution, Guarded, Transition, TransitionKind, CANCELLED_WHILE_RUNNING,
+};
 
 pub mod prelude {
     //! The store traits, for code that calls a concrete store's methods:

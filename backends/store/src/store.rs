@@ -115,6 +115,33 @@ pub trait Jobs: Debug + Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<Vec<Guarded>>;
 
+    /// Which of `leases` have a cancel request: the ids of the jobs still `processing`
+    /// under the given token with [`Job::cancel_requested`] set, in the order of `leases`.
+    /// Read-only; a worker calls it about every second for the jobs it holds, so it must be
+    /// cheap (one query).
+    ///
+    /// Provided, and slow: one [`Jobs::get`] per lease. Stores override it.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn cancel_requests(&self, leases: &[LeaseRef]) -> StoreResult<Vec<JobId>> {
+        let mut requested = Vec::new();
+        for lease in leases {
+            match self.get(&lease.id) {
+                Ok(job)
+                    if job.cancel_requested
+                        && job.state == crate::JobState::Processing
+                        && job.claim_token == Some(lease.token) =>
+                {
+                    requested.push(lease.id.clone());
+                }
+                Ok(_) | Err(crate::StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(requested)
+    }
+
     // ----- maintenance -----
 
     /// Read-only: up to `limit` `processing` jobs whose `lease_until < now`, oldest lease
@@ -151,11 +178,14 @@ pub trait Jobs: Debug + Send + Sync + 'static {
     }
 
     /// `pending` or `failed` → `cancelled` (`next_run_at` cleared, `updated_at = now`);
-    /// returns the job as stored after the change.
+    /// `processing` → stays `processing` with `cancel_requested` set (`updated_at = now`;
+    /// again on a job already requested is harmless). From then on any guarded write that
+    /// applies to the job ends it `cancelled` (see [`crate::TransitionKind`]). Returns the
+    /// job as stored after the change.
     ///
     /// # Errors
     /// [`crate::StoreError::NotFound`]; [`crate::StoreError::WrongState`] naming the
-    /// current state, with nothing changed.
+    /// current state (`completed`, `dead` or `cancelled`), with nothing changed.
     fn cancel(&self, id: &JobId, now: Timestamp) -> StoreResult<Job>;
 
     /// The number of jobs in each state.

@@ -19,6 +19,10 @@ pub struct Transition {
     pub kind: TransitionKind,
 }
 
+/// The `last_error` (and history error) of a job that ended `cancelled` because an
+/// operator cancelled it while it ran.
+pub const CANCELLED_WHILE_RUNNING: &str = "cancelled while running";
+
 /// The outcome of an execution, as recorded on the job and in its history.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Execution {
@@ -44,6 +48,15 @@ pub struct Execution {
 /// lease between that read and the write keeps its job (the transition is `Stale`); a
 /// recovery of a worker known to be dead uses `only_if_expired: false`, whatever its lease
 /// says. The guard changes only *whether* the write happens, never what it writes.
+///
+/// A cancel request overrides the kind: when an applied transition finds the job's
+/// `cancel_requested` set (see [`crate::Jobs::cancel`]), it writes, whatever its kind and
+/// in the same atomic write, state `cancelled`, `attempts += 1`, `finished_at = now`,
+/// `last_error` = [`CANCELLED_WHILE_RUNNING`], `next_run_at` cleared, `cancel_requested`
+/// cleared, `interrupts` unchanged, and one history entry with that error; `exit_code` is
+/// the execution's for the kinds that carry one (and the output is replaced as usual),
+/// `None` for `Recovered`, `Abandoned` and `Released` (the output is then kept). So a
+/// cancel wins over an exit, a timeout or a recovery that lands after it was recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TransitionKind {
     /// It succeeded: state `completed`, `last_error` cleared, `next_run_at` cleared.

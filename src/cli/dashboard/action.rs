@@ -19,7 +19,8 @@ use crate::cli::open_store::Sched;
 pub(crate) enum JobAction {
     /// `dead` → `pending` with a fresh budget (`dlq retry`).
     Retry,
-    /// `pending` or `failed` → `cancelled` (`cancel`).
+    /// `pending` or `failed` → `cancelled`; `processing` → a cancel request its worker
+    /// carries out (`cancel`).
     Cancel,
 }
 
@@ -52,7 +53,10 @@ impl JobAction {
     pub(crate) fn offered(self, state: JobState) -> bool {
         match self {
             JobAction::Retry => state == JobState::Dead,
-            JobAction::Cancel => matches!(state, JobState::Pending | JobState::Failed),
+            JobAction::Cancel => matches!(
+                state,
+                JobState::Pending | JobState::Failed | JobState::Processing
+            ),
         }
     }
 
@@ -60,7 +64,10 @@ impl JobAction {
     pub(crate) fn confirm(self) -> Option<&'static str> {
         match self {
             JobAction::Retry => None,
-            JobAction::Cancel => Some("Cancel this job? It will not run again unless retried."),
+            JobAction::Cancel => Some(
+                "Cancel this job? A running job is stopped (TERM, then KILL). It will not run \
+                 again unless retried.",
+            ),
         }
     }
 
@@ -68,7 +75,10 @@ impl JobAction {
     pub(crate) fn done(self) -> &'static str {
         match self {
             JobAction::Retry => "Requeued: the job is pending with a fresh budget of attempts.",
-            JobAction::Cancel => "Cancelled.",
+            JobAction::Cancel => {
+                "Cancelled. A running job stays processing until its worker has stopped it \
+                 (within seconds), then ends cancelled."
+            }
         }
     }
 
@@ -168,7 +178,7 @@ mod tests {
         assert_eq!(offered(JobAction::Retry), [JobState::Dead]);
         assert_eq!(
             offered(JobAction::Cancel),
-            [JobState::Pending, JobState::Failed]
+            [JobState::Pending, JobState::Processing, JobState::Failed]
         );
     }
 }

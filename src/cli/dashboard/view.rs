@@ -522,6 +522,7 @@ mod tests {
                 finished_at: Some(now),
                 lease_until: None,
                 claim_token: None,
+                cancel_requested: false,
             },
             output: Some(JobOutput {
                 stdout: XSS.to_owned(),

@@ -5,7 +5,8 @@
 //! - `slot.rs`: one slot's loop: claim (skipping the query while nothing changed), run a
 //!   batch, group-commit its outcomes, release what a stop left unstarted.
 //! - `upkeep.rs`: the helper threads: lease renewal, heartbeat, wake-up on other processes'
-//!   writes, the recovery pass (whose rule lives in `liveness`) and schedule firing.
+//!   writes, cancel requests for the jobs it runs, the recovery pass (whose rule lives in
+//!   `liveness`) and schedule firing.
 //!
 //! Everything one run's threads share is in [`Run`]; the pool itself is immutable while it
 //! runs, so one pool may run again after it stopped.
@@ -127,6 +128,8 @@ struct Run<'a> {
 struct Running {
     token: ClaimToken,
     cancel: CancelToken,
+    /// Cancelled when the store says an operator cancelled the job (`upkeep.rs`).
+    request: CancelToken,
     lost: bool,
 }
 
@@ -297,6 +300,9 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                             self.cron_loop(run);
                         }
                     }),
+                thread::Builder::new()
+                    .name("queuectl-cancel".to_owned())
+                    .spawn_scoped(scope, || self.cancel_loop(run)),
             ];
             for helper in helpers {
                 if let Err(e) = helper {

@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 
 use queuectl_store::{
     ClaimToken, Execution, Guarded, Job, JobFilter, JobState, JobStore, LeaseRef, Marker,
+    CANCELLED_WHILE_RUNNING,
 };
 
 use super::{Mode, Run, Running, WorkerPool};
 use crate::error::{Error, Result};
 use crate::scheduler::Outcome;
-use crate::worker::JobContext;
+use crate::worker::{CancelToken, JobContext};
 
 /// A claim query runs at least this often even while the store's change marker stands
 /// still, because a delayed or backed-off job becomes due without any write.
@@ -167,6 +168,7 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                         Running {
                             token,
                             cancel: run.shutdown.immediate_token().child(),
+                            request: CancelToken::new(),
                             lost: false,
                         },
                     );
@@ -201,12 +203,27 @@ impl<S: JobStore + Clone> WorkerPool<S> {
     /// (its lease was lost, or it was released by an immediate stop). The job stays in
     /// `running`, its lease renewed, until its outcome is committed.
     fn execute(&self, run: &Run<'_>, job: Job) -> Option<(Job, Outcome)> {
-        let Some(cancel) = run.running.lock().get(&job.id).map(|r| r.cancel.clone()) else {
+        let Some((cancel, request)) = run
+            .running
+            .lock()
+            .get(&job.id)
+            .map(|r| (r.cancel.clone(), r.request.clone()))
+        else {
             tracing::error!(job = %job.id, "claimed job without a claim token; not running it");
             return None;
         };
+        if request.is_cancelled() {
+            // Cancelled while it waited in a claimed batch: never started. The store
+            // records it `cancelled` whatever it is told.
+            let outcome = Outcome::Failed {
+                execution: Execution::default(),
+                error: CANCELLED_WHILE_RUNNING.to_owned(),
+            };
+            return Some((job, outcome));
+        }
         let timeout = job.timeout_secs.filter(|t| *t > 0).map(Duration::from_secs);
         let mut ctx = JobContext::new(job.attempts.saturating_add(1), timeout, cancel)
+            .with_cancel_request(request)
             .with_shared_state(self.state.clone());
         if let Some(tracker) = &run.tracker {
             ctx = ctx.with_group_tracker(tracker.clone());
@@ -285,10 +302,16 @@ impl<S: JobStore + Clone> WorkerPool<S> {
 
     /// Lets go of recorded jobs and counts and logs how their recording went.
     fn account(&self, run: &Run<'_>, done: &[(Job, Outcome)], result: Result<Vec<Guarded>>) {
+        let mut requested = Vec::new();
         {
             let mut running = run.running.lock();
             for (job, _) in done {
-                running.remove(&job.id);
+                if running
+                    .remove(&job.id)
+                    .is_some_and(|r| r.request.is_cancelled())
+                {
+                    requested.push(&job.id);
+                }
             }
         }
         let results = match result {
@@ -303,6 +326,11 @@ impl<S: JobStore + Clone> WorkerPool<S> {
         };
         for ((job, outcome), guarded) in done.iter().zip(results) {
             match (guarded, outcome) {
+                (Guarded::Applied, _) if requested.contains(&&job.id) => {
+                    run.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(worker = %self.id, job = %job.id,
+                        "job cancelled while running");
+                }
                 (Guarded::Applied, Outcome::Succeeded { .. }) => {
                     run.succeeded.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(worker = %self.id, job = %job.id, "job succeeded");

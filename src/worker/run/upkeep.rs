@@ -1,16 +1,28 @@
 //! The helper threads of a run, none of which runs job code: lease renewal, heartbeat,
-//! wake-up on other processes' writes, the recovery pass, and the firing of due schedules
-//! (periodic jobs; not in drain mode).
+//! wake-up on other processes' writes, cancel requests, the recovery pass, and the firing
+//! of due schedules (periodic jobs; not in drain mode).
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
-use queuectl_store::{Guarded, Heartbeat, JobStore, LeaseRef, Wake};
+use queuectl_store::{Guarded, Heartbeat, JobStore, LeaseRef, Marker, Wake};
 
 use super::{Run, WorkerPool};
 
 /// One wait of the wake-up thread for store notifications: also how long the end of a run
 /// may wait for that thread.
 const WAKE_WAIT: Duration = Duration::from_millis(100);
+
+/// The jobs a worker holds are checked for a cancel request at least this often (one
+/// read-only query for all of them), from any process or host: a cancel reaches the job
+/// within about this long plus the kill (TERM, and KILL after the grace).
+const CANCEL_CHECK: Duration = Duration::from_secs(1);
+
+/// How often the cancel thread wakes, while jobs run, to see whether a check is due: one
+/// is when the store's change marker or the scheduler's work generation moved (a `cancel`
+/// is a write; on PostgreSQL it also sends a notification), so a cancel usually arrives
+/// within about this long.
+const CANCEL_TICK: Duration = Duration::from_millis(100);
 
 impl<S: JobStore + Clone> WorkerPool<S> {
     /// Renews the leases of every job this worker holds, every third of a lease.
@@ -55,6 +67,68 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                 entry.cancel.cancel();
                 tracing::warn!(worker = %self.id, job = %lease.id,
                     "lease lost: the job was recovered by another worker; stopping it");
+            }
+        }
+    }
+
+    /// Asks the store which held jobs an operator cancelled, and passes each request to
+    /// its job (whose handler stops it: the shell handler sends TERM, then KILL after the
+    /// grace). It asks about every [`CANCEL_CHECK`] while it holds jobs, and sooner (within
+    /// a [`CANCEL_TICK`]) when the store's change marker or the scheduler's work generation
+    /// moved: any write, from any process (SQLite's data version, PostgreSQL's
+    /// notifications), may be a cancel.
+    pub(super) fn cancel_loop(&self, run: &Run<'_>) {
+        let store = self.scheduler.store();
+        let mut last_check = Instant::now();
+        let mut seen = (self.scheduler.work_generation(), Marker::Unsupported);
+        while !run.done.wait_timeout(CANCEL_TICK) {
+            let held: HashMap<_, _> = run
+                .running
+                .lock()
+                .iter()
+                .filter(|(_, r)| !r.lost && !r.request.is_cancelled())
+                .map(|(id, r)| (id.clone(), r.token))
+                .collect();
+            if held.is_empty() {
+                continue;
+            }
+            let now_seen = (
+                self.scheduler.work_generation(),
+                store.change_marker().unwrap_or(Marker::Unsupported),
+            );
+            // A store without a marker says `Unsupported` every time: the generation alone.
+            if now_seen == seen && last_check.elapsed() < CANCEL_CHECK {
+                continue;
+            }
+            seen = now_seen;
+            last_check = Instant::now();
+            let leases: Vec<LeaseRef> = held
+                .iter()
+                .map(|(id, token)| LeaseRef {
+                    id: id.clone(),
+                    token: *token,
+                })
+                .collect();
+            match store.cancel_requests(&leases) {
+                Ok(requested) => {
+                    let running = run.running.lock();
+                    for id in requested {
+                        let Some(entry) =
+                            running.get(&id).filter(|r| held.get(&id) == Some(&r.token))
+                        else {
+                            continue;
+                        };
+                        if !entry.request.is_cancelled() {
+                            tracing::info!(worker = %self.id, job = %id,
+                                "cancel requested: stopping the job");
+                            entry.request.cancel();
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(worker = %self.id, error = %e,
+                        "checking for cancel requests failed");
+                }
             }
         }
     }

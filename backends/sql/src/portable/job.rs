@@ -13,15 +13,16 @@ use std::collections::HashMap;
 use diesel::dsl::{count_star, AsSelect, SqlTypeOf};
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment};
-use diesel::sql_types::{BigInt, Bool, Text, Untyped};
+use diesel::sql_types::{BigInt, Integer, Nullable, Text, Untyped};
 use diesel::upsert::excluded;
 use queuectl_store::{
     AttemptRecord, ClaimRequest, ClaimToken, Guarded, Job, JobFilter, JobId, JobRecord, JobState,
-    StateCounts, StoreError, StoreResult, Timestamp, Transition, TransitionKind,
+    LeaseRef, StateCounts, StoreError, StoreResult, Timestamp, Transition, TransitionKind,
+    CANCELLED_WHILE_RUNNING,
 };
 
 use super::Conn;
-use crate::outcome::{guarded, reject_repeats, Finished};
+use crate::outcome::{reject_repeats, Finished};
 use crate::row::{
     count_of, decode_jobs, limit_of, state_from_db, AttemptRow, InsertAttempt, InsertJob,
     InsertOutput, JobRow, OutputRow, INSERT_ATTEMPT_COLUMNS, INSERT_JOB_COLUMNS,
@@ -131,7 +132,10 @@ pub fn prune<S: Session<Conn = Conn>>(
 
 // ----- operator -----
 
-/// [`Jobs::cancel`](queuectl_store::Jobs::cancel).
+/// [`Jobs::cancel`](queuectl_store::Jobs::cancel): `pending` or `failed` → `cancelled`;
+/// `processing` → a cancel request. Two guarded statements in one write transaction: a
+/// finish that commits in between makes the second match nothing, and the error then
+/// names the state the finish wrote.
 ///
 /// # Errors
 /// `NotFound`, or `WrongState` naming the job's state.
@@ -149,10 +153,63 @@ pub fn cancel<S: Session<Conn = Conn>>(store: &S, id: &JobId, now: Timestamp) ->
             .returning(JobRow::as_returning())
             .get_result(conn)
             .optional()?;
-        row.ok_or_else(|| not_applicable(conn, id))
+        if let Some(row) = row {
+            return Ok(row);
+        }
+        let requested = diesel::update(
+            jobs::table
+                .filter(jobs::id.eq(id.as_str()))
+                .filter(jobs::state.eq(JobState::Processing.as_str())),
+        )
+        .set((
+            jobs::cancel_requested.eq(true),
+            jobs::updated_at.eq(now.as_millis()),
+        ))
+        .returning(JobRow::as_returning())
+        .get_result(conn)
+        .optional()?;
+        match requested {
+            Some(row) => {
+                // Workers waiting for store notifications (PostgreSQL) look at once.
+                S::wake(conn)?;
+                Ok(row)
+            }
+            None => Err(not_applicable(conn, id)),
+        }
     })?;
     store.jobs_changed();
     row.into_job()
+}
+
+/// [`Jobs::cancel_requests`](queuectl_store::Jobs::cancel_requests): one query by id.
+///
+/// # Errors
+/// Only driver failures.
+pub fn cancel_requests<S: Session<Conn = Conn>>(
+    store: &S,
+    leases: &[LeaseRef],
+) -> StoreResult<Vec<JobId>> {
+    if leases.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = leases.iter().map(|l| l.id.as_str()).collect();
+    let requested: Vec<(String, Option<i64>)> = store.read(|conn| {
+        Ok(jobs::table
+            .filter(jobs::id.eq_any(&ids))
+            .filter(jobs::state.eq(JobState::Processing.as_str()))
+            .filter(jobs::cancel_requested.eq(true))
+            .select((jobs::id, jobs::claim_token))
+            .load(conn)?)
+    })?;
+    Ok(leases
+        .iter()
+        .filter(|l| {
+            requested
+                .iter()
+                .any(|(id, token)| id == l.id.as_str() && *token == Some(l.token.0))
+        })
+        .map(|l| l.id.clone())
+        .collect())
 }
 
 /// [`Jobs::counts`](queuectl_store::Jobs::counts).
@@ -367,8 +424,10 @@ fn requeued(
 // ----- pieces for the dialects' own code -----
 
 /// Applies one guarded transition inside the caller's write transaction; see
-/// [`TransitionKind`] for what each kind writes. The dialects' batched finishes take this
-/// path for what they do not batch (recoveries, releases, a job named twice).
+/// [`TransitionKind`] for what each kind writes, including the override of a job with a
+/// cancel request (decided inside the one `UPDATE`, on the row it locks). The dialects'
+/// batched finishes take this path for what they do not batch (recoveries, releases, a job
+/// named twice).
 ///
 /// # Errors
 /// Only driver failures.
@@ -377,97 +436,191 @@ pub fn apply_transition(
     t: &Transition,
     now: Timestamp,
 ) -> Result<Guarded, Failure> {
-    let now_ms = now.as_millis();
-    let held = jobs::table
-        .filter(jobs::id.eq(t.id.as_str()))
-        .filter(jobs::state.eq(JobState::Processing.as_str()))
-        .filter(jobs::claim_token.eq(t.token.0));
-    // A recovery decided from an expired-lease read must not apply if the owner renewed
-    // meanwhile: the lease test is part of the same WHERE, so it is checked atomically
-    // (PostgreSQL re-evaluates it on the newest row version).
-    let unguarded = !t.kind.only_if_lease_expired();
-    let recoverable = held.filter(
-        jobs::lease_until
-            .lt(now_ms)
-            .or(unguarded.into_sql::<Bool>()),
-    );
-    let released = (
-        jobs::updated_at.eq(now_ms),
-        jobs::lease_until.eq(None::<i64>),
-        jobs::claim_token.eq(None::<i64>),
-    );
-
-    let Some(finished) = Finished::of(&t.kind) else {
-        let n = match &t.kind {
-            TransitionKind::Abandoned { error, .. } => diesel::update(recoverable)
-                .set((
-                    released,
-                    jobs::state.eq(JobState::Dead.as_str()),
-                    jobs::interrupts.eq(jobs::interrupts + 1),
-                    jobs::last_error.eq(Some(error.as_str())),
-                    jobs::next_run_at.eq(None::<i64>),
-                ))
-                .execute(conn)?,
-            // Recovered or Released: back to pending; only a recovery counts an interrupt.
-            kind => {
-                let bump = i64::from(matches!(kind, TransitionKind::Recovered { .. }));
-                diesel::update(recoverable)
-                    .set((
-                        released,
-                        jobs::state.eq(JobState::Pending.as_str()),
-                        jobs::interrupts.eq(jobs::interrupts + bump),
-                        jobs::next_run_at.eq(Some(now_ms)),
-                    ))
-                    .execute(conn)?
-            }
-        };
-        return Ok(guarded(n));
-    };
-
-    // An execution finished: one statement for all three outcomes, so it is prepared once.
-    let updated: Option<(i64, i64, Option<i64>)> = diesel::update(held)
-        .set((
-            released,
-            jobs::state.eq(finished.state.as_str()),
-            jobs::attempts.eq(jobs::attempts + 1),
-            jobs::finished_at.eq(Some(now_ms)),
-            jobs::exit_code.eq(finished.execution.exit_code),
-            jobs::last_error.eq(finished.error),
-            jobs::next_run_at.eq(finished.next_run_at),
-        ))
-        .returning((jobs::seq, jobs::attempts, jobs::started_at))
-        .get_result(conn)
-        .optional()?;
-    let Some((seq, attempts, started_at)) = updated else {
+    let finished = Finished::of(&t.kind);
+    let Some(row) = GuardedWrite::new(t, now).load::<Written>(conn)?.pop() else {
         return Ok(Guarded::Stale);
     };
-    let attempt = u32::try_from(attempts).map_err(|_| {
+    let cancelled = row.state == JobState::Cancelled.as_str();
+    if finished.is_none() && !cancelled {
+        return Ok(Guarded::Applied);
+    }
+    let attempt = u32::try_from(row.attempts).map_err(|_| {
         Failure::Store(StoreError::Corrupt {
-            what: format!("job {}: attempts {attempts} is out of range", t.id),
+            what: format!("job {}: attempts {} is out of range", t.id, row.attempts),
         })
     })?;
     let record = AttemptRecord {
         attempt,
         // A processing job always has started_at (claim sets it); an imported one might not.
-        started_at: started_at.map_or(now, Timestamp::from_millis),
+        started_at: row.started_at.map_or(now, Timestamp::from_millis),
         finished_at: now,
-        exit_code: finished.execution.exit_code,
-        error: finished.error.map(str::to_owned),
+        exit_code: row.exit_code,
+        error: row.last_error,
     };
     diesel::insert_into(job_attempts::table)
-        .values(&InsertAttempt::new(seq, &record))
+        .values(&InsertAttempt::new(row.seq, &record))
         .execute(conn)?;
-    diesel::insert_into(job_output::table)
-        .values(&InsertOutput::new(seq, &finished.execution.output))
-        .on_conflict(job_output::job_seq)
-        .do_update()
-        .set((
-            job_output::stdout.eq(excluded(job_output::stdout)),
-            job_output::stderr.eq(excluded(job_output::stderr)),
-        ))
-        .execute(conn)?;
+    if let Some(finished) = finished {
+        diesel::insert_into(job_output::table)
+            .values(&InsertOutput::new(row.seq, &finished.execution.output))
+            .on_conflict(job_output::job_seq)
+            .do_update()
+            .set((
+                job_output::stdout.eq(excluded(job_output::stdout)),
+                job_output::stderr.eq(excluded(job_output::stderr)),
+            ))
+            .execute(conn)?;
+    }
     Ok(Guarded::Applied)
 }
+
+/// What [`GuardedWrite`] returns of the row it changed.
+#[derive(Debug, QueryableByName)]
+struct Written {
+    #[diesel(sql_type = BigInt)]
+    seq: i64,
+    #[diesel(sql_type = BigInt)]
+    attempts: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    started_at: Option<i64>,
+    #[diesel(sql_type = Text)]
+    state: String,
+    #[diesel(sql_type = Nullable<Integer>)]
+    exit_code: Option<i32>,
+    #[diesel(sql_type = Nullable<Text>)]
+    last_error: Option<String>,
+}
+
+/// The guarded `UPDATE` of one transition, every kind in one shape:
+///
+/// ```sql
+/// UPDATE jobs SET state = CASE WHEN cancel_requested THEN 'cancelled' ELSE $state END,
+///   attempts = attempts + CASE WHEN cancel_requested THEN 1 ELSE $charged END, …,
+///   cancel_requested = FALSE
+/// WHERE id = $id AND state = 'processing' AND claim_token = $token [AND lease_until < $now]
+/// RETURNING seq, attempts, started_at, state, exit_code, last_error
+/// ```
+///
+/// Every `CASE` reads the row as it was before the write, so a cancel request recorded
+/// before this statement took the row turns any kind into `cancelled` (PostgreSQL
+/// re-evaluates the whole statement on the newest row version after a concurrent write).
+struct GuardedWrite<'a> {
+    id: &'a str,
+    token: i64,
+    now: i64,
+    only_if_expired: bool,
+    state: &'static str,
+    /// Whether the kind finishes an execution (`attempts`, `finished_at`, `exit_code`).
+    finishes: bool,
+    exit_code: Option<i32>,
+    /// `Some` to write this `last_error`; `None` to keep (recovery) or clear (success).
+    error: Option<&'a str>,
+    clear_error: bool,
+    interrupts: i64,
+    next_run_at: Option<i64>,
+}
+
+impl<'a> GuardedWrite<'a> {
+    fn new(t: &'a Transition, now: Timestamp) -> Self {
+        let now_ms = now.as_millis();
+        let mut w = GuardedWrite {
+            id: t.id.as_str(),
+            token: t.token.0,
+            now: now_ms,
+            only_if_expired: t.kind.only_if_lease_expired(),
+            state: JobState::Pending.as_str(),
+            finishes: false,
+            exit_code: None,
+            error: None,
+            clear_error: false,
+            interrupts: 0,
+            next_run_at: None,
+        };
+        if let Some(f) = Finished::of(&t.kind) {
+            w.state = f.state.as_str();
+            w.finishes = true;
+            w.exit_code = f.execution.exit_code;
+            w.error = f.error;
+            w.clear_error = f.error.is_none();
+            w.next_run_at = f.next_run_at;
+            return w;
+        }
+        match &t.kind {
+            TransitionKind::Abandoned { error, .. } => {
+                w.state = JobState::Dead.as_str();
+                w.interrupts = 1;
+                w.error = Some(error.as_str());
+            }
+            TransitionKind::Recovered { .. } => {
+                w.interrupts = 1;
+                w.next_run_at = Some(now_ms);
+            }
+            _ => w.next_run_at = Some(now_ms),
+        }
+        w
+    }
+}
+
+impl QueryFragment<Db> for GuardedWrite<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Db>) -> QueryResult<()> {
+        const IF_CANCEL: &str = "CASE WHEN cancel_requested THEN ";
+        out.push_sql("UPDATE jobs SET state = CASE WHEN cancel_requested THEN 'cancelled' ELSE ");
+        out.push_bind_param::<Text, _>(&self.state)?;
+        out.push_sql(" END, attempts = attempts + ");
+        out.push_sql(if self.finishes {
+            "1"
+        } else {
+            "CASE WHEN cancel_requested THEN 1 ELSE 0 END"
+        });
+        out.push_sql(", interrupts = interrupts + ");
+        out.push_sql(IF_CANCEL);
+        out.push_sql("0 ELSE ");
+        out.push_bind_param::<BigInt, _>(&self.interrupts)?;
+        out.push_sql(" END, finished_at = ");
+        if self.finishes {
+            out.push_bind_param::<BigInt, _>(&self.now)?;
+            out.push_sql(", exit_code = ");
+            out.push_bind_param::<Nullable<Integer>, _>(&self.exit_code)?;
+        } else {
+            out.push_sql(IF_CANCEL);
+            out.push_bind_param::<BigInt, _>(&self.now)?;
+            out.push_sql(" ELSE finished_at END, exit_code = ");
+            out.push_sql(IF_CANCEL);
+            out.push_sql("NULL ELSE exit_code END");
+        }
+        out.push_sql(", last_error = ");
+        out.push_sql(IF_CANCEL);
+        out.push_bind_param::<Text, _>(&CANCELLED_WHILE_RUNNING)?;
+        out.push_sql(" ELSE ");
+        match self.error {
+            Some(_) => out.push_bind_param::<Nullable<Text>, _>(&self.error)?,
+            None if self.clear_error => out.push_sql("NULL"),
+            None => out.push_sql("last_error"),
+        }
+        out.push_sql(" END, next_run_at = ");
+        out.push_sql(IF_CANCEL);
+        out.push_sql("NULL ELSE ");
+        out.push_bind_param::<Nullable<BigInt>, _>(&self.next_run_at)?;
+        out.push_sql(
+            " END, cancel_requested = FALSE, lease_until = NULL, claim_token = NULL, updated_at = ",
+        );
+        out.push_bind_param::<BigInt, _>(&self.now)?;
+        out.push_sql(" WHERE id = ");
+        out.push_bind_param::<Text, _>(&self.id)?;
+        out.push_sql(" AND state = 'processing' AND claim_token = ");
+        out.push_bind_param::<BigInt, _>(&self.token)?;
+        if self.only_if_expired {
+            // A recovery decided from an expired-lease read must not apply if the owner
+            // renewed meanwhile: checked in the same WHERE, atomically.
+            out.push_sql(" AND lease_until < ");
+            out.push_bind_param::<BigInt, _>(&self.now)?;
+        }
+        out.push_sql(" RETURNING seq, attempts, started_at, state, exit_code, last_error");
+        Ok(())
+    }
+}
+
+crate::statement!(GuardedWrite<'_>, Conn, Untyped);
 
 /// What a claim writes on each job it takes, as the `SET` list of the dialect's claim
 /// `UPDATE`: `processing`, the worker, the claim's token and lease, `started_at =
