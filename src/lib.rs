@@ -169,11 +169,11 @@ pub use crate::worker::{
 pub use queuectl_store::prelude;
 pub use queuectl_store::{
     AttemptRecord, AttemptStats, AttemptStatsRequest, BoxError, Call, Capabilities, ChangeFeed,
-    ClaimRequest, ClaimToken, Coordination, Decorator, Execution, Guarded, Heartbeat, Histogram,
-    Job, JobCursor, JobFilter, JobId, JobOutput, JobPage, JobPageRequest, JobRecord, JobState,
-    JobStore, Jobs, LeaseRef, Marker, NewJob, QueueAttempts, QueueStats, StateCounts, StoreError,
-    StoreResult, ThroughputBucket, Timestamp, Transition, TransitionKind, UnknownState, Wake,
-    WorkerInfo,
+    ClaimRequest, ClaimToken, Coordination, Decorator, Enqueued, Execution, Guarded, Heartbeat,
+    Histogram, Job, JobCursor, JobFilter, JobId, JobOptions, JobOutput, JobPage, JobPageRequest,
+    JobRecord, JobState, JobStore, Jobs, LeaseRef, Limits, Marker, NewJob, QueueAttempts,
+    QueueStats, StateCounts, StoreError, StoreResult, ThroughputBucket, Timestamp, Transition,
+    TransitionKind, UnknownState, Wake, WorkerInfo,
 };
 pub use queuectl_store_memory::MemoryStore;
 #[cfg(feature = "postgres")]

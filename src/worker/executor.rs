@@ -186,7 +186,24 @@ impl Handler for ShellHandler {
         // password), plus where the job came from. duct applies an expression's outer
         // (later) settings first and its inner (earlier) ones last, so the job's
         // `QUEUECTL_DB`, set first in this chain, wins over the removal after it.
+        if let Some(dir) = &job.options.cwd {
+            // Checked here for a clear error: a failed chdir in the spawn says only "No
+            // such file or directory", which reads as if the shell were missing.
+            match std::fs::metadata(dir) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => return cwd_failed(dir, "is not a directory"),
+                Err(e) => return cwd_failed(dir, &e.to_string()),
+            }
+        }
         let mut expression = duct::cmd(self.program(), ["-c", job.command.as_str()]);
+        // The job's own variables first: duct applies the earliest setting last, so they
+        // win over everything below (the contract adds the job's env last).
+        for (name, value) in &job.options.env {
+            expression = expression.env(name, value);
+        }
+        if let Some(dir) = &job.options.cwd {
+            expression = expression.dir(dir);
+        }
         if let Some(target) = &self.store_target {
             expression = expression.env("QUEUECTL_DB", target);
         }
@@ -450,6 +467,14 @@ impl Run<'_> {
             Some(Err(e)) => failed(None, format!("waiting for the job failed: {e}")),
             None => failed(None, "the job's exit status is unknown".to_owned()),
         }
+    }
+}
+
+/// The attempt's outcome when the job's working directory is unusable.
+fn cwd_failed(dir: &str, why: &str) -> Outcome {
+    Outcome::Failed {
+        execution: Execution::default(),
+        error: format!("working directory {dir}: {why}"),
     }
 }
 

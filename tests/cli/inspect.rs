@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::s;
 
 /// The fields docs/CLI.md promises on every job object, in order.
-pub(crate) const JOB_FIELDS: [&str; 17] = [
+pub(crate) const JOB_FIELDS: [&str; 22] = [
     "id",
     "command",
     "state",
@@ -23,6 +23,12 @@ pub(crate) const JOB_FIELDS: [&str; 17] = [
     "worker_id",
     "started_at",
     "finished_at",
+    // Job JSON v2.
+    "cwd",
+    "unique_key",
+    "limits",
+    "env",
+    "depends_on",
 ];
 
 /// RFC 3339, UTC, millisecond precision, `Z`.

@@ -51,6 +51,16 @@ diesel::table! {
         lease_until -> Nullable<BigInt>,
         /// The claim's fencing token.
         claim_token -> Nullable<BigInt>,
+        /// See `JobOptions::cwd`.
+        cwd -> Nullable<Text>,
+        /// See `JobOptions::env`: a JSON object, `NULL` when empty.
+        env -> Nullable<Text>,
+        /// See `JobOptions::limits`: a JSON object.
+        limits -> Nullable<Text>,
+        /// See `JobOptions::unique_key`.
+        unique_key -> Nullable<Text>,
+        /// See `JobOptions::depends_on`: a JSON array, `NULL` when empty.
+        depends_on -> Nullable<Text>,
     }
 }
 

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use crate::{
     AttemptStats, AttemptStatsRequest, Capabilities, ChangeFeed, ClaimRequest, Coordination,
-    Guarded, Heartbeat, Job, JobFilter, JobId, JobPage, JobPageRequest, JobRecord, JobStore, Jobs,
-    LeaseRef, Marker, NewJob, QueueStats, StateCounts, StoreResult, Timestamp, Transition, Wake,
-    WorkerInfo,
+    Enqueued, Guarded, Heartbeat, Job, JobFilter, JobId, JobPage, JobPageRequest, JobRecord,
+    JobStore, Jobs, LeaseRef, Marker, NewJob, QueueStats, StateCounts, StoreResult, Timestamp,
+    Transition, Wake, WorkerInfo,
 };
 
 /// A wrapper around a store: every call of the store's traits is forwarded to
@@ -88,6 +88,8 @@ pub enum Call<'a> {
     Enqueue { job: &'a NewJob, now: Timestamp },
     /// [`Jobs::enqueue_many`].
     EnqueueMany { jobs: &'a [NewJob], now: Timestamp },
+    /// [`Jobs::enqueue_batch`].
+    EnqueueBatch { jobs: &'a [NewJob], now: Timestamp },
     /// [`Jobs::claim`].
     Claim { req: &'a ClaimRequest },
     /// [`Jobs::finish`].
@@ -166,6 +168,7 @@ impl Call<'_> {
         match self {
             Call::Enqueue { .. } => "enqueue",
             Call::EnqueueMany { .. } => "enqueue_many",
+            Call::EnqueueBatch { .. } => "enqueue_batch",
             Call::Claim { .. } => "claim",
             Call::Finish { .. } => "finish",
             Call::FinishAndClaim { .. } => "finish_and_claim",
@@ -237,6 +240,11 @@ impl<D: Decorator> Jobs for D {
     fn enqueue_many(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<()> {
         through(self, &Call::EnqueueMany { jobs, now }, |s| {
             s.enqueue_many(jobs, now)
+        })
+    }
+    fn enqueue_batch(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<Vec<Enqueued>> {
+        through(self, &Call::EnqueueBatch { jobs, now }, |s| {
+            s.enqueue_batch(jobs, now)
         })
     }
     fn claim(&self, req: &ClaimRequest) -> StoreResult<Vec<Job>> {
