@@ -162,9 +162,9 @@ pub use crate::scheduler::{EnqueueRequest, Outcome, Recovery, Scheduler};
 pub use crate::target::StoreTarget;
 pub use crate::typed::{enqueue_typed, enqueue_typed_many, error_chain, JobResult, TypedJob};
 pub use crate::worker::{
-    default_host_id, live_workers, recover_dead_workers, CancelToken, Handler, JobContext,
-    MissingState, PoolReport, ProcessGroupGuard, ShellHandler, Shutdown, WorkerPool,
-    WorkerPoolBuilder, TIMEOUT_EXIT_CODE,
+    apply_limits, default_host_id, exec_with_limits, limit_args, live_workers,
+    recover_dead_workers, CancelToken, Handler, JobContext, MissingState, PoolReport,
+    ProcessGroupGuard, ShellHandler, Shutdown, WorkerPool, WorkerPoolBuilder, TIMEOUT_EXIT_CODE,
 };
 pub use queuectl_store::prelude;
 pub use queuectl_store::{

@@ -200,6 +200,13 @@ pub(crate) enum Command {
         after_help = "Examples:\n  queuectl man > /usr/local/share/man/man1/queuectl.1\n  queuectl man | man -l -"
     )]
     Man,
+    /// Internal: apply resource limits to this process, then exec PROGRAM (how a worker
+    /// starts a job that has `limits`).
+    #[command(
+        hide = true,
+        after_help = "Examples:\n  queuectl exec-limited --cpu-seconds 5 -- sh -c 'make test'"
+    )]
+    ExecLimited(ExecLimitedArgs),
 }
 
 #[derive(Debug, Args)]
@@ -277,6 +284,25 @@ pub(crate) struct EnqueueArgs {
     /// Print the stored job as JSON (an array for a batch) instead of its id.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExecLimitedArgs {
+    /// RLIMIT_DATA in MiB.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) memory_mb: Option<u64>,
+    /// RLIMIT_CPU in seconds.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) cpu_seconds: Option<u64>,
+    /// RLIMIT_NOFILE.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) open_files: Option<u64>,
+    /// RLIMIT_NPROC (counts every process of the user).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) processes: Option<u64>,
+    /// The program and its arguments.
+    #[arg(last = true, required = true, value_name = "PROGRAM")]
+    pub(crate) command: Vec<std::ffi::OsString>,
 }
 
 /// `KEY=VALUE`, split at the first `=`; the key must be a valid variable name.

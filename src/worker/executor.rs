@@ -18,7 +18,7 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use queuectl_store::{Execution, Job, JobOutput};
+use queuectl_store::{Execution, Job, JobOutput, Limits};
 
 use super::{Handler, JobContext};
 use crate::scheduler::Outcome;
@@ -61,6 +61,9 @@ pub struct ShellHandler {
     output_limit: usize,
     /// `QUEUECTL_DB` for the job, so its own `queuectl` calls reach this queue.
     store_target: Option<OsString>,
+    /// The program that applies a job's resource limits and execs its shell
+    /// (`PROGRAM exec-limited FLAGS -- sh -c COMMAND`); see `worker/limits.rs`.
+    limit_helper: Option<OsString>,
 }
 
 impl Default for ShellHandler {
@@ -71,6 +74,7 @@ impl Default for ShellHandler {
             output_grace: Duration::from_millis(200),
             output_limit: 64 * 1024,
             store_target: None,
+            limit_helper: None,
         }
     }
 }
@@ -136,6 +140,16 @@ impl ShellHandler {
         self
     }
 
+    /// The program that starts jobs with resource limits: it is run as `PROGRAM exec-limited
+    /// [--memory-mb N] [--cpu-seconds N] [--open-files N] [--processes N] -- SHELL -c
+    /// COMMAND` and must call [`crate::exec_with_limits`] (the `queuectl` binary does). Without
+    /// one, a job with `limits` fails its attempt unstarted, saying so.
+    #[must_use]
+    pub fn limit_helper(mut self, program: impl Into<OsString>) -> Self {
+        self.limit_helper = Some(program.into());
+        self
+    }
+
     /// The shell as a path: a name without a `/` is looked up in `PATH` here, as `execvp`
     /// would. duct sets the child's whole environment, and std then spawns with
     /// `posix_spawn` (a vfork: cheap whatever the worker's size) only for a program given
@@ -195,7 +209,29 @@ impl Handler for ShellHandler {
                 Err(e) => return cwd_failed(dir, &e.to_string()),
             }
         }
-        let mut expression = duct::cmd(self.program(), ["-c", job.command.as_str()]);
+        let limits = job.options.limits.filter(|l| !l.is_empty());
+        let mut expression = match (&limits, &self.limit_helper) {
+            (None, _) => duct::cmd(self.program(), ["-c", job.command.as_str()]),
+            (Some(l), Some(helper)) => {
+                let mut args: Vec<OsString> = vec!["exec-limited".into()];
+                args.extend(super::limits::limit_args(l));
+                args.extend([
+                    "--".into(),
+                    self.program(),
+                    "-c".into(),
+                    job.command.as_str().into(),
+                ]);
+                duct::cmd(helper, args)
+            }
+            (Some(_), None) => {
+                return Outcome::Failed {
+                    execution: Execution::default(),
+                    error: "not started: the job has resource limits and this worker has no \
+                            limit helper (ShellHandler::limit_helper)"
+                        .to_owned(),
+                };
+            }
+        };
         // The job's own variables first: duct applies the earliest setting last, so they
         // win over everything below (the contract adds the job's env last).
         for (name, value) in &job.options.env {
@@ -245,6 +281,7 @@ impl Handler for ShellHandler {
         let mut run = Run {
             handler: self,
             ctx,
+            limits,
             pgid,
             stdout: Stream::new(out_r, self.output_limit),
             stderr: Stream::new(err_r, self.output_limit),
@@ -270,6 +307,7 @@ enum Ended {
 struct Run<'a> {
     handler: &'a ShellHandler,
     ctx: &'a JobContext,
+    limits: Option<Limits>,
     pgid: Pid,
     stdout: Stream,
     stderr: Stream,
@@ -451,6 +489,14 @@ impl Run<'_> {
                 return failed(None, "cancelled: the worker stopped the job".to_owned());
             }
             None => {}
+        }
+        if let Some(Ok(status)) = &self.status {
+            let named = self
+                .limits
+                .and_then(|l| super::limits::limit_error(&l, status.code(), status.signal()));
+            if let Some(error) = named {
+                return failed(status.code(), error);
+            }
         }
         match self.status {
             Some(Ok(status)) => match (status.code(), status.signal()) {

@@ -251,3 +251,36 @@ store_test! {
         assert!(printed.iter().all(|p| p == winner), "{printed:?}");
     }
 }
+
+store_test! {
+    fn a_job_over_its_cpu_limit_fails_naming_the_limit(env) {
+        let id = env.enqueue(
+            r#"{"command":"while :; do :; done","max_retries":1,"timeout":60,
+                "limits":{"cpu_seconds":1}}"#,
+        );
+        assert_eq!(env.show(&id)["limits"], json!({"cpu_seconds": 1}));
+        drain(&env);
+        let job = env.show(&id);
+        assert_eq!(s(&job, "state"), "dead", "{job:#}");
+        assert_eq!(s(&job, "last_error"), "cpu time limit 1s exceeded");
+    }
+}
+
+store_test! {
+    fn a_small_open_files_limit_makes_a_job_fail_and_limits_reach_the_command(env) {
+        let tight = env.enqueue(
+            r#"{"command":"exec 3</dev/null 4</dev/null 5</dev/null 6</dev/null; echo opened",
+                "max_retries":1,"limits":{"open_files":4}}"#,
+        );
+        let roomy = env.enqueue(
+            r#"{"command":"ulimit -n; ulimit -t","limits":{"open_files":64,"cpu_seconds":30}}"#,
+        );
+        drain(&env);
+        let job = env.show(&tight);
+        assert_eq!(s(&job, "state"), "dead", "{job:#}");
+        assert!(s(&job, "stderr").contains("open files"), "{job:#}");
+        let job = env.show(&roomy);
+        assert_eq!(s(&job, "state"), "completed", "{job:#}");
+        assert_eq!(s(&job, "stdout"), "64\n30\n");
+    }
+}
