@@ -31,10 +31,15 @@ pub const TIMEOUT_EXIT_CODE: i32 = 124;
 /// What a user can observe:
 /// - The job gets its own process group (`setpgid(0, 0)` before exec), so a Ctrl-C or a
 ///   SIGTERM aimed at the worker's terminal never reaches it; the worker decides.
-/// - stdin is `/dev/null`; the working directory and environment are the worker's, plus
-///   `QUEUECTL_JOB_ID`, `QUEUECTL_ATTEMPT` (1-based) and `QUEUECTL_QUEUE`, without the
-///   worker's `QUEUECTL_DB`/`QUEUECTL_DB_PATH`; `QUEUECTL_DB` is the
-///   [`ShellHandler::store_target`] when one is set.
+/// - stdin is `/dev/null`; the working directory is the job's `cwd` (the worker's when it
+///   has none; a missing one fails the attempt unstarted, saying so) and the environment
+///   is the worker's, plus `QUEUECTL_JOB_ID`, `QUEUECTL_ATTEMPT` (1-based) and
+///   `QUEUECTL_QUEUE`, without the worker's `QUEUECTL_DB`/`QUEUECTL_DB_PATH`; `QUEUECTL_DB`
+///   is the [`ShellHandler::store_target`] when one is set; the job's own `env` wins over
+///   all of them.
+/// - A job with `limits` starts through the [`ShellHandler::limit_helper`], which sets them
+///   and execs the shell in the same process (see `worker/limits.rs`); a CPU limit that
+///   killed it is named in the error (`cpu time limit Ns exceeded`).
 /// - Timeout: SIGTERM to the whole group, then SIGKILL to the group after a grace (2 s by
 ///   default) if anything in it is still alive. `exit_code = 124`, error "timeout after Ns".
 /// - Cancelled through [`JobContext::cancel_token`] (an immediate worker stop, a lost

@@ -49,7 +49,10 @@ fn insert_keyed(
         let holder = match row.unique_key {
             Some(key) => jobs::table
                 .filter(jobs::unique_key.eq(key))
-                .filter(jobs::state.eq_any(["pending", "failed", "processing"]))
+                // Literal, so that SQLite can use the partial index `jobs_unique_key`.
+                .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    "state IN ('pending', 'failed', 'processing')",
+                ))
                 .filter(jobs::id.ne(row.id))
                 .select(jobs::id)
                 .first::<String>(conn)

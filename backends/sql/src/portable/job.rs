@@ -534,7 +534,10 @@ fn check_key_free(conn: &mut Conn, id: &JobId) -> Result<(), Failure> {
     };
     let holder: Option<String> = jobs::table
         .filter(jobs::unique_key.eq(&key))
-        .filter(jobs::state.eq_any(["pending", "failed", "processing"]))
+        // Literal, so that SQLite can use the partial index `jobs_unique_key`.
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "state IN ('pending', 'failed', 'processing')",
+        ))
         .filter(jobs::id.ne(id.as_str()))
         .select(jobs::id)
         .first(conn)
