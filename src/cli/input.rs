@@ -593,6 +593,46 @@ mod tests {
     }
 
     #[test]
+    fn every_v2_field_is_read_and_bad_ones_named() {
+        let job = parse_job(
+            r#"{"command":"x","cwd":"rel/dir","env":{"A":"1=2"},"unique_key":"k",
+                "limits":{"cpu_seconds":5,"open_files":null},"depends_on":["p"]}"#,
+        )
+        .unwrap();
+        let r = job.request;
+        assert_eq!(r.cwd.as_deref(), Some("rel/dir"));
+        assert_eq!(r.env.get("A").map(String::as_str), Some("1=2"));
+        assert_eq!(r.unique_key.as_deref(), Some("k"));
+        assert_eq!(
+            r.limits,
+            Some(Limits {
+                cpu_seconds: Some(5),
+                ..Limits::default()
+            })
+        );
+        assert_eq!(r.depends_on, [JobId::new("p")]);
+        assert!(job.unknown_fields.is_empty());
+
+        assert_eq!(field_of(r#"{"command":"x","env":{"A":true}}"#), "env");
+        assert_eq!(
+            field_of(r#"{"command":"x","limits":{"nproc":3}}"#),
+            "limits"
+        );
+        assert_eq!(
+            field_of(r#"{"command":"x","limits":{"cpu_seconds":0}}"#),
+            "limits"
+        );
+        assert_eq!(
+            field_of(r#"{"command":"x","depends_on":"p"}"#),
+            "depends_on"
+        );
+        assert_eq!(
+            field_of(r#"{"command":"x","depends_on":[""]}"#),
+            "depends_on"
+        );
+    }
+
+    #[test]
     fn command_must_be_a_non_blank_string() {
         assert_eq!(field_of(r#"{}"#), "command");
         assert_eq!(field_of(r#"{"command":null}"#), "command");

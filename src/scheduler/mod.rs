@@ -928,6 +928,81 @@ mod tests {
     }
 
     #[test]
+    fn resolve_checks_the_v2_options_and_makes_cwd_absolute() {
+        let s = Settings::default();
+        let field = |r: EnqueueRequest| match resolve(r, &s, NOW) {
+            Err(Error::InvalidJob { field, .. }) => field,
+            other => panic!("expected InvalidJob, got {other:?}"),
+        };
+        let with = |f: &dyn Fn(&mut EnqueueRequest)| {
+            let mut r = EnqueueRequest::shell("true");
+            f(&mut r);
+            r
+        };
+        assert_eq!(field(with(&|r| r.cwd = Some(String::new()))), "cwd");
+        assert_eq!(field(with(&|r| r.cwd = Some("a\0b".into()))), "cwd");
+        for name in ["", "A=B", "A\0"] {
+            assert_eq!(
+                field(with(&|r| {
+                    r.env.insert(name.into(), "v".into());
+                })),
+                "env"
+            );
+        }
+        assert_eq!(
+            field(with(&|r| {
+                r.env.insert("A".into(), "v\0".into());
+            })),
+            "env"
+        );
+        assert_eq!(
+            field(with(&|r| r.unique_key = Some(" ".into()))),
+            "unique_key"
+        );
+        assert_eq!(
+            field(with(&|r| r.limits = Some(Limits {
+                processes: Some(0),
+                ..Limits::default()
+            }))),
+            "limits"
+        );
+        assert_eq!(
+            field(with(&|r| r.depends_on = vec![JobId::new("p")])),
+            "depends_on"
+        );
+
+        let job = resolve(with(&|r| r.cwd = Some("sub".into())), &s, NOW).expect("valid");
+        let cwd = job.options.cwd.expect("cwd");
+        assert!(
+            std::path::Path::new(&cwd).is_absolute() && cwd.ends_with("/sub"),
+            "{cwd}"
+        );
+        let job = resolve(with(&|r| r.limits = Some(Limits::default())), &s, NOW).expect("valid");
+        assert_eq!(
+            job.options.limits, None,
+            "an empty limits object means none"
+        );
+    }
+
+    #[test]
+    fn a_batch_repeating_a_unique_key_is_rejected_before_the_store() {
+        let sched = Scheduler::new(queuectl_store_memory::MemoryStore::new());
+        let req = |key: &str| EnqueueRequest {
+            unique_key: Some(key.into()),
+            ..EnqueueRequest::shell("true")
+        };
+        let err = sched
+            .enqueue_many(vec![req("a"), req("b"), req("a")])
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("invalid job: unique_key: 'a' appears more than once in the batch")
+        );
+        assert_eq!(sched.store().counts().map(|c| c.total()).ok(), Some(0));
+    }
+
+    #[test]
     fn resolve_snapshots_settings_defaults() {
         let s = Settings {
             max_retries: 7,
