@@ -49,6 +49,13 @@ fn check_job(job: &ParsedJob) {
     assert!(r.queue.as_ref().is_none_or(|q| !q.trim().is_empty()));
     assert!(r.timeout_secs.is_none_or(|t| t > 0));
     assert!(r.kind.is_none(), "job JSON never sets a kind");
+    assert!(r.cwd.as_ref().is_none_or(|d| !d.is_empty()));
+    assert!(r.unique_key.as_ref().is_none_or(|k| !k.trim().is_empty()));
+    assert!(r
+        .limits
+        .is_none_or(|l| [l.memory_mb, l.cpu_seconds, l.open_files, l.processes]
+            .iter()
+            .all(|v| v.is_none_or(|n| n > 0))));
     if let Some(t) = r.run_at {
         // Every accepted instant prints as RFC 3339 and parses back to itself.
         let printed = t.to_rfc3339();

@@ -201,16 +201,16 @@ pub use crate::scheduler::{
 pub use crate::target::StoreTarget;
 pub use crate::typed::{enqueue_typed, enqueue_typed_many, error_chain, JobResult, TypedJob};
 pub use crate::worker::{
-    default_host_id, live_workers, recover_dead_workers, CancelToken, Handler, JobContext,
-    MissingState, PoolReport, ProcessGroupGuard, ShellHandler, Shutdown, WorkerPool,
-    WorkerPoolBuilder, TIMEOUT_EXIT_CODE,
+    apply_limits, default_host_id, exec_with_limits, limit_args, live_workers,
+    recover_dead_workers, CancelToken, Handler, JobContext, MissingState, PoolReport,
+    ProcessGroupGuard, ShellHandler, Shutdown, WorkerPool, WorkerPoolBuilder, TIMEOUT_EXIT_CODE,
 };
 pub use queuectl_store::prelude;
 pub use queuectl_store::{
     AttemptRecord, AttemptStats, AttemptStatsRequest, BoxError, Call, Capabilities, ChangeFeed,
-    ClaimRequest, ClaimToken, Coordination, Decorator, Execution, Fired, Guarded, Heartbeat,
-    Histogram, Job, JobCursor, JobFilter, JobId, JobOutput, JobPage, JobPageRequest, JobRecord,
-    JobState, JobStore, Jobs, LeaseRef, Marker, NewJob, QueueAttempts, QueueStats, Schedule,
+    ClaimRequest, ClaimToken, Coordination, Decorator, Enqueued, Execution, Fired, Guarded, Heartbeat,
+    Histogram, Job, JobCursor, JobFilter, JobId, JobOptions, JobOutput, JobPage, JobPageRequest, JobRecord,
+    JobState, JobStore, Jobs, LeaseRef, Limits, Marker, NewJob, QueueAttempts, QueueStats, Schedule,
     ScheduleFire, StateCounts, StoreError, StoreResult, ThroughputBucket, Timestamp, Transition,
     TransitionKind, UnknownState, Wake, WorkerInfo, CANCELLED_WHILE_RUNNING,
 };

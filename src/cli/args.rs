@@ -114,7 +114,7 @@ pub(crate) enum Command {
     Init,
     /// Add jobs: a JSON object, `-` for JSON objects / JSON Lines on stdin, or --file.
     #[command(
-        after_help = "Examples:\n  queuectl enqueue '{\"command\":\"echo hi\"}'\n  queuectl enqueue --delay 5m --queue mail '{\"id\":\"welcome-42\",\"command\":\"./send.sh 42\"}'\n  queuectl enqueue --timeout 90s --max-retries 5 '{\"command\":\"curl -fsS https://example.com/hook\"}'\n  queuectl enqueue --file jobs.jsonl\n  cat jobs.jsonl | queuectl enqueue -"
+        after_help = "Examples:\n  queuectl enqueue '{\"command\":\"echo hi\"}'\n  queuectl enqueue --delay 5m --queue mail '{\"id\":\"welcome-42\",\"command\":\"./send.sh 42\"}'\n  queuectl enqueue --timeout 90s --max-retries 5 '{\"command\":\"curl -fsS https://example.com/hook\"}'\n  queuectl enqueue --file jobs.jsonl\n  cat jobs.jsonl | queuectl enqueue -\n  queuectl enqueue -w /srv/app -e RAILS_ENV=production -- bin/rake reports:daily\n  queuectl enqueue --unique-key sync-users -- ./sync-users.sh\n  queuectl enqueue '{\"command\":\"./crunch\",\"limits\":{\"cpu_seconds\":60,\"memory_mb\":512}}'"
     )]
     Enqueue(EnqueueArgs),
     /// Run or stop workers.
@@ -206,6 +206,13 @@ pub(crate) enum Command {
         after_help = "Examples:\n  queuectl man > /usr/local/share/man/man1/queuectl.1\n  queuectl man | man -l -"
     )]
     Man,
+    /// Internal: apply resource limits to this process, then exec PROGRAM (how a worker
+    /// starts a job that has `limits`).
+    #[command(
+        hide = true,
+        after_help = "Examples:\n  queuectl exec-limited --cpu-seconds 5 -- sh -c 'make test'"
+    )]
+    ExecLimited(ExecLimitedArgs),
 }
 
 #[derive(Debug, Args)]
@@ -261,9 +268,56 @@ pub(crate) struct EnqueueArgs {
     #[arg(long, value_parser = non_blank)]
     pub(crate) id: Option<String>,
 
+    /// Working directory of the command (overrides the JSON); a relative path is taken
+    /// from the current directory.
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub(crate) cwd: Option<String>,
+
+    /// An environment variable for the command, KEY=VALUE (split at the first `=`);
+    /// repeatable; added to and overriding the JSON's `env`.
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse_env_pair)]
+    pub(crate) env: Vec<(String, String)>,
+
+    /// Store nothing while a job with this key is pending, failed or processing: print
+    /// that job's id instead (overrides the JSON).
+    #[arg(long, value_name = "K", value_parser = non_blank)]
+    pub(crate) unique_key: Option<String>,
+
+    /// Run only after the job ID completed; repeatable (adds to the JSON's `depends_on`).
+    #[arg(long = "after", value_name = "ID", value_parser = non_blank)]
+    pub(crate) after: Vec<String>,
+
     /// Print the stored job as JSON (an array for a batch) instead of its id.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExecLimitedArgs {
+    /// RLIMIT_DATA in MiB.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) memory_mb: Option<u64>,
+    /// RLIMIT_CPU in seconds.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) cpu_seconds: Option<u64>,
+    /// RLIMIT_NOFILE.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) open_files: Option<u64>,
+    /// RLIMIT_NPROC (counts every process of the user).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) processes: Option<u64>,
+    /// The program and its arguments.
+    #[arg(last = true, required = true, value_name = "PROGRAM")]
+    pub(crate) command: Vec<std::ffi::OsString>,
+}
+
+/// `KEY=VALUE`, split at the first `=`; the key must be a valid variable name.
+fn parse_env_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some(("", _)) => Err("the variable name before `=` is empty".to_owned()),
+        Some((k, v)) => Ok((k.to_owned(), v.to_owned())),
+        None => Err("expected KEY=VALUE".to_owned()),
+    }
 }
 
 #[derive(Debug, Args)]

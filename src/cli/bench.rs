@@ -448,6 +448,7 @@ fn history_record(run: &str, n: u64, now: Timestamp) -> JobRecord {
     new.id = JobId::new(format!("history-{run}-{n}"));
     JobRecord {
         job: Job {
+            options: Default::default(),
             id: new.id,
             command: new.command,
             kind: new.kind,

@@ -16,6 +16,11 @@
 //! | `priority` | integer | 32-bit |
 //! | `run_at` | RFC 3339 string or integer epoch seconds | |
 //! | `queue` | string | non-blank |
+//! | `cwd` | string | non-empty (made absolute and checked by the scheduler) |
+//! | `env` | object of string → string | names checked by the scheduler |
+//! | `unique_key` | string | non-blank |
+//! | `limits` | object | `memory_mb`, `cpu_seconds`, `open_files`, `processes`: integers > 0 |
+//! | `depends_on` | array of strings | non-blank ids |
 //!
 //! `null` for an optional field means "use the default", so a job printed by
 //! `queuectl show` can be fed back in. The fields a client cannot set (`state`,
@@ -28,7 +33,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use queuectl::{EnqueueRequest, JobId, Timestamp};
+use queuectl::{EnqueueRequest, JobId, Limits, Timestamp};
 
 /// Fields a client may send but never sets: the store owns them.
 const IGNORED_FIELDS: [&str; 7] = [
@@ -251,6 +256,48 @@ pub(crate) fn job_from_value(value: &Value) -> Result<ParsedJob, InputError> {
     if let Some(v) = present(map, "queue") {
         request.queue = Some(non_blank_string("queue", v)?.to_owned());
     }
+    if let Some(v) = present(map, "cwd") {
+        let Value::String(dir) = v else {
+            return Err(wrong_type("cwd", "a string", v));
+        };
+        if dir.is_empty() {
+            return Err(InputError::field_error("cwd", "must not be empty"));
+        }
+        request.cwd = Some(dir.clone());
+    }
+    if let Some(v) = present(map, "env") {
+        let Value::Object(vars) = v else {
+            return Err(wrong_type("env", "an object of strings", v));
+        };
+        for (name, value) in vars {
+            let Value::String(value) = value else {
+                return Err(InputError::field_error(
+                    "env",
+                    format!(
+                        "value of {name:?} must be a string, found {}",
+                        type_name(value)
+                    ),
+                ));
+            };
+            request.env.insert(name.clone(), value.clone());
+        }
+    }
+    if let Some(v) = present(map, "unique_key") {
+        request.unique_key = Some(non_blank_string("unique_key", v)?.to_owned());
+    }
+    if let Some(v) = present(map, "limits") {
+        request.limits = Some(limits(v)?);
+    }
+    if let Some(v) = present(map, "depends_on") {
+        let Value::Array(ids) = v else {
+            return Err(wrong_type("depends_on", "an array of job ids", v));
+        };
+        for id in ids {
+            request
+                .depends_on
+                .push(JobId::new(non_blank_string("depends_on", id)?));
+        }
+    }
     let unknown_fields = map
         .keys()
         .filter(|k| !is_known(k))
@@ -310,6 +357,11 @@ fn is_known(key: &str) -> bool {
             | "priority"
             | "run_at"
             | "queue"
+            | "cwd"
+            | "env"
+            | "unique_key"
+            | "limits"
+            | "depends_on"
     ) || IGNORED_FIELDS.contains(&key)
 }
 
@@ -351,6 +403,41 @@ fn timeout(map: &Map<String, Value>) -> Result<Option<u64>, InputError> {
         result = Some(secs);
     }
     Ok(result)
+}
+
+/// `limits`: an object of the four known limits, each an integer > 0; anything else in it
+/// is an error (a misspelt limit must not be dropped silently).
+fn limits(v: &Value) -> Result<Limits, InputError> {
+    let Value::Object(map) = v else {
+        return Err(wrong_type("limits", "an object", v));
+    };
+    let mut limits = Limits::default();
+    for (name, value) in map {
+        let slot = match name.as_str() {
+            "memory_mb" => &mut limits.memory_mb,
+            "cpu_seconds" => &mut limits.cpu_seconds,
+            "open_files" => &mut limits.open_files,
+            "processes" => &mut limits.processes,
+            other => {
+                return Err(InputError::field_error(
+                    "limits",
+                    format!(
+                        "has an unknown limit {other:?} (known: memory_mb, cpu_seconds, \
+                         open_files, processes)"
+                    ),
+                ))
+            }
+        };
+        if value.is_null() {
+            continue;
+        }
+        let n = integer("limits", value, "an integer > 0")?;
+        let n = u64::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| {
+            InputError::field_error("limits", format!("{name} must be > 0, got {n}"))
+        })?;
+        *slot = Some(n);
+    }
+    Ok(limits)
 }
 
 fn run_at_value(v: &Value) -> Result<Timestamp, InputError> {
@@ -503,6 +590,46 @@ mod tests {
             Some("2030-01-02T02:04:05.678Z")
         );
         assert_eq!(r.queue.as_deref(), Some("mail"));
+    }
+
+    #[test]
+    fn every_v2_field_is_read_and_bad_ones_named() {
+        let job = parse_job(
+            r#"{"command":"x","cwd":"rel/dir","env":{"A":"1=2"},"unique_key":"k",
+                "limits":{"cpu_seconds":5,"open_files":null},"depends_on":["p"]}"#,
+        )
+        .unwrap();
+        let r = job.request;
+        assert_eq!(r.cwd.as_deref(), Some("rel/dir"));
+        assert_eq!(r.env.get("A").map(String::as_str), Some("1=2"));
+        assert_eq!(r.unique_key.as_deref(), Some("k"));
+        assert_eq!(
+            r.limits,
+            Some(Limits {
+                cpu_seconds: Some(5),
+                ..Limits::default()
+            })
+        );
+        assert_eq!(r.depends_on, [JobId::new("p")]);
+        assert!(job.unknown_fields.is_empty());
+
+        assert_eq!(field_of(r#"{"command":"x","env":{"A":true}}"#), "env");
+        assert_eq!(
+            field_of(r#"{"command":"x","limits":{"nproc":3}}"#),
+            "limits"
+        );
+        assert_eq!(
+            field_of(r#"{"command":"x","limits":{"cpu_seconds":0}}"#),
+            "limits"
+        );
+        assert_eq!(
+            field_of(r#"{"command":"x","depends_on":"p"}"#),
+            "depends_on"
+        );
+        assert_eq!(
+            field_of(r#"{"command":"x","depends_on":[""]}"#),
+            "depends_on"
+        );
     }
 
     #[test]

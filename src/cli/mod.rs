@@ -171,7 +171,25 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Metrics => cmd::metrics::run(db),
         Command::Completions { shell } => cmd::completions::run(shell),
         Command::Man => cmd::completions::man(),
+        Command::ExecLimited(a) => exec_limited(&a),
     }
+}
+
+/// `queuectl exec-limited`: only returns on failure (exit 126, as a shell does for a
+/// command it cannot execute).
+fn exec_limited(a: &args::ExecLimitedArgs) -> anyhow::Result<()> {
+    let limits = queuectl::Limits {
+        memory_mb: a.memory_mb,
+        cpu_seconds: a.cpu_seconds,
+        open_files: a.open_files,
+        processes: a.processes,
+    };
+    let Some((program, rest)) = a.command.split_first() else {
+        return Err(UsageError("give the program to run after --".into()).into());
+    };
+    let err = queuectl::exec_with_limits(&limits, program, rest);
+    eprintln!("queuectl: cannot start the job: {err}");
+    std::process::exit(126);
 }
 
 /// The exit code for an error: 2 for usage errors (including a bad config key or value and

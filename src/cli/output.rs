@@ -3,9 +3,10 @@
 //! Everything goes through a locked stdout with errors propagated, so a closed pipe
 //! (`queuectl list | head`) ends the command quietly instead of panicking in `println!`.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use queuectl::{AttemptRecord, Job, JobRecord, Timestamp};
+use queuectl::{AttemptRecord, Job, JobId, JobRecord, Limits, Timestamp};
 use serde::Serialize;
 
 /// A job as docs/CLI.md "Job JSON: output" fixes it: every field always present, `null`
@@ -32,6 +33,34 @@ pub(crate) struct JobJson<'a> {
     finished_at: Option<String>,
     /// `true` while a `processing` job waits for its worker to stop it (`cancel`).
     cancel_requested: bool,
+    cwd: Option<&'a str>,
+    unique_key: Option<&'a str>,
+    limits: Option<&'a Limits>,
+    /// Values of secret-looking names masked ([`masked_env`]).
+    env: BTreeMap<&'a str, &'a str>,
+    depends_on: Vec<&'a str>,
+}
+
+/// What every output shows instead of the value of a secret-looking variable.
+pub(crate) const MASK: &str = "***";
+
+/// Whether an `env` entry's value is hidden in output: its name contains `PASSWORD`,
+/// `SECRET`, `TOKEN` or `KEY`, in any case. The job itself gets the real value.
+pub(crate) fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ["PASSWORD", "SECRET", "TOKEN", "KEY"]
+        .iter()
+        .any(|w| upper.contains(w))
+}
+
+/// A job's `env` as every output shows it: secret-looking values replaced by [`MASK`].
+pub(crate) fn masked_env(env: &BTreeMap<String, String>) -> BTreeMap<&str, &str> {
+    env.iter()
+        .map(|(k, v)| {
+            let shown = if is_secret_name(k) { MASK } else { v.as_str() };
+            (k.as_str(), shown)
+        })
+        .collect()
 }
 
 impl<'a> JobJson<'a> {
@@ -55,6 +84,11 @@ impl<'a> JobJson<'a> {
             started_at: job.started_at.map(Timestamp::to_rfc3339),
             finished_at: job.finished_at.map(Timestamp::to_rfc3339),
             cancel_requested: job.cancel_requested,
+            cwd: job.options.cwd.as_deref(),
+            unique_key: job.options.unique_key.as_deref(),
+            limits: job.options.limits.as_ref(),
+            env: masked_env(&job.options.env),
+            depends_on: job.options.depends_on.iter().map(JobId::as_str).collect(),
         }
     }
 }
@@ -210,6 +244,7 @@ mod tests {
         let t = Timestamp::from_millis(1_764_350_109_123);
         let n = NewJob::shell(command, t);
         Job {
+            options: Default::default(),
             id: JobId::new(id),
             command: n.command,
             kind: n.kind,

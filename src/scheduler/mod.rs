@@ -8,13 +8,14 @@ mod periodic;
 mod rescue;
 mod retry;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 use queuectl_store::{
-    ClaimRequest, Execution, Guarded, Job, JobFilter, JobId, JobState, JobStore, LeaseRef, NewJob,
-    Timestamp, Transition, TransitionKind,
+    ClaimRequest, Enqueued, Execution, Guarded, Job, JobFilter, JobId, JobOptions, JobState,
+    JobStore, LeaseRef, Limits, NewJob, Timestamp, Transition, TransitionKind,
 };
 
 pub use self::periodic::{fire_id, FireReport, JobTemplate, ScheduleRequest};
@@ -47,6 +48,17 @@ pub struct EnqueueRequest {
     pub run_at: Option<Timestamp>,
     /// Per-attempt timeout in seconds (> 0); `None` takes the `job-timeout` setting.
     pub timeout_secs: Option<u64>,
+    /// Working directory of the command; `None`: the worker's. A relative path is made
+    /// absolute against this process's current directory at enqueue.
+    pub cwd: Option<String>,
+    /// Added to (and overriding) the worker's environment; names non-empty, without `=`.
+    pub env: BTreeMap<String, String>,
+    /// Resource limits of the command; each set limit must be > 0.
+    pub limits: Option<Limits>,
+    /// See [`JobOptions::unique_key`]; must not be blank.
+    pub unique_key: Option<String>,
+    /// Jobs that must complete first; see [`JobOptions::depends_on`].
+    pub depends_on: Vec<JobId>,
 }
 
 impl EnqueueRequest {
@@ -231,6 +243,24 @@ impl<S: JobStore> Scheduler<S> {
     /// # Errors
     /// As [`Scheduler::enqueue`]; on any error nothing is stored.
     pub fn enqueue_many(&self, reqs: Vec<EnqueueRequest>) -> Result<Vec<JobId>> {
+        Ok(self
+            .enqueue_batch(reqs)?
+            .into_iter()
+            .map(|(id, outcome)| match outcome {
+                Enqueued::Stored => id,
+                Enqueued::Held(holder) => holder,
+            })
+            .collect())
+    }
+
+    /// Enqueues jobs as [`Scheduler::enqueue_many`] does, and says for each (with its id)
+    /// whether it was stored or skipped because another job holds its `unique_key`
+    /// ([`Enqueued::Held`] naming that job).
+    ///
+    /// # Errors
+    /// As [`Scheduler::enqueue`], and [`Error::InvalidJob`] for a `unique_key` that two
+    /// jobs of the batch share; on any error nothing is stored.
+    pub fn enqueue_batch(&self, reqs: Vec<EnqueueRequest>) -> Result<Vec<(JobId, Enqueued)>> {
         if reqs.is_empty() {
             return Ok(Vec::new());
         }
@@ -254,9 +284,22 @@ impl<S: JobStore> Scheduler<S> {
                 message: format!("'{}' appears more than once in the batch", dup.id),
             });
         }
-        self.store.enqueue_many(&jobs, now)?;
-        self.notify_work();
-        Ok(jobs.into_iter().map(|j| j.id).collect())
+        let mut keys = std::collections::HashSet::new();
+        if let Some(dup) = jobs
+            .iter()
+            .filter_map(|j| j.options.unique_key.as_deref())
+            .find(|k| !keys.insert(*k))
+        {
+            return Err(Error::InvalidJob {
+                field: "unique_key",
+                message: format!("'{dup}' appears more than once in the batch"),
+            });
+        }
+        let outcomes = self.store.enqueue_batch(&jobs, now)?;
+        if outcomes.contains(&Enqueued::Stored) {
+            self.notify_work();
+        }
+        Ok(jobs.into_iter().map(|j| j.id).zip(outcomes).collect())
     }
 
     // ----- worker -----
@@ -677,7 +720,9 @@ fn resolve(r: EnqueueRequest, settings: &Settings, now: Timestamp) -> Result<New
         Some(t) => Some(t),
         None => (settings.job_timeout_secs > 0).then_some(settings.job_timeout_secs),
     };
+    let options = resolve_options(r.cwd, r.env, r.limits, r.unique_key, r.depends_on)?;
     Ok(NewJob {
+        options,
         id,
         command: r.command,
         kind,
@@ -687,6 +732,87 @@ fn resolve(r: EnqueueRequest, settings: &Settings, now: Timestamp) -> Result<New
         run_at: r.run_at.unwrap_or(now),
         timeout_secs,
     })
+}
+
+/// Validates the version-2 fields of a request (see [`EnqueueRequest`]).
+fn resolve_options(
+    cwd: Option<String>,
+    env: BTreeMap<String, String>,
+    limits: Option<Limits>,
+    unique_key: Option<String>,
+    depends_on: Vec<JobId>,
+) -> Result<JobOptions> {
+    let invalid = |field: &'static str, message: String| Error::InvalidJob { field, message };
+    let cwd = match cwd {
+        None => None,
+        Some(dir) if dir.is_empty() => {
+            return Err(invalid("cwd", "must not be empty".into()));
+        }
+        Some(dir) if dir.contains('\0') => {
+            return Err(invalid("cwd", "must not contain NUL characters".into()));
+        }
+        Some(dir) => Some(absolute_dir(&dir).map_err(|e| invalid("cwd", e))?),
+    };
+    for (name, value) in &env {
+        if name.is_empty() || name.contains('=') || name.contains('\0') {
+            return Err(invalid(
+                "env",
+                format!("has an invalid variable name {name:?} (it must be non-empty, without '=' or NUL)"),
+            ));
+        }
+        if value.contains('\0') {
+            return Err(invalid(
+                "env",
+                format!("value of {name} must not contain NUL characters"),
+            ));
+        }
+    }
+    if let Some(l) = &limits {
+        for (name, v) in [
+            ("memory_mb", l.memory_mb),
+            ("cpu_seconds", l.cpu_seconds),
+            ("open_files", l.open_files),
+            ("processes", l.processes),
+        ] {
+            if v == Some(0) {
+                return Err(invalid("limits", format!("{name} must be an integer > 0")));
+            }
+        }
+    }
+    let limits = limits.filter(|l| !l.is_empty());
+    if let Some(k) = &unique_key {
+        if k.trim().is_empty() {
+            return Err(invalid("unique_key", "must not be blank".into()));
+        }
+        if k.contains('\0') {
+            return Err(invalid(
+                "unique_key",
+                "must not contain NUL characters".into(),
+            ));
+        }
+    }
+    if !depends_on.is_empty() {
+        return Err(invalid(
+            "depends_on",
+            "is not supported by this version of queuectl".into(),
+        ));
+    }
+    Ok(JobOptions {
+        cwd,
+        env,
+        limits,
+        unique_key,
+        depends_on,
+    })
+}
+
+/// `dir` made absolute against the current directory (without resolving symlinks or
+/// checking that it exists: the worker reports a missing directory when it runs the job).
+fn absolute_dir(dir: &str) -> std::result::Result<String, String> {
+    let abs = std::path::absolute(dir).map_err(|e| format!("cannot be made absolute: {e}"))?;
+    abs.into_os_string()
+        .into_string()
+        .map_err(|_| "is not valid UTF-8 once made absolute".to_owned())
 }
 
 #[cfg(test)]
@@ -807,6 +933,81 @@ mod tests {
         assert_eq!(
             err.as_deref(),
             Some("invalid job: id: 'a' appears more than once in the batch")
+        );
+        assert_eq!(sched.store().counts().map(|c| c.total()).ok(), Some(0));
+    }
+
+    #[test]
+    fn resolve_checks_the_v2_options_and_makes_cwd_absolute() {
+        let s = Settings::default();
+        let field = |r: EnqueueRequest| match resolve(r, &s, NOW) {
+            Err(Error::InvalidJob { field, .. }) => field,
+            other => panic!("expected InvalidJob, got {other:?}"),
+        };
+        let with = |f: &dyn Fn(&mut EnqueueRequest)| {
+            let mut r = EnqueueRequest::shell("true");
+            f(&mut r);
+            r
+        };
+        assert_eq!(field(with(&|r| r.cwd = Some(String::new()))), "cwd");
+        assert_eq!(field(with(&|r| r.cwd = Some("a\0b".into()))), "cwd");
+        for name in ["", "A=B", "A\0"] {
+            assert_eq!(
+                field(with(&|r| {
+                    r.env.insert(name.into(), "v".into());
+                })),
+                "env"
+            );
+        }
+        assert_eq!(
+            field(with(&|r| {
+                r.env.insert("A".into(), "v\0".into());
+            })),
+            "env"
+        );
+        assert_eq!(
+            field(with(&|r| r.unique_key = Some(" ".into()))),
+            "unique_key"
+        );
+        assert_eq!(
+            field(with(&|r| r.limits = Some(Limits {
+                processes: Some(0),
+                ..Limits::default()
+            }))),
+            "limits"
+        );
+        assert_eq!(
+            field(with(&|r| r.depends_on = vec![JobId::new("p")])),
+            "depends_on"
+        );
+
+        let job = resolve(with(&|r| r.cwd = Some("sub".into())), &s, NOW).expect("valid");
+        let cwd = job.options.cwd.expect("cwd");
+        assert!(
+            std::path::Path::new(&cwd).is_absolute() && cwd.ends_with("/sub"),
+            "{cwd}"
+        );
+        let job = resolve(with(&|r| r.limits = Some(Limits::default())), &s, NOW).expect("valid");
+        assert_eq!(
+            job.options.limits, None,
+            "an empty limits object means none"
+        );
+    }
+
+    #[test]
+    fn a_batch_repeating_a_unique_key_is_rejected_before_the_store() {
+        let sched = Scheduler::new(queuectl_store_memory::MemoryStore::new());
+        let req = |key: &str| EnqueueRequest {
+            unique_key: Some(key.into()),
+            ..EnqueueRequest::shell("true")
+        };
+        let err = sched
+            .enqueue_many(vec![req("a"), req("b"), req("a")])
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("invalid job: unique_key: 'a' appears more than once in the batch")
         );
         assert_eq!(sched.store().counts().map(|c| c.total()).ok(), Some(0));
     }

@@ -45,6 +45,7 @@ mod tests {
 
     fn processing(interrupts: u32) -> Job {
         Job {
+            options: Default::default(),
             id: JobId::new("j"),
             command: "true".into(),
             kind: "shell".into(),

@@ -18,7 +18,7 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use queuectl_store::{Execution, Job, JobOutput, CANCELLED_WHILE_RUNNING};
+use queuectl_store::{Execution, Job, JobOutput, Limits, CANCELLED_WHILE_RUNNING};
 
 use super::{Handler, JobContext};
 use crate::scheduler::Outcome;
@@ -31,10 +31,15 @@ pub const TIMEOUT_EXIT_CODE: i32 = 124;
 /// What a user can observe:
 /// - The job gets its own process group (`setpgid(0, 0)` before exec), so a Ctrl-C or a
 ///   SIGTERM aimed at the worker's terminal never reaches it; the worker decides.
-/// - stdin is `/dev/null`; the working directory and environment are the worker's, plus
-///   `QUEUECTL_JOB_ID`, `QUEUECTL_ATTEMPT` (1-based) and `QUEUECTL_QUEUE`, without the
-///   worker's `QUEUECTL_DB`/`QUEUECTL_DB_PATH`; `QUEUECTL_DB` is the
-///   [`ShellHandler::store_target`] when one is set.
+/// - stdin is `/dev/null`; the working directory is the job's `cwd` (the worker's when it
+///   has none; a missing one fails the attempt unstarted, saying so) and the environment
+///   is the worker's, plus `QUEUECTL_JOB_ID`, `QUEUECTL_ATTEMPT` (1-based) and
+///   `QUEUECTL_QUEUE`, without the worker's `QUEUECTL_DB`/`QUEUECTL_DB_PATH`; `QUEUECTL_DB`
+///   is the [`ShellHandler::store_target`] when one is set; the job's own `env` wins over
+///   all of them.
+/// - A job with `limits` starts through the [`ShellHandler::limit_helper`], which sets them
+///   and execs the shell in the same process (see `worker/limits.rs`); a CPU limit that
+///   killed it is named in the error (`cpu time limit Ns exceeded`).
 /// - Timeout: SIGTERM to the whole group, then SIGKILL to the group after a grace (2 s by
 ///   default) if anything in it is still alive. `exit_code = 124`, error "timeout after Ns".
 /// - Cancelled through [`JobContext::cancel_token`] (an immediate worker stop, a lost
@@ -66,6 +71,9 @@ pub struct ShellHandler {
     output_limit: usize,
     /// `QUEUECTL_DB` for the job, so its own `queuectl` calls reach this queue.
     store_target: Option<OsString>,
+    /// The program that applies a job's resource limits and execs its shell
+    /// (`PROGRAM exec-limited FLAGS -- sh -c COMMAND`); see `worker/limits.rs`.
+    limit_helper: Option<OsString>,
 }
 
 impl Default for ShellHandler {
@@ -76,6 +84,7 @@ impl Default for ShellHandler {
             output_grace: Duration::from_millis(200),
             output_limit: 64 * 1024,
             store_target: None,
+            limit_helper: None,
         }
     }
 }
@@ -141,6 +150,16 @@ impl ShellHandler {
         self
     }
 
+    /// The program that starts jobs with resource limits: it is run as `PROGRAM exec-limited
+    /// [--memory-mb N] [--cpu-seconds N] [--open-files N] [--processes N] -- SHELL -c
+    /// COMMAND` and must call [`crate::exec_with_limits`] (the `queuectl` binary does). Without
+    /// one, a job with `limits` fails its attempt unstarted, saying so.
+    #[must_use]
+    pub fn limit_helper(mut self, program: impl Into<OsString>) -> Self {
+        self.limit_helper = Some(program.into());
+        self
+    }
+
     /// The shell as a path: a name without a `/` is looked up in `PATH` here, as `execvp`
     /// would. duct sets the child's whole environment, and std then spawns with
     /// `posix_spawn` (a vfork: cheap whatever the worker's size) only for a program given
@@ -191,7 +210,46 @@ impl Handler for ShellHandler {
         // password), plus where the job came from. duct applies an expression's outer
         // (later) settings first and its inner (earlier) ones last, so the job's
         // `QUEUECTL_DB`, set first in this chain, wins over the removal after it.
-        let mut expression = duct::cmd(self.program(), ["-c", job.command.as_str()]);
+        if let Some(dir) = &job.options.cwd {
+            // Checked here for a clear error: a failed chdir in the spawn says only "No
+            // such file or directory", which reads as if the shell were missing.
+            match std::fs::metadata(dir) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => return cwd_failed(dir, "is not a directory"),
+                Err(e) => return cwd_failed(dir, &e.to_string()),
+            }
+        }
+        let limits = job.options.limits.filter(|l| !l.is_empty());
+        let mut expression = match (&limits, &self.limit_helper) {
+            (None, _) => duct::cmd(self.program(), ["-c", job.command.as_str()]),
+            (Some(l), Some(helper)) => {
+                let mut args: Vec<OsString> = vec!["exec-limited".into()];
+                args.extend(super::limits::limit_args(l));
+                args.extend([
+                    "--".into(),
+                    self.program(),
+                    "-c".into(),
+                    job.command.as_str().into(),
+                ]);
+                duct::cmd(helper, args)
+            }
+            (Some(_), None) => {
+                return Outcome::Failed {
+                    execution: Execution::default(),
+                    error: "not started: the job has resource limits and this worker has no \
+                            limit helper (ShellHandler::limit_helper)"
+                        .to_owned(),
+                };
+            }
+        };
+        // The job's own variables first: duct applies the earliest setting last, so they
+        // win over everything below (the contract adds the job's env last).
+        for (name, value) in &job.options.env {
+            expression = expression.env(name, value);
+        }
+        if let Some(dir) = &job.options.cwd {
+            expression = expression.dir(dir);
+        }
         if let Some(target) = &self.store_target {
             expression = expression.env("QUEUECTL_DB", target);
         }
@@ -233,6 +291,7 @@ impl Handler for ShellHandler {
         let mut run = Run {
             handler: self,
             ctx,
+            limits,
             pgid,
             stdout: Stream::new(out_r, self.output_limit),
             stderr: Stream::new(err_r, self.output_limit),
@@ -260,6 +319,7 @@ enum Ended {
 struct Run<'a> {
     handler: &'a ShellHandler,
     ctx: &'a JobContext,
+    limits: Option<Limits>,
     pgid: Pid,
     stdout: Stream,
     stderr: Stream,
@@ -466,6 +526,14 @@ impl Run<'_> {
             }
             None => {}
         }
+        if let Some(Ok(status)) = &self.status {
+            let named = self
+                .limits
+                .and_then(|l| super::limits::limit_error(&l, status.code(), status.signal()));
+            if let Some(error) = named {
+                return failed(status.code(), error);
+            }
+        }
         match self.status {
             Some(Ok(status)) => match (status.code(), status.signal()) {
                 (Some(0), _) => Outcome::Succeeded {
@@ -512,6 +580,14 @@ fn live_member_of(pgid: Pid) -> Option<bool> {
         }
     }
     Some(false)
+}
+
+/// The attempt's outcome when the job's working directory is unusable.
+fn cwd_failed(dir: &str, why: &str) -> Outcome {
+    Outcome::Failed {
+        execution: Execution::default(),
+        error: format!("working directory {dir}: {why}"),
+    }
 }
 
 /// "timeout after 5s" (or "after 1500ms" for a timeout that is not whole seconds).

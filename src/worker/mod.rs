@@ -16,6 +16,7 @@
 //! | `liveness` | who is dead and what recovery does about it, for the pool and the CLI alike |
 //! | `context`, `state` | what a handler is handed: [`JobContext`] and the shared state |
 //! | `executor` | [`ShellHandler`] |
+//! | `limits` | a job's resource limits: [`exec_with_limits`] and how a limit shows in `last_error` |
 //! | `shutdown` | [`Shutdown`] and [`CancelToken`] |
 //!
 //! # The run loop
@@ -77,6 +78,7 @@
 mod builder;
 mod context;
 mod executor;
+mod limits;
 mod liveness;
 mod run;
 mod shutdown;
@@ -87,6 +89,7 @@ use queuectl_store::Job;
 pub use self::builder::WorkerPoolBuilder;
 pub use self::context::{JobContext, ProcessGroupGuard};
 pub use self::executor::{ShellHandler, TIMEOUT_EXIT_CODE};
+pub use self::limits::{apply_limits, exec_with_limits, limit_args};
 pub use self::liveness::{default_host_id, live_workers, recover_dead_workers};
 pub use self::run::{PoolReport, WorkerPool};
 pub use self::shutdown::{CancelToken, Shutdown};

@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::s;
 
 /// The fields docs/CLI.md promises on every job object, in order.
-pub(crate) const JOB_FIELDS: [&str; 18] = [
+pub(crate) const JOB_FIELDS: [&str; 23] = [
     "id",
     "command",
     "state",
@@ -24,6 +24,12 @@ pub(crate) const JOB_FIELDS: [&str; 18] = [
     "started_at",
     "finished_at",
     "cancel_requested",
+    // Job JSON v2.
+    "cwd",
+    "unique_key",
+    "limits",
+    "env",
+    "depends_on",
 ];
 
 /// RFC 3339, UTC, millisecond precision, `Z`.

@@ -43,6 +43,7 @@ mod cron;
 mod dashboard;
 mod enqueue;
 mod inspect;
+mod job_options;
 mod migrate;
 mod multihost;
 mod operate;

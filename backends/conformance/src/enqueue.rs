@@ -28,6 +28,7 @@ pub fn enqueue_then_get_round_trips<S: JobStore>(store: TestStore<S>) {
 /// output and no history.
 pub fn enqueue_stores_every_field_of_the_new_job<S: JobStore>(store: TestStore<S>) {
     let new = NewJob {
+        options: Default::default(),
         id: JobId::new("custom-id"),
         command: "make report".to_owned(),
         kind: "report".to_owned(),
@@ -40,6 +41,7 @@ pub fn enqueue_stores_every_field_of_the_new_job<S: JobStore>(store: TestStore<S
     store.enqueue(&new, at(1)).expect("enqueue");
     let record = store.get_record(&new.id).expect("get_record");
     let expected = Job {
+        options: Default::default(),
         id: new.id.clone(),
         command: new.command.clone(),
         kind: new.kind.clone(),

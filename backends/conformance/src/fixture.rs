@@ -44,6 +44,7 @@ pub fn job_in_state(id: &str, state: JobState) -> Job {
         JobState::Completed | JobState::Failed | JobState::Dead
     );
     Job {
+        options: Default::default(),
         id: JobId::new(id),
         command: format!("echo {id}"),
         kind: "shell".to_owned(),

@@ -2,7 +2,7 @@
 //! fault-injection tests.
 //!
 //! Test bodies are ordinary generic functions, grouped by role in modules (`enqueue`,
-//! `claim`, `finish`, `rescue`, `admin`, `cancel`, `overview`, `concurrency`, `schedule`); the [`store_conformance!`] macro
+//! `claim`, `finish`, `rescue`, `admin`, `cancel`, `overview`, `concurrency`, `schedule`, `options`); the [`store_conformance!`] macro
 //! lists every case once and expands one `#[test]` per case, so adding a case here runs it
 //! against every store. Each store has exactly one call site,
 //! `backends/<store>/tests/conformance.rs`:
@@ -42,6 +42,7 @@ mod enqueue;
 mod faulty;
 mod finish;
 pub mod fixture;
+mod options;
 mod overview;
 mod rescue;
 mod schedule;
@@ -54,6 +55,7 @@ pub mod cases {
     pub use crate::concurrency::*;
     pub use crate::enqueue::*;
     pub use crate::finish::*;
+    pub use crate::options::*;
     pub use crate::overview::*;
     pub use crate::rescue::*;
     pub use crate::schedule::*;
@@ -191,6 +193,12 @@ macro_rules! store_conformance {
             fire_schedule_is_guarded_by_the_next_run_at_it_read,
             schedules_pause_resume_and_delete,
             schedules_round_trip_list_by_name_and_put_replaces,
+            // options.rs
+            a_unique_key_is_free_again_once_its_holder_completed,
+            concurrent_enqueues_of_one_unique_key_store_exactly_one_job,
+            enqueue_batch_skips_a_job_whose_unique_key_is_held,
+            job_options_round_trip_through_enqueue_get_list_and_claim,
+            requeue_dead_refuses_a_job_whose_unique_key_is_held,
         }
     };
     (@names_of; $($case:ident),* $(,)?) => {

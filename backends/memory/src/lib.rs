@@ -58,7 +58,7 @@ use parking_lot::Mutex;
 use queuectl_store::{
     page_matches, queue_stats_of, AttemptRecord, AttemptStats, AttemptStatsBuilder,
     AttemptStatsRequest, Capabilities, ChangeFeed, ClaimRequest, ClaimToken, Coordination,
-    Execution, Fired, Guarded, Heartbeat, Job, JobCursor, JobFilter, JobId, JobOutput, JobPage,
+    Enqueued, Execution, Fired, Guarded, Heartbeat, Job, JobCursor, JobFilter, JobId, JobOutput, JobPage,
     JobPageRequest, JobRecord, JobState, Jobs, LeaseRef, Marker, NewJob, QueueStats, Schedule,
     ScheduleFire, StateCounts, StoreError, StoreResult, Timestamp, Transition, TransitionKind,
     WorkerInfo, CANCELLED_WHILE_RUNNING,
@@ -208,6 +208,9 @@ type IdHasher = foldhash::fast::RandomState;
 /// 3. `ready` holds exactly `ready_key(job, seq)` of every claimable job (`pending` or
 ///    `failed`, with a `next_run_at`), due or not.
 /// 4. `processing` maps the id of every `processing` job to its sequence, and nothing else.
+/// 5. `keys` maps the `unique_key` of every job that holds it (`pending`, `failed` or
+///    `processing`) to that job's sequence, and nothing else: the partial unique index of
+///    the SQL stores.
 ///
 /// A stored job changes only through [`State::modify`], which keeps 3 and 4; only
 /// [`State::insert`] and [`State::remove`] add or drop jobs, and [`State::compact_if_sparse`]
@@ -223,6 +226,8 @@ struct State {
     processing: HashMap<JobId, Seq, IdHasher>,
     /// Claim walks this in order and stops after `limit` due jobs of its queues.
     ready: BTreeSet<ReadyKey>,
+    /// Invariant 5.
+    keys: HashMap<String, Seq>,
     /// Bumped by every call that changed a job: [`ChangeFeed::change_marker`].
     change_marker: u64,
     settings: BTreeMap<String, String>,
@@ -237,9 +242,13 @@ fn index_job(
     ids: &mut HashMap<JobId, Seq, IdHasher>,
     processing: &mut HashMap<JobId, Seq, IdHasher>,
     ready: &mut BTreeSet<ReadyKey>,
+    keys: &mut HashMap<String, Seq>,
     seq: Seq,
     job: &Job,
 ) {
+    if let Some(key) = held_key(job) {
+        keys.insert(key.to_owned(), seq);
+    }
     if let Some(key) = ready_key(job, seq) {
         ready.insert(key);
     }
@@ -247,6 +256,14 @@ fn index_job(
         processing.insert(job.id.clone(), seq);
     }
     ids.insert(job.id.clone(), seq);
+}
+
+/// The unique key the job holds, if any (invariant 5).
+fn held_key(job: &Job) -> Option<&str> {
+    job.options
+        .unique_key
+        .as_deref()
+        .filter(|_| job.state.holds_unique_key())
 }
 
 /// The job's place in `ready`, if it is claimable.
@@ -276,6 +293,7 @@ impl State {
                 &mut self.ids,
                 &mut self.processing,
                 &mut self.ready,
+                &mut self.keys,
                 seq,
                 &entry.job,
             );
@@ -293,11 +311,13 @@ impl State {
         self.ids.shrink_to(self.jobs.len);
         self.processing.clear();
         self.ready.clear();
+        self.keys.clear();
         for (seq, entry) in self.jobs.iter() {
             index_job(
                 &mut self.ids,
                 &mut self.processing,
                 &mut self.ready,
+                &mut self.keys,
                 seq,
                 &entry.job,
             );
@@ -312,7 +332,13 @@ impl State {
             self.ready.remove(&key);
         }
         let was_processing = entry.job.state == JobState::Processing;
+        if let Some(key) = held_key(&entry.job) {
+            self.keys.remove(key);
+        }
         let result = f(entry);
+        if let Some(key) = held_key(&entry.job) {
+            self.keys.insert(key.to_owned(), seq);
+        }
         if let Some(key) = ready_key(&entry.job, seq) {
             self.ready.insert(key);
         }
@@ -335,6 +361,32 @@ impl State {
             }
             self.ids.remove(&entry.job.id);
             self.processing.remove(&entry.job.id);
+            if let Some(key) = held_key(&entry.job) {
+                self.keys.remove(key);
+            }
+        }
+    }
+
+    /// The id of the job holding `key`, if any.
+    fn key_holder(&self, key: &str) -> Option<&JobId> {
+        let seq = self.keys.get(key)?;
+        self.jobs.get(*seq).map(|e| &e.job.id)
+    }
+
+    /// `KeyHeld` if another job holds the key of the job at `seq`.
+    fn check_key_free(&self, seq: Seq) -> StoreResult<()> {
+        let Some(job) = self.jobs.get(seq).map(|e| &e.job) else {
+            return Ok(());
+        };
+        let Some(key) = job.options.unique_key.as_deref() else {
+            return Ok(());
+        };
+        match self.key_holder(key) {
+            Some(holder) if *holder != job.id => Err(StoreError::KeyHeld {
+                key: key.to_owned(),
+                holder: holder.clone(),
+            }),
+            _ => Ok(()),
         }
     }
 
@@ -415,6 +467,7 @@ fn new_entry(new: &NewJob, now: Timestamp) -> Entry {
             lease_until: None,
             claim_token: None,
             cancel_requested: false,
+            options: new.options.clone(),
         },
         output: None,
         history: Vec::new(),
@@ -525,16 +578,27 @@ fn requeue(job: &mut Job, now: Timestamp) {
 impl Jobs for MemoryStore {
     // ----- producer -----
 
-    fn enqueue_many(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<()> {
+    fn enqueue_batch(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<Vec<Enqueued>> {
         let mut state = self.state.lock();
         state.check_new_ids(jobs.iter().map(|j| &j.id))?;
+        let mut results = Vec::with_capacity(jobs.len());
         for new in jobs {
+            let holder = new
+                .options
+                .unique_key
+                .as_deref()
+                .and_then(|k| state.key_holder(k));
+            if let Some(holder) = holder {
+                results.push(Enqueued::Held(holder.clone()));
+                continue;
+            }
             state.insert(new_entry(new, now));
+            results.push(Enqueued::Stored);
         }
-        if !jobs.is_empty() {
+        if results.contains(&Enqueued::Stored) {
             state.changed();
         }
-        Ok(())
+        Ok(results)
     }
 
     // ----- worker -----
@@ -820,18 +884,25 @@ impl Jobs for MemoryStore {
             .filter(|(_, e)| e.job.state == JobState::Dead)
             .map(|(seq, _)| seq)
             .collect();
+        // A dead job whose key another job holds (or an earlier one of these just took) stays
+        // dead, as in the SQL stores.
+        let mut requeued = 0;
         for seq in &dead {
-            state.modify(*seq, |entry| requeue(&mut entry.job, now));
+            if state.check_key_free(*seq).is_ok() {
+                state.modify(*seq, |entry| requeue(&mut entry.job, now));
+                requeued += 1;
+            }
         }
-        if !dead.is_empty() {
+        if requeued > 0 {
             state.changed();
         }
-        Ok(dead.len() as u64)
+        Ok(requeued)
     }
 
     fn requeue_dead(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
         let mut state = self.state.lock();
         let seq = state.seq_in_state(id, &[JobState::Dead])?;
+        state.check_key_free(seq)?;
         let job = state
             .modify(seq, |entry| {
                 requeue(&mut entry.job, now);
@@ -1013,6 +1084,12 @@ mod tests {
             .map(|(k, v)| (k.clone(), *v))
             .collect();
         assert_eq!(indexed, processing);
+        let keys: HashMap<String, Seq> = state
+            .jobs
+            .iter()
+            .filter_map(|(seq, e)| held_key(&e.job).map(|k| (k.to_owned(), seq)))
+            .collect();
+        assert_eq!(state.keys, keys);
     }
 
     #[test]

@@ -16,6 +16,10 @@
 //! parameters. One statement is one transaction: a taken id aborts it with a unique
 //! violation and nothing is stored, and the `NOTIFY` is sent exactly when the rows commit.
 //! `ORDER BY ord` makes `seq` follow the batch order.
+//!
+//! A batch with unique keys adds `ON CONFLICT (unique_key) WHERE … DO NOTHING` and returns
+//! the stored ids instead of a count; the caller looks up the holders of the skipped rows'
+//! keys in the same transaction.
 
 use diesel::pg::{Pg, PgConnection};
 use diesel::prelude::*;
@@ -35,6 +39,14 @@ pub(crate) struct EnqueueQuery<'a> {
     queues: Vec<&'a str>,
     run_ats: Vec<i64>,
     timeouts: Vec<Option<i64>>,
+    cwds: Vec<Option<&'a str>>,
+    envs: Vec<Option<String>>,
+    limits: Vec<Option<String>>,
+    unique_keys: Vec<Option<&'a str>>,
+    depends_on: Vec<Option<String>>,
+    /// Whether any row has a unique key: then rows held by their key are skipped and the
+    /// statement returns the ids it stored.
+    keyed: bool,
     now: i64,
 }
 
@@ -54,6 +66,12 @@ impl<'a> EnqueueQuery<'a> {
             q.queues.push(r.queue);
             q.run_ats.push(r.run_at);
             q.timeouts.push(r.timeout_secs);
+            q.cwds.push(r.cwd);
+            q.envs.push(r.env.clone());
+            q.limits.push(r.limits.clone());
+            q.unique_keys.push(r.unique_key);
+            q.depends_on.push(r.depends_on.clone());
+            q.keyed |= r.unique_key.is_some();
         }
         q
     }
@@ -62,6 +80,16 @@ impl<'a> EnqueueQuery<'a> {
     pub(crate) fn ids(&self) -> &[&'a str] {
         &self.ids
     }
+
+    /// The unique keys, in batch order.
+    pub(crate) fn unique_keys(&self) -> &[Option<&'a str>] {
+        &self.unique_keys
+    }
+
+    /// Whether any job has a unique key (see [`Stored`]).
+    pub(crate) fn keyed(&self) -> bool {
+        self.keyed
+    }
 }
 
 impl QueryFragment<Pg> for EnqueueQuery<'_> {
@@ -69,13 +97,16 @@ impl QueryFragment<Pg> for EnqueueQuery<'_> {
         out.push_sql(
             "WITH ins AS (INSERT INTO jobs (id, command, kind, state, attempts, max_retries, \
                priority, queue, interrupts, created_at, updated_at, run_at, next_run_at, \
-               timeout_secs) \
+               timeout_secs, cwd, env, limits, unique_key, depends_on) \
              SELECT id, command, kind, 'pending', 0, max_retries, priority, queue, 0, ",
         );
         out.push_bind_param::<BigInt, _>(&self.now)?;
         out.push_sql(", ");
         out.push_bind_param::<BigInt, _>(&self.now)?;
-        out.push_sql(", run_at, run_at, timeout_secs FROM unnest(");
+        out.push_sql(
+            ", run_at, run_at, timeout_secs, cwd, env, limits, unique_key, depends_on \
+             FROM unnest(",
+        );
         out.push_bind_param::<Array<Text>, _>(&self.ids)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Text>, _>(&self.commands)?;
@@ -91,14 +122,42 @@ impl QueryFragment<Pg> for EnqueueQuery<'_> {
         out.push_bind_param::<Array<BigInt>, _>(&self.run_ats)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.timeouts)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.cwds)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.envs)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.limits)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.unique_keys)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.depends_on)?;
         out.push_sql(
             ") WITH ORDINALITY AS t(id, command, kind, max_retries, priority, queue, run_at, \
-               timeout_secs, ord) \
-             ORDER BY ord RETURNING 1) \
-             SELECT count(*) AS inserted, \
-               (SELECT pg_notify('queuectl_jobs', current_schema()))::text IS NULL AS quiet \
-             FROM ins",
+               timeout_secs, cwd, env, limits, unique_key, depends_on, ord) \
+             ORDER BY ord",
         );
+        if self.keyed {
+            // The arbiter is the partial unique index of the migration: a row whose key a
+            // job that may still run holds (or an earlier row of this batch took) is
+            // skipped, waiting first for a concurrent insert of the key to commit or roll
+            // back. A taken id still aborts the statement. The NOTIFY's subquery runs only
+            // if a row comes back, i.e. when something was stored.
+            out.push_sql(
+                " ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL \
+                   AND state IN ('pending', 'failed', 'processing') DO NOTHING \
+                 RETURNING id) \
+                 SELECT id, (SELECT pg_notify('queuectl_jobs', current_schema()))::text IS NULL \
+                   AS quiet FROM ins",
+            );
+        } else {
+            out.push_sql(
+                " RETURNING 1) \
+                 SELECT count(*) AS inserted, \
+                   (SELECT pg_notify('queuectl_jobs', current_schema()))::text IS NULL AS quiet \
+                 FROM ins",
+            );
+        }
         Ok(())
     }
 }
@@ -110,6 +169,34 @@ queuectl_store_sql::statement!(EnqueueQuery<'_>, PgConnection, Untyped);
 pub(crate) struct Enqueued {
     #[diesel(sql_type = BigInt)]
     pub(crate) inserted: i64,
+}
+
+/// What the statement returns for a batch with unique keys: one row per stored job.
+#[derive(Debug, QueryableByName)]
+pub(crate) struct Stored {
+    #[diesel(sql_type = Text)]
+    pub(crate) id: String,
+}
+
+/// The jobs that may still run holding any of `keys`: (key, id).
+pub(crate) fn holders(
+    conn: &mut PgConnection,
+    keys: &[&str],
+) -> QueryResult<Vec<(String, String)>> {
+    #[derive(QueryableByName)]
+    struct Holder {
+        #[diesel(sql_type = Text)]
+        unique_key: String,
+        #[diesel(sql_type = Text)]
+        id: String,
+    }
+    let rows: Vec<Holder> = diesel::sql_query(
+        "SELECT unique_key, id FROM jobs WHERE unique_key = ANY($1::text[]) \
+         AND state IN ('pending', 'failed', 'processing')",
+    )
+    .bind::<Array<Text>, _>(keys)
+    .load(conn)?;
+    Ok(rows.into_iter().map(|h| (h.unique_key, h.id)).collect())
 }
 
 /// The first of `ids` (in batch order) that a job already has, if any.

@@ -120,8 +120,8 @@ use diesel::r2d2::{Pool, PooledConnection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::{Array, BigInt, Text};
 use queuectl_store::{
-    ChangeFeed, ClaimRequest, ClaimToken, Coordination, Guarded, Job, JobId, Jobs, LeaseRef,
-    Marker, NewJob, StoreError, StoreResult, Timestamp, Transition, TransitionKind, Wake,
+    ChangeFeed, ClaimRequest, ClaimToken, Coordination, Enqueued, Guarded, Job, JobId, Jobs,
+    LeaseRef, Marker, NewJob, StoreError, StoreResult, Timestamp, Transition, TransitionKind, Wake,
 };
 use queuectl_store_sql::pg::apply_transition;
 use queuectl_store_sql::row::{decode_jobs, InsertJob};
@@ -344,6 +344,91 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// [`Jobs::enqueue_batch`] of a batch with unique keys, in one transaction: the insert
+    /// skips rows whose key is held, then the holders of the skipped rows' keys are read.
+    /// A holder that finished between the two statements (READ COMMITTED reads the newest
+    /// commit) leaves a skipped row without one; the transaction then rolls back and runs
+    /// again, a bounded number of times.
+    fn enqueue_keyed(&self, query: &enqueue::EnqueueQuery<'_>) -> StoreResult<Vec<Enqueued>> {
+        const ROUNDS: usize = 8;
+        for _ in 0..ROUNDS {
+            let done = self.run(|conn| {
+                conn.transaction(|conn| {
+                    let stored = match query.clone().load::<enqueue::Stored>(conn) {
+                        Ok(stored) => stored,
+                        Err(DieselError::DatabaseError(
+                            DatabaseErrorKind::UniqueViolation,
+                            info,
+                        )) => {
+                            return match enqueue::first_taken(conn, query.ids())? {
+                                Some(id) => Err(StoreError::Conflict(JobId::new(id)).into()),
+                                None => Err(DieselError::DatabaseError(
+                                    DatabaseErrorKind::UniqueViolation,
+                                    info,
+                                )
+                                .into()),
+                            };
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
+                    let stored: HashSet<String> = stored.into_iter().map(|r| r.id).collect();
+                    let skipped: Vec<usize> = (0..query.ids().len())
+                        .filter(|i| !stored.contains(query.ids()[*i]))
+                        .collect();
+                    if skipped.is_empty() {
+                        return Ok(Some(vec![Enqueued::Stored; query.ids().len()]));
+                    }
+                    // A skipped row whose id is taken as well is a Conflict, as without a key.
+                    let skipped_ids: Vec<&str> = skipped.iter().map(|i| query.ids()[*i]).collect();
+                    if let Some(id) = enqueue::first_taken(conn, &skipped_ids)? {
+                        if !stored.contains(&id) {
+                            return Err(StoreError::Conflict(JobId::new(id)).into());
+                        }
+                    }
+                    let keys: Vec<&str> = skipped
+                        .iter()
+                        .filter_map(|i| query.unique_keys()[*i])
+                        .collect();
+                    let holders: std::collections::HashMap<String, String> =
+                        enqueue::holders(conn, &keys)?.into_iter().collect();
+                    let mut results = Vec::with_capacity(query.ids().len());
+                    for (i, id) in query.ids().iter().enumerate() {
+                        if stored.contains(*id) {
+                            results.push(Enqueued::Stored);
+                            continue;
+                        }
+                        let holder = query.unique_keys()[i].and_then(|k| holders.get(k));
+                        match holder {
+                            Some(h) => results.push(Enqueued::Held(JobId::new(h.as_str()))),
+                            // Rolls back; the next round meets the new state.
+                            None => {
+                                return Err(Failure::Store(StoreError::Busy(
+                                    "a unique key's holder finished during enqueue".into(),
+                                )))
+                            }
+                        }
+                    }
+                    Ok(Some(results))
+                })
+                .or_else(|e| match e {
+                    Failure::Store(StoreError::Busy(_)) => Ok(None),
+                    e => Err(e),
+                })
+            })?;
+            if let Some(results) = done {
+                if results.contains(&Enqueued::Stored) {
+                    self.wrote();
+                }
+                return Ok(results);
+            }
+        }
+        Err(StoreError::Busy(
+            "the holders of unique keys kept finishing during enqueue".into(),
+        ))
+    }
+}
+
 /// How the shared operations of `queuectl-store-sql` run here: on a pooled session (pinged
 /// when it may be dead), retrying transient failures; writes in a transaction that sends
 /// the `NOTIFY` when a job became claimable and, once committed, moves this handle's change
@@ -402,12 +487,15 @@ fn wakes_workers(kind: &TransitionKind) -> bool {
 impl Jobs for PostgresStore {
     // ----- producer -----
 
-    fn enqueue_many(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<()> {
+    fn enqueue_batch(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<Vec<Enqueued>> {
         if jobs.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let rows = InsertJob::batch(jobs, now)?;
         let query = enqueue::EnqueueQuery::new(&rows, now.as_millis());
+        if query.keyed() {
+            return self.enqueue_keyed(&query);
+        }
         self.run(
             |conn| match query.clone().get_result::<enqueue::Enqueued>(conn) {
                 Ok(done) if usize::try_from(done.inserted).ok() == Some(rows.len()) => Ok(()),
@@ -432,7 +520,7 @@ impl Jobs for PostgresStore {
             },
         )?;
         self.wrote();
-        Ok(())
+        Ok(vec![Enqueued::Stored; rows.len()])
     }
 
     // ----- worker -----

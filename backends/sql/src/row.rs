@@ -8,9 +8,11 @@
 //! in a text column. Decoding never trusts the database: a value out of its type's range is
 //! [`StoreError::Corrupt`], not a panic.
 
+use std::collections::BTreeMap;
+
 use diesel::prelude::*;
 use queuectl_store::{
-    AttemptRecord, ClaimToken, Job, JobId, JobOutput, JobState, NewJob, Schedule, StoreError,
+    AttemptRecord, ClaimToken, Job, JobId, JobOptions, JobOutput, JobState, NewJob, Schedule, StoreError,
     StoreResult, Timestamp, WorkerInfo,
 };
 
@@ -48,6 +50,11 @@ pub struct JobRow {
     lease_until: Option<i64>,
     claim_token: Option<i64>,
     cancel_requested: bool,
+    cwd: Option<String>,
+    env: Option<String>,
+    limits: Option<String>,
+    unique_key: Option<String>,
+    depends_on: Option<String>,
 }
 
 impl JobRow {
@@ -63,7 +70,28 @@ impl JobRow {
             .map_err(|e| StoreError::Corrupt {
                 what: format!("job {id}: {e}"),
             })?;
+        let options = JobOptions {
+            env: match &self.env {
+                None => BTreeMap::new(),
+                Some(text) => serde_json::from_str(text).map_err(|_| bad_json(&id, "env"))?,
+            },
+            limits: match &self.limits {
+                None => None,
+                Some(text) => {
+                    Some(serde_json::from_str(text).map_err(|_| bad_json(&id, "limits"))?)
+                }
+            },
+            depends_on: match &self.depends_on {
+                None => Vec::new(),
+                Some(text) => {
+                    serde_json::from_str(text).map_err(|_| bad_json(&id, "depends_on"))?
+                }
+            },
+            cwd: self.cwd,
+            unique_key: self.unique_key,
+        };
         Ok(Job {
+            options,
             attempts: count_from_db(self.attempts, "attempts", &id)?,
             max_retries: count_from_db(self.max_retries, "max_retries", &id)?,
             interrupts: count_from_db(self.interrupts, "interrupts", &id)?,
@@ -151,10 +179,20 @@ pub struct InsertJob<'a> {
     pub claim_token: Option<i64>,
     /// See [`Job::cancel_requested`].
     pub cancel_requested: bool,
+    /// See [`JobOptions::cwd`].
+    pub cwd: Option<&'a str>,
+    /// See [`JobOptions::env`], as JSON; `None` when empty.
+    pub env: Option<String>,
+    /// See [`JobOptions::limits`], as JSON.
+    pub limits: Option<String>,
+    /// See [`JobOptions::unique_key`].
+    pub unique_key: Option<&'a str>,
+    /// See [`JobOptions::depends_on`], as JSON; `None` when empty.
+    pub depends_on: Option<String>,
 }
 
 /// Bind parameters per [`InsertJob`] row.
-pub const INSERT_JOB_COLUMNS: usize = 22;
+pub const INSERT_JOB_COLUMNS: usize = 27;
 
 impl<'a> InsertJob<'a> {
     /// A fresh `pending` job as `enqueue` stores it.
@@ -162,6 +200,7 @@ impl<'a> InsertJob<'a> {
     /// # Errors
     /// [`StoreError::Backend`] for a timeout too large to store.
     pub fn from_new(job: &'a NewJob, now: Timestamp) -> StoreResult<Self> {
+        let (env, limits, depends_on) = options_to_db(&job.options)?;
         Ok(InsertJob {
             id: job.id.as_str(),
             command: &job.command,
@@ -185,6 +224,11 @@ impl<'a> InsertJob<'a> {
             lease_until: None,
             claim_token: None,
             cancel_requested: false,
+            cwd: job.options.cwd.as_deref(),
+            env,
+            limits,
+            unique_key: job.options.unique_key.as_deref(),
+            depends_on,
         })
     }
 
@@ -204,6 +248,7 @@ impl<'a> InsertJob<'a> {
     /// # Errors
     /// [`StoreError::Backend`] for a timeout too large to store.
     pub fn from_job(job: &'a Job) -> StoreResult<Self> {
+        let (env, limits, depends_on) = options_to_db(&job.options)?;
         Ok(InsertJob {
             id: job.id.as_str(),
             command: &job.command,
@@ -227,6 +272,11 @@ impl<'a> InsertJob<'a> {
             lease_until: job.lease_until.map(Timestamp::as_millis),
             claim_token: job.claim_token.map(|t| t.0),
             cancel_requested: job.cancel_requested,
+            cwd: job.options.cwd.as_deref(),
+            env,
+            limits,
+            unique_key: job.options.unique_key.as_deref(),
+            depends_on,
         })
     }
 }
@@ -466,6 +516,39 @@ pub fn count_of(rows: usize) -> u64 {
     u64::try_from(rows).unwrap_or(u64::MAX)
 }
 
+/// The JSON columns of `options`: `env`, `limits` and `depends_on`, `None` when empty.
+fn options_to_db(
+    options: &JobOptions,
+) -> StoreResult<(Option<String>, Option<String>, Option<String>)> {
+    let json = |what: &str, v: Result<String, serde_json::Error>| {
+        v.map_err(|e| StoreError::backend(format!("encoding a job's {what}"), e))
+    };
+    let env = if options.env.is_empty() {
+        None
+    } else {
+        Some(json("env", serde_json::to_string(&options.env))?)
+    };
+    let limits = match &options.limits {
+        None => None,
+        Some(l) => Some(json("limits", serde_json::to_string(l))?),
+    };
+    let depends_on = if options.depends_on.is_empty() {
+        None
+    } else {
+        Some(json(
+            "depends_on",
+            serde_json::to_string(&options.depends_on),
+        )?)
+    };
+    Ok((env, limits, depends_on))
+}
+
+fn bad_json(id: &JobId, field: &str) -> StoreError {
+    StoreError::Corrupt {
+        what: format!("job {id}: {field} is not valid JSON of its type"),
+    }
+}
+
 fn count_from_db(v: i64, field: &str, id: &JobId) -> StoreResult<u32> {
     u32::try_from(v).map_err(|_| corrupt(id, field, v))
 }
@@ -516,6 +599,16 @@ mod tests {
             lease_until: Some(Timestamp::from_millis(9)),
             claim_token: Some(ClaimToken(i64::MAX)),
             cancel_requested: true,
+            options: JobOptions {
+                cwd: Some("/tmp/a b".into()),
+                env: [("K".to_owned(), "v=\"1\"".to_owned())].into(),
+                limits: Some(queuectl_store::Limits {
+                    cpu_seconds: Some(5),
+                    ..queuectl_store::Limits::default()
+                }),
+                unique_key: Some("k".into()),
+                depends_on: vec![JobId::new("p")],
+            },
         }
     }
 
@@ -544,6 +637,11 @@ mod tests {
             lease_until: row.lease_until,
             claim_token: row.claim_token,
             cancel_requested: row.cancel_requested,
+            cwd: row.cwd.map(str::to_owned),
+            env: row.env.clone(),
+            limits: row.limits.clone(),
+            unique_key: row.unique_key.map(str::to_owned),
+            depends_on: row.depends_on.clone(),
         }
     }
 
@@ -579,6 +677,10 @@ mod tests {
 
         let mut bad = read_back(&row);
         bad.timeout_secs = Some(-3);
+        assert!(matches!(bad.into_job(), Err(StoreError::Corrupt { .. })));
+
+        let mut bad = read_back(&row);
+        bad.env = Some("[1]".into());
         assert!(matches!(bad.into_job(), Err(StoreError::Corrupt { .. })));
     }
 

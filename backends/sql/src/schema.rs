@@ -53,6 +53,16 @@ diesel::table! {
         claim_token -> Nullable<BigInt>,
         /// See `Job::cancel_requested`.
         cancel_requested -> Bool,
+        /// See `JobOptions::cwd`.
+        cwd -> Nullable<Text>,
+        /// See `JobOptions::env`: a JSON object, `NULL` when empty.
+        env -> Nullable<Text>,
+        /// See `JobOptions::limits`: a JSON object.
+        limits -> Nullable<Text>,
+        /// See `JobOptions::unique_key`.
+        unique_key -> Nullable<Text>,
+        /// See `JobOptions::depends_on`: a JSON array, `NULL` when empty.
+        depends_on -> Nullable<Text>,
     }
 }
 

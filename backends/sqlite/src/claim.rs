@@ -120,7 +120,7 @@ struct TakeJobs<'a> {
 const RETURNING_JOB: &str = " RETURNING seq, id, command, kind, state, attempts, max_retries, \
     priority, queue, interrupts, created_at, updated_at, run_at, next_run_at, timeout_secs, \
     exit_code, last_error, worker_id, started_at, finished_at, lease_until, claim_token, \
-    cancel_requested";
+    cancel_requested, cwd, env, limits, unique_key, depends_on";
 
 impl QueryFragment<Sqlite> for TakeJobs<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use diesel::sqlite::Sqlite;
-use queuectl_store::{JobId, StoreError};
+use queuectl_store::{Enqueued, JobId, StoreError};
 use queuectl_store_sql::row::InsertJob;
 use queuectl_store_sql::schema::jobs;
 use queuectl_store_sql::Failure;
@@ -18,7 +18,63 @@ use queuectl_store_sql::Failure;
 pub(crate) fn insert_new_jobs(
     conn: &mut SqliteConnection,
     rows: &[InsertJob<'_>],
-) -> Result<(), Failure> {
+) -> Result<Vec<Enqueued>, Failure> {
+    if rows.iter().any(|r| r.unique_key.is_some()) {
+        // A row held by its key inserts nothing, like a taken id: go row by row to tell
+        // which it was.
+        return insert_keyed(conn, rows);
+    }
+    insert_unkeyed(conn, rows)?;
+    Ok(vec![Enqueued::Stored; rows.len()])
+}
+
+/// Inserts `rows` one by one; a row that inserts nothing has a taken id (`Conflict`) or a
+/// key held by a job that may still run (`Held`, the row is skipped). The caller's write
+/// transaction holds SQLite's write lock, so the holder found is the one that blocked the
+/// insert.
+fn insert_keyed(
+    conn: &mut SqliteConnection,
+    rows: &[InsertJob<'_>],
+) -> Result<Vec<Enqueued>, Failure> {
+    let mut results = Vec::with_capacity(rows.len());
+    for row in rows {
+        if InsertJobRow(row)
+            .get_result::<i64>(conn)
+            .optional()?
+            .is_some()
+        {
+            results.push(Enqueued::Stored);
+            continue;
+        }
+        let holder = match row.unique_key {
+            Some(key) => jobs::table
+                .filter(jobs::unique_key.eq(key))
+                // Literal, so that SQLite can use the partial index `jobs_unique_key`.
+                .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    "state IN ('pending', 'failed', 'processing')",
+                ))
+                .filter(jobs::id.ne(row.id))
+                .select(jobs::id)
+                .first::<String>(conn)
+                .optional()?,
+            None => None,
+        };
+        let id_taken = jobs::table
+            .filter(jobs::id.eq(row.id))
+            .select(jobs::seq)
+            .first::<i64>(conn)
+            .optional()?
+            .is_some();
+        match holder {
+            Some(holder) if !id_taken => results.push(Enqueued::Held(JobId::new(holder))),
+            _ => return Err(StoreError::Conflict(JobId::new(row.id)).into()),
+        }
+    }
+    Ok(results)
+}
+
+/// Inserts rows without a unique key (see [`insert_new_jobs`]).
+fn insert_unkeyed(conn: &mut SqliteConnection, rows: &[InsertJob<'_>]) -> Result<(), Failure> {
     let mut chunks = rows.chunks_exact(INSERT_CHUNK);
     for chunk in &mut chunks {
         let Some(statement) = InsertJobChunk::new(chunk) else {
@@ -101,7 +157,7 @@ const INSERT_JOBS_PREFIX: &str =
     "INSERT INTO jobs (id, command, kind, state, attempts, max_retries, priority, \
      queue, interrupts, created_at, updated_at, run_at, next_run_at, timeout_secs, \
      exit_code, last_error, worker_id, started_at, finished_at, lease_until, \
-     claim_token) VALUES ";
+     claim_token, cwd, env, limits, unique_key, depends_on) VALUES ";
 
 /// Pushes `(…)`, the bound values of one row in the order of [`INSERT_JOBS_PREFIX`].
 fn push_values<'b>(r: &'b InsertJob<'b>, out: &mut AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
@@ -147,11 +203,21 @@ fn push_values<'b>(r: &'b InsertJob<'b>, out: &mut AstPass<'_, 'b, Sqlite>) -> Q
     out.push_bind_param::<Nullable<BigInt>, _>(&r.lease_until)?;
     out.push_sql(", ");
     out.push_bind_param::<Nullable<BigInt>, _>(&r.claim_token)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<Text>, _>(&r.cwd)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<Text>, _>(&r.env)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<Text>, _>(&r.limits)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<Text>, _>(&r.unique_key)?;
+    out.push_sql(", ");
+    out.push_bind_param::<Nullable<Text>, _>(&r.depends_on)?;
     out.push_sql(")");
     Ok(())
 }
 
-/// Rows per [`InsertJobChunk`]: 64 rows of 21 columns, far below SQLite's limit of bound
+/// Rows per [`InsertJobChunk`]: 64 rows of 26 columns, far below SQLite's limit of bound
 /// variables.
 const INSERT_CHUNK: usize = 64;
 

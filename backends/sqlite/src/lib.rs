@@ -108,8 +108,8 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnectio
 use diesel::sql_types::BigInt;
 use parking_lot::Mutex;
 use queuectl_store::{
-    ChangeFeed, ClaimRequest, Coordination, Guarded, Job, JobState, Jobs, LeaseRef, Marker, NewJob,
-    StoreError, StoreResult, Timestamp, Transition,
+    ChangeFeed, ClaimRequest, Coordination, Enqueued, Guarded, Job, JobState, Jobs, LeaseRef,
+    Marker, NewJob, StoreError, StoreResult, Timestamp, Transition,
 };
 use queuectl_store_sql::row::InsertJob;
 use queuectl_store_sql::schema::jobs;
@@ -553,9 +553,9 @@ fn finish_in(
 impl Jobs for SqliteStore {
     // ----- producer -----
 
-    fn enqueue_many(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<()> {
+    fn enqueue_batch(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<Vec<Enqueued>> {
         if jobs.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let rows = InsertJob::batch(jobs, now)?;
         self.write(|conn| enqueue::insert_new_jobs(conn, &rows))

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{
-    AttemptStats, AttemptStatsRequest, Capabilities, ChangeFeed, ClaimRequest, Coordination, Fired,
+    AttemptStats, AttemptStatsRequest, Capabilities, ChangeFeed, ClaimRequest, Coordination, Enqueued, Fired,
     Guarded, Heartbeat, Job, JobFilter, JobId, JobPage, JobPageRequest, JobRecord, JobStore, Jobs,
     LeaseRef, Marker, NewJob, QueueStats, Schedule, ScheduleFire, StateCounts, StoreResult,
     Timestamp, Transition, Wake, WorkerInfo,
@@ -88,6 +88,8 @@ pub enum Call<'a> {
     Enqueue { job: &'a NewJob, now: Timestamp },
     /// [`Jobs::enqueue_many`].
     EnqueueMany { jobs: &'a [NewJob], now: Timestamp },
+    /// [`Jobs::enqueue_batch`].
+    EnqueueBatch { jobs: &'a [NewJob], now: Timestamp },
     /// [`Jobs::claim`].
     Claim { req: &'a ClaimRequest },
     /// [`Jobs::finish`].
@@ -185,6 +187,7 @@ impl Call<'_> {
         match self {
             Call::Enqueue { .. } => "enqueue",
             Call::EnqueueMany { .. } => "enqueue_many",
+            Call::EnqueueBatch { .. } => "enqueue_batch",
             Call::Claim { .. } => "claim",
             Call::Finish { .. } => "finish",
             Call::FinishAndClaim { .. } => "finish_and_claim",
@@ -264,6 +267,11 @@ impl<D: Decorator> Jobs for D {
     fn enqueue_many(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<()> {
         through(self, &Call::EnqueueMany { jobs, now }, |s| {
             s.enqueue_many(jobs, now)
+        })
+    }
+    fn enqueue_batch(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<Vec<Enqueued>> {
+        through(self, &Call::EnqueueBatch { jobs, now }, |s| {
+            s.enqueue_batch(jobs, now)
         })
     }
     fn claim(&self, req: &ClaimRequest) -> StoreResult<Vec<Job>> {

@@ -21,6 +21,15 @@ pub enum StoreError {
     /// A job with this id already exists; the stored job was left untouched.
     #[error("a job with id {0} already exists")]
     Conflict(JobId),
+    /// Another job that is `pending`, `failed` or `processing` holds this unique key, so the
+    /// operation (a retry) would make two; nothing changed.
+    #[error("unique key '{key}' is held by job {holder}")]
+    KeyHeld {
+        /// The key.
+        key: String,
+        /// The job holding it.
+        holder: JobId,
+    },
     /// The job exists but is not in a state the operation accepts; nothing changed.
     #[error("job {id} is {state}")]
     WrongState {
@@ -83,6 +92,7 @@ impl StoreError {
         match self {
             StoreError::NotFound(id) | StoreError::Conflict(id) => Some(id),
             StoreError::WrongState { id, .. } => Some(id),
+            StoreError::KeyHeld { holder, .. } => Some(holder),
             _ => None,
         }
     }

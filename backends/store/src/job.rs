@@ -1,5 +1,6 @@
 //! The job record and its state.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -105,6 +106,16 @@ impl JobState {
         }
     }
 
+    /// Whether a job in this state holds its `unique_key`: `pending`, `failed` or
+    /// `processing` (it may still run).
+    #[must_use]
+    pub const fn holds_unique_key(self) -> bool {
+        matches!(
+            self,
+            JobState::Pending | JobState::Failed | JobState::Processing
+        )
+    }
+
     /// Whether a claim may pick up a job in this state (once it is due).
     #[must_use]
     pub const fn is_claimable(self) -> bool {
@@ -185,6 +196,8 @@ pub struct NewJob {
     pub run_at: Timestamp,
     /// Per-attempt timeout in seconds; `None` means no timeout.
     pub timeout_secs: Option<u64>,
+    /// Where and how the command runs, and when the job may be stored.
+    pub options: JobOptions,
 }
 
 impl NewJob {
@@ -200,6 +213,7 @@ impl NewJob {
             queue: "default".to_owned(),
             run_at,
             timeout_secs: None,
+            options: JobOptions::default(),
         }
     }
 }
@@ -253,6 +267,54 @@ pub struct Job {
     /// and whatever its guarded finish reports, the job ends `cancelled`. `false` in
     /// every other state.
     pub cancel_requested: bool,
+    /// See [`NewJob::options`]; fixed at enqueue.
+    pub options: JobOptions,
+}
+
+/// What a job says about where and how its command runs (`cwd`, `env`, `limits`) and about
+/// its place among other jobs (`unique_key`, `depends_on`): the job JSON's version-2
+/// fields. Fixed at enqueue; every field's default means "as in version 1".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JobOptions {
+    /// Absolute working directory of the command; `None`: the worker's.
+    pub cwd: Option<String>,
+    /// Variables added to (and overriding) the worker's environment for the command.
+    pub env: BTreeMap<String, String>,
+    /// Resource limits applied to the command before it execs; `None`: none.
+    pub limits: Option<Limits>,
+    /// While a job holding this key is `pending`, `failed` or `processing`, no other job
+    /// with the key is stored ([`JobState::holds_unique_key`]).
+    pub unique_key: Option<String>,
+    /// Jobs that must complete before this one is claimable.
+    pub depends_on: Vec<JobId>,
+}
+
+/// Resource limits of a job's command, each optional and > 0. They are the job's own
+/// `setrlimit` limits, inherited by everything the command starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Data memory (heap and private mappings) in MiB (`RLIMIT_DATA`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u64>,
+    /// CPU time in seconds (`RLIMIT_CPU`): the kernel sends `SIGXCPU` when it is spent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_seconds: Option<u64>,
+    /// Open file descriptors (`RLIMIT_NOFILE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_files: Option<u64>,
+    /// Processes of the worker's user (`RLIMIT_NPROC`, which counts every process of the
+    /// user, not only the job's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processes: Option<u64>,
+}
+
+impl Limits {
+    /// Whether no limit is set.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        *self == Limits::default()
+    }
 }
 
 /// One finished execution, kept in a job's history.
@@ -350,4 +412,13 @@ impl StateCounts {
     pub fn total(&self) -> u64 {
         JobState::ALL.iter().map(|s| self.get(*s)).sum()
     }
+}
+
+/// What [`crate::Jobs::enqueue_batch`] did with one job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Enqueued {
+    /// Stored as a new `pending` job.
+    Stored,
+    /// Not stored: the job with this id holds the new job's `unique_key`.
+    Held(JobId),
 }

@@ -29,8 +29,8 @@ pub use crate::decorator::{Call, Decorator};
 pub use crate::error::{BoxError, StoreError, StoreResult};
 pub use crate::feed::{Heartbeat, Marker, Wake};
 pub use crate::job::{
-    AttemptRecord, ClaimToken, Job, JobFilter, JobId, JobOutput, JobRecord, JobState, NewJob,
-    StateCounts, UnknownState,
+    AttemptRecord, ClaimToken, Enqueued, Job, JobFilter, JobId, JobOptions, JobOutput, JobRecord,
+    JobState, Limits, NewJob, StateCounts, UnknownState,
 };
 pub use crate::overview::{
     page_matches, queue_stats_of, AttemptStats, AttemptStatsBuilder, AttemptStatsRequest,

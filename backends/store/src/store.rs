@@ -11,7 +11,7 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use crate::{
-    AttemptStats, AttemptStatsRequest, Capabilities, ClaimRequest, Fired, Guarded, Heartbeat, Job,
+    AttemptStats, AttemptStatsRequest, Capabilities, ClaimRequest, Enqueued, Fired, Guarded, Heartbeat, Job,
     JobFilter, JobId, JobPage, JobPageRequest, JobRecord, LeaseRef, Marker, NewJob, QueueStats,
     Schedule, ScheduleFire, StateCounts, StoreResult, Timestamp, Transition, Wake, WorkerInfo,
 };
@@ -49,12 +49,25 @@ pub trait Jobs: Debug + Send + Sync + 'static {
         self.enqueue_many(std::slice::from_ref(job), now)
     }
 
-    /// Inserts jobs as [`Jobs::enqueue`] does, in order, all or nothing: if any id
-    /// exists (or repeats within `jobs`), nothing is stored.
+    /// Inserts jobs as [`Jobs::enqueue_batch`] does, without saying which were held.
     ///
     /// # Errors
     /// [`crate::StoreError::Conflict`] naming a duplicate id.
-    fn enqueue_many(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<()>;
+    fn enqueue_many(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<()> {
+        self.enqueue_batch(jobs, now).map(drop)
+    }
+
+    /// Inserts jobs as [`Jobs::enqueue`] does, in order, all or nothing: if any id
+    /// exists (or repeats within `jobs`), nothing is stored. A job whose
+    /// [`crate::JobOptions::unique_key`] is held by a stored job that is `pending`, `failed`
+    /// or `processing` (or by an earlier job of the batch) is not stored: its result is
+    /// [`Enqueued::Held`] naming the holder. The check and the insert are one atomic step, so
+    /// concurrent batches with the same key, from any process or host, store one job.
+    /// Returns one result per job, in order.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::Conflict`] naming a duplicate id.
+    fn enqueue_batch(&self, jobs: &[NewJob], now: Timestamp) -> StoreResult<Vec<Enqueued>>;
 
     // ----- worker -----
 

@@ -5,7 +5,7 @@ use std::io::Read as _;
 use std::path::Path;
 
 use anyhow::Context as _;
-use queuectl::{EnqueueRequest, Job, JobId, Timestamp};
+use queuectl::{EnqueueRequest, Enqueued, Job, JobId, Timestamp};
 
 use crate::cli::args::EnqueueArgs;
 use crate::cli::input::{parse_job, parse_jobs, ParsedJob};
@@ -41,7 +41,20 @@ pub(crate) fn run(db: Option<&str>, a: EnqueueArgs) -> anyhow::Result<()> {
         .into_iter()
         .map(|j| apply_overrides(j.request, &a, now))
         .collect();
-    let ids = sched.enqueue_many(requests)?;
+    let outcomes = sched.enqueue_batch(requests)?;
+    let ids: Vec<JobId> = outcomes
+        .into_iter()
+        .map(|(id, outcome)| match outcome {
+            Enqueued::Stored => id,
+            Enqueued::Held(holder) => {
+                eprintln!(
+                    "queuectl: not enqueued: job {holder} holds the same unique_key; \
+                     printing its id"
+                );
+                holder
+            }
+        })
+        .collect();
     if !a.json {
         return print_lines(ids.iter().map(JobId::as_str));
     }
@@ -88,6 +101,17 @@ fn apply_overrides(mut r: EnqueueRequest, a: &EnqueueArgs, now: Timestamp) -> En
     if let Some(t) = a.timeout {
         r.timeout_secs = Some(t);
     }
+    if let Some(dir) = &a.cwd {
+        r.cwd = Some(dir.clone());
+    }
+    for (k, v) in &a.env {
+        r.env.insert(k.clone(), v.clone());
+    }
+    if let Some(k) = &a.unique_key {
+        r.unique_key = Some(k.clone());
+    }
+    r.depends_on
+        .extend(a.after.iter().map(|id| JobId::new(id.as_str())));
     r
 }
 

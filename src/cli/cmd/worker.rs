@@ -43,8 +43,16 @@ fn start(db: Option<&str>, a: WorkerStartArgs) -> anyhow::Result<()> {
         tracing::info!(url = %format!("http://{bound}/metrics"), "serving metrics");
     }
     let job_target = without_password(&target_text(db));
+    let mut shell = ShellHandler::new().store_target(job_target);
+    // Jobs with resource limits start through this very binary (`exec-limited`).
+    match std::env::current_exe() {
+        Ok(me) => shell = shell.limit_helper(me),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot find this program: jobs with limits will fail")
+        }
+    }
     let mut builder = WorkerPool::builder(sched)
-        .handler("shell", ShellHandler::new().store_target(job_target))
+        .handler("shell", shell)
         .slots(a.count)
         .queues(a.queues.clone())
         .drain(a.drain)

@@ -366,6 +366,50 @@ pub(crate) fn job_part(r: &JobRecord, now: Timestamp, csrf: &str, read_only: boo
             .map_or_else(|| "none".to_owned(), |s| format!("{s} s")),
     );
     field("Interrupts", job.interrupts.to_string());
+    let dash = || "–".to_owned();
+    field(
+        "Directory",
+        job.options
+            .cwd
+            .as_deref()
+            .map_or_else(dash, |d| esc(d).to_string()),
+    );
+    if !job.options.env.is_empty() {
+        // Secret-looking values are masked here as in the CLI's JSON (output.rs).
+        let vars: String = crate::cli::output::masked_env(&job.options.env)
+            .into_iter()
+            .map(|(k, v)| format!("{}={}\n", esc(k), esc(v)))
+            .collect();
+        field("Environment", format!("<pre class=\"cmd\">{vars}</pre>"));
+    }
+    field(
+        "Unique key",
+        job.options
+            .unique_key
+            .as_deref()
+            .map_or_else(dash, |k| esc(k).to_string()),
+    );
+    field(
+        "Limits",
+        job.options.limits.as_ref().map_or_else(dash, |l| {
+            esc(&serde_json::to_string(l).unwrap_or_default()).to_string()
+        }),
+    );
+    if !job.options.depends_on.is_empty() {
+        let parents: Vec<String> = job
+            .options
+            .depends_on
+            .iter()
+            .map(|p| {
+                format!(
+                    r#"<a href="{}">{}</a>"#,
+                    esc(&job_href(p.as_str())),
+                    esc(p.as_str())
+                )
+            })
+            .collect();
+        field("After", parents.join(", "));
+    }
     field(
         "Last error",
         job.last_error.as_deref().map_or_else(
@@ -501,6 +545,7 @@ mod tests {
         let now = Timestamp::from_millis(1_700_000_000_000);
         JobRecord {
             job: Job {
+                options: Default::default(),
                 id: JobId::new(XSS),
                 command: XSS.to_owned(),
                 kind: "shell".to_owned(),

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use diesel::dsl::{count_star, AsSelect, SqlTypeOf};
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment};
-use diesel::sql_types::{BigInt, Integer, Nullable, Text, Untyped};
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Untyped};
 use diesel::upsert::excluded;
 use queuectl_store::{
     AttemptRecord, ClaimRequest, ClaimToken, Guarded, Job, JobFilter, JobId, JobRecord, JobState,
@@ -355,9 +355,20 @@ pub fn list_query(filter: &JobFilter) -> JobQuery<'_> {
 /// Only driver failures.
 pub fn requeue_all_dead<S: Session<Conn = Conn>>(store: &S, now: Timestamp) -> StoreResult<u64> {
     let n = store.write(|conn| {
-        let n = diesel::update(jobs::table.filter(jobs::state.eq(JobState::Dead.as_str())))
-            .set(requeued(now))
-            .execute(conn)?;
+        // A dead job whose unique key another job holds stays dead (requeueing it would
+        // make two holders); see `requeue_dead`.
+        let key_free = diesel::dsl::sql::<Bool>(
+            "(unique_key IS NULL OR NOT EXISTS (SELECT 1 FROM jobs h \
+              WHERE h.unique_key = jobs.unique_key \
+              AND h.state IN ('pending', 'failed', 'processing')))",
+        );
+        let n = diesel::update(
+            jobs::table
+                .filter(jobs::state.eq(JobState::Dead.as_str()))
+                .filter(key_free),
+        )
+        .set(requeued(now))
+        .execute(conn)?;
         if n > 0 {
             S::wake(conn)?;
         }
@@ -379,6 +390,7 @@ pub fn requeue_dead<S: Session<Conn = Conn>>(
     now: Timestamp,
 ) -> StoreResult<Job> {
     let row = store.write(|conn| {
+        check_key_free(conn, id)?;
         let row = diesel::update(
             jobs::table
                 .filter(jobs::id.eq(id.as_str()))
@@ -660,6 +672,36 @@ impl QueryFragment<Db> for ClaimStamp<'_> {
         out.push_sql(", updated_at = ");
         out.push_bind_param::<BigInt, _>(&self.now)?;
         Ok(())
+    }
+}
+
+/// `KeyHeld` if another job that may still run holds the unique key of job `id`.
+fn check_key_free(conn: &mut Conn, id: &JobId) -> Result<(), Failure> {
+    let key: Option<Option<String>> = jobs::table
+        .filter(jobs::id.eq(id.as_str()))
+        .select(jobs::unique_key)
+        .first(conn)
+        .optional()?;
+    let Some(Some(key)) = key else {
+        return Ok(());
+    };
+    let holder: Option<String> = jobs::table
+        .filter(jobs::unique_key.eq(&key))
+        // Literal, so that SQLite can use the partial index `jobs_unique_key`.
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "state IN ('pending', 'failed', 'processing')",
+        ))
+        .filter(jobs::id.ne(id.as_str()))
+        .select(jobs::id)
+        .first(conn)
+        .optional()?;
+    match holder {
+        Some(holder) => Err(StoreError::KeyHeld {
+            key,
+            holder: JobId::new(holder),
+        }
+        .into()),
+        None => Ok(()),
     }
 }
 
