@@ -158,7 +158,9 @@ pub use crate::clock::{Clock, SystemClock};
 pub use crate::config::{parse_duration, parse_whole_seconds, SettingKey, Settings};
 pub use crate::error::{Error, Result};
 pub use crate::queue::Queue;
-pub use crate::scheduler::{EnqueueRequest, Outcome, Recovery, Scheduler};
+pub use crate::scheduler::{
+    EnqueueRequest, Outcome, Pruned, Recovery, Scheduler, PRUNE_BATCH, RETENTION_INTERVAL,
+};
 pub use crate::target::StoreTarget;
 pub use crate::typed::{enqueue_typed, enqueue_typed_many, error_chain, JobResult, TypedJob};
 pub use crate::worker::{
@@ -171,9 +173,9 @@ pub use queuectl_store::{
     AttemptRecord, AttemptStats, AttemptStatsRequest, BoxError, Call, Capabilities, ChangeFeed,
     ClaimRequest, ClaimToken, Coordination, Decorator, Execution, Guarded, Heartbeat, Histogram,
     Job, JobCursor, JobFilter, JobId, JobOutput, JobPage, JobPageRequest, JobRecord, JobState,
-    JobStore, Jobs, LeaseRef, Marker, NewJob, QueueAttempts, QueueStats, StateCounts, StoreError,
-    StoreResult, ThroughputBucket, Timestamp, Transition, TransitionKind, UnknownState, Wake,
-    WorkerInfo,
+    JobStore, Jobs, LeaseRef, Marker, NewJob, PruneRequest, QueueAttempts, QueueStats, StateCounts,
+    StoreError, StoreResult, ThroughputBucket, Timestamp, Transition, TransitionKind, UnknownState,
+    Wake, WorkerInfo,
 };
 pub use queuectl_store_memory::MemoryStore;
 #[cfg(feature = "postgres")]

@@ -5,7 +5,7 @@
 //! - `slot.rs`: one slot's loop: claim (skipping the query while nothing changed), run a
 //!   batch, group-commit its outcomes, release what a stop left unstarted.
 //! - `upkeep.rs`: the helper threads: lease renewal, heartbeat, wake-up on other processes'
-//!   writes, and the recovery pass (whose rule lives in `liveness`).
+//!   writes, the recovery pass (whose rule lives in `liveness`) and the retention pass.
 //!
 //! Everything one run's threads share is in [`Run`]; the pool itself is immutable while it
 //! runs, so one pool may run again after it stopped.
@@ -57,6 +57,7 @@ pub struct WorkerPool<S: JobStore + Clone> {
     pub(in crate::worker) state: Arc<StateMap>,
     pub(in crate::worker) heartbeat_interval: Duration,
     pub(in crate::worker) recovery_interval: Duration,
+    pub(in crate::worker) retention_interval: Option<Duration>,
     pub(in crate::worker) groups: GroupRegistry,
 }
 
@@ -285,6 +286,9 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                 thread::Builder::new()
                     .name("queuectl-wake".to_owned())
                     .spawn_scoped(scope, || self.wake_loop(run)),
+                thread::Builder::new()
+                    .name("queuectl-retention".to_owned())
+                    .spawn_scoped(scope, || self.retention_loop(run)),
             ];
             for helper in helpers {
                 if let Err(e) = helper {

@@ -1,5 +1,5 @@
 //! The helper threads of a run, none of which runs job code: lease renewal, heartbeat,
-//! wake-up on other processes' writes, and the recovery pass.
+//! wake-up on other processes' writes, the recovery pass and the retention pass.
 
 use std::time::Duration;
 
@@ -110,6 +110,34 @@ impl<S: JobStore + Clone> WorkerPool<S> {
     pub(super) fn recovery_loop(&self, run: &Run<'_>) {
         while !run.done.wait_timeout(self.recovery_interval) {
             self.recover_once(run);
+        }
+    }
+
+    /// The retention pass: at the start of the run, then every
+    /// [`WorkerPoolBuilder::retention_interval`], delete the finished jobs the `retention-*`
+    /// settings no longer keep, in batches of [`crate::PRUNE_BATCH`] (each its own short
+    /// transaction). A run of [`WorkerPool::run_due`] (tests) makes none.
+    ///
+    /// [`WorkerPoolBuilder::retention_interval`]: crate::worker::WorkerPoolBuilder::retention_interval
+    /// [`WorkerPool::run_due`]: crate::WorkerPool::run_due
+    pub(super) fn retention_loop(&self, run: &Run<'_>) {
+        let Some(interval) = self.retention_interval else {
+            return;
+        };
+        if run.mode == super::Mode::Due {
+            return;
+        }
+        loop {
+            match self.scheduler.apply_retention() {
+                Ok(pruned) if pruned.total() > 0 => tracing::info!(worker = %self.id,
+                    completed = pruned.completed, cancelled = pruned.cancelled,
+                    dead = pruned.dead, "retention: pruned finished jobs"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(worker = %self.id, error = %e, "retention pass failed"),
+            }
+            if run.done.wait_timeout(interval) {
+                return;
+            }
         }
     }
 
