@@ -26,17 +26,27 @@ pub enum SettingKey {
     LeaseSeconds,
     /// `poll-interval-ms`: how often idle workers look for work (integer ≥ 10).
     PollIntervalMs,
+    /// `retention-completed`: running workers delete `completed` jobs this long after they
+    /// finished, in seconds (0 = keep forever).
+    RetentionCompleted,
+    /// `retention-cancelled`: the same for `cancelled` jobs.
+    RetentionCancelled,
+    /// `retention-dead`: the same for `dead` jobs (default 0: the dead-letter queue is kept).
+    RetentionDead,
 }
 
 impl SettingKey {
     /// Every key, in the order `config list` prints them.
-    pub const ALL: [SettingKey; 6] = [
+    pub const ALL: [SettingKey; 9] = [
         SettingKey::MaxRetries,
         SettingKey::BackoffBase,
         SettingKey::BackoffMax,
         SettingKey::JobTimeout,
         SettingKey::LeaseSeconds,
         SettingKey::PollIntervalMs,
+        SettingKey::RetentionCompleted,
+        SettingKey::RetentionCancelled,
+        SettingKey::RetentionDead,
     ];
 
     /// The canonical (dashed) name.
@@ -49,6 +59,9 @@ impl SettingKey {
             SettingKey::JobTimeout => "job-timeout",
             SettingKey::LeaseSeconds => "lease-seconds",
             SettingKey::PollIntervalMs => "poll-interval-ms",
+            SettingKey::RetentionCompleted => "retention-completed",
+            SettingKey::RetentionCancelled => "retention-cancelled",
+            SettingKey::RetentionDead => "retention-dead",
         }
     }
 
@@ -62,6 +75,8 @@ impl SettingKey {
             SettingKey::JobTimeout => "0",
             SettingKey::LeaseSeconds => "15",
             SettingKey::PollIntervalMs => "200",
+            SettingKey::RetentionCompleted | SettingKey::RetentionCancelled => "604800",
+            SettingKey::RetentionDead => "0",
         }
     }
 
@@ -83,6 +98,11 @@ impl SettingKey {
             SettingKey::PollIntervalMs => {
                 "a whole number of milliseconds from 10 to 315360000000 (10 years)"
             }
+            SettingKey::RetentionCompleted
+            | SettingKey::RetentionCancelled
+            | SettingKey::RetentionDead => {
+                "a duration of whole seconds (604800, 90s, 12h, 7d, 2w) from 0 (keep forever) to 10 years"
+            }
         }
     }
 
@@ -93,7 +113,12 @@ impl SettingKey {
     pub const fn is_duration(self) -> bool {
         matches!(
             self,
-            SettingKey::BackoffMax | SettingKey::JobTimeout | SettingKey::LeaseSeconds
+            SettingKey::BackoffMax
+                | SettingKey::JobTimeout
+                | SettingKey::LeaseSeconds
+                | SettingKey::RetentionCompleted
+                | SettingKey::RetentionCancelled
+                | SettingKey::RetentionDead
         )
     }
 
@@ -140,7 +165,11 @@ impl SettingKey {
                 }
                 return Ok(format!("{x}"));
             }
-            SettingKey::MaxRetries | SettingKey::JobTimeout => 0,
+            SettingKey::MaxRetries
+            | SettingKey::JobTimeout
+            | SettingKey::RetentionCompleted
+            | SettingKey::RetentionCancelled
+            | SettingKey::RetentionDead => 0,
             SettingKey::BackoffMax => 1,
             SettingKey::LeaseSeconds => 2,
             SettingKey::PollIntervalMs => 10,
@@ -219,6 +248,12 @@ pub struct Settings {
     pub max_retries: u32,
     /// See [`SettingKey::PollIntervalMs`].
     pub poll_interval_ms: u64,
+    /// See [`SettingKey::RetentionCancelled`].
+    pub retention_cancelled_secs: u64,
+    /// See [`SettingKey::RetentionCompleted`].
+    pub retention_completed_secs: u64,
+    /// See [`SettingKey::RetentionDead`].
+    pub retention_dead_secs: u64,
 }
 
 impl Default for Settings {
@@ -230,6 +265,9 @@ impl Default for Settings {
             lease_secs: 15,
             max_retries: 3,
             poll_interval_ms: 200,
+            retention_cancelled_secs: 604_800,
+            retention_completed_secs: 604_800,
+            retention_dead_secs: 0,
         }
     }
 }
@@ -270,6 +308,9 @@ impl Settings {
                 self.max_retries = u32::try_from(int(&v)).unwrap_or(u32::MAX);
             }
             SettingKey::PollIntervalMs => self.poll_interval_ms = int(&v),
+            SettingKey::RetentionCompleted => self.retention_completed_secs = int(&v),
+            SettingKey::RetentionCancelled => self.retention_cancelled_secs = int(&v),
+            SettingKey::RetentionDead => self.retention_dead_secs = int(&v),
         }
         Ok(())
     }
@@ -284,7 +325,24 @@ impl Settings {
             SettingKey::LeaseSeconds => self.lease_secs.to_string(),
             SettingKey::MaxRetries => self.max_retries.to_string(),
             SettingKey::PollIntervalMs => self.poll_interval_ms.to_string(),
+            SettingKey::RetentionCompleted => self.retention_completed_secs.to_string(),
+            SettingKey::RetentionCancelled => self.retention_cancelled_secs.to_string(),
+            SettingKey::RetentionDead => self.retention_dead_secs.to_string(),
         }
+    }
+
+    /// How long finished jobs of `state` are kept before running workers delete them:
+    /// `None` for a state that is not final or is kept forever (retention 0).
+    #[must_use]
+    pub fn retention(&self, state: queuectl_store::JobState) -> Option<Duration> {
+        use queuectl_store::JobState;
+        let secs = match state {
+            JobState::Completed => self.retention_completed_secs,
+            JobState::Cancelled => self.retention_cancelled_secs,
+            JobState::Dead => self.retention_dead_secs,
+            _ => 0,
+        };
+        (secs > 0).then(|| Duration::from_secs(secs))
     }
 
     /// The lease a claim holds.
@@ -323,6 +381,10 @@ mod tests {
         assert_eq!(JobTimeout.validate("5m").unwrap(), "300");
         assert_eq!(BackoffMax.validate("1h").unwrap(), "3600");
         assert_eq!(LeaseSeconds.validate("2d").unwrap(), "172800");
+        assert_eq!(RetentionCompleted.validate("7d").unwrap(), "604800");
+        assert_eq!(RetentionDead.validate("0").unwrap(), "0");
+        assert_eq!(RetentionCancelled.validate("1w").unwrap(), "604800");
+        assert!(RetentionCompleted.validate("-1").is_err());
         assert!(LeaseSeconds.validate("1s").is_err(), "below the minimum");
         assert!(JobTimeout.validate("1.5s").is_err());
         assert!(MaxRetries.validate("5m").is_err(), "not a duration key");

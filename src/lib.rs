@@ -196,7 +196,8 @@ pub use crate::cron::CronSpec;
 pub use crate::error::{Error, Result};
 pub use crate::queue::Queue;
 pub use crate::scheduler::{
-    fire_id, EnqueueRequest, FireReport, JobTemplate, Outcome, Recovery, ScheduleRequest, Scheduler,
+    fire_id, EnqueueRequest, FireReport, JobTemplate, Outcome, Pruned, Recovery, ScheduleRequest,
+    Scheduler, PRUNE_BATCH, RETENTION_INTERVAL,
 };
 pub use crate::target::StoreTarget;
 pub use crate::typed::{enqueue_typed, enqueue_typed_many, error_chain, JobResult, TypedJob};
@@ -208,11 +209,12 @@ pub use crate::worker::{
 pub use queuectl_store::prelude;
 pub use queuectl_store::{
     AttemptRecord, AttemptStats, AttemptStatsRequest, BoxError, Call, Capabilities, ChangeFeed,
-    ClaimRequest, ClaimToken, Coordination, Decorator, Enqueued, Execution, Fired, Guarded, Heartbeat,
-    Histogram, Job, JobCursor, JobFilter, JobId, JobOptions, JobOutput, JobPage, JobPageRequest, JobRecord,
-    JobState, JobStore, Jobs, LeaseRef, Limits, Marker, NewJob, QueueAttempts, QueueStats, Schedule,
-    ScheduleFire, StateCounts, StoreError, StoreResult, ThroughputBucket, Timestamp, Transition,
-    TransitionKind, UnknownState, Wake, WorkerInfo, CANCELLED_WHILE_RUNNING,
+    ClaimRequest, ClaimToken, Coordination, Decorator, Enqueued, Execution, Fired, Guarded,
+    Heartbeat, Histogram, Job, JobCursor, JobFilter, JobId, JobOptions, JobOutput, JobPage,
+    JobPageRequest, JobRecord, JobState, JobStore, Jobs, LeaseRef, Limits, Marker, NewJob,
+    PruneRequest, QueueAttempts, QueueStats, Schedule, ScheduleFire, StateCounts, StoreError,
+    StoreResult, ThroughputBucket, Timestamp, Transition, TransitionKind, UnknownState, Wake,
+    WorkerInfo, CANCELLED_WHILE_RUNNING,
 };
 pub use queuectl_store_memory::MemoryStore;
 #[cfg(feature = "postgres")]

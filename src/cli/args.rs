@@ -156,6 +156,21 @@ pub(crate) enum Command {
     /// Cancel a pending or failed job.
     #[command(after_help = "Examples:\n  queuectl cancel report-2026-12")]
     Cancel(IdArg),
+    /// Put finished jobs (completed, failed, dead, cancelled) back to pending with a fresh budget.
+    #[command(
+        after_help = "Each ID is handled on its own: the others still run when one fails (exit 1 then).\nAn ID may be a unique prefix of a job's id.\n\nExamples:\n  queuectl retry report-2026-12\n  queuectl retry 3f2a build-17 build-18"
+    )]
+    Retry(IdsArg),
+    /// Delete jobs that are not running, with their output and history.
+    #[command(
+        after_help = "Each ID is handled on its own: the others still go when one fails (exit 1 then).\nAn ID may be a unique prefix of a job's id.\n\nExamples:\n  queuectl delete report-2026-12\n  queuectl list --state cancelled --json | jq -r '.[].id' | xargs queuectl delete"
+    )]
+    Delete(IdsArg),
+    /// Delete finished jobs (default: completed and cancelled) older than their retention.
+    #[command(
+        after_help = "Without --older-than each state's retention setting is the age (retention-completed,\nretention-cancelled, retention-dead; a state kept forever, retention 0, is skipped).\n\nExamples:\n  queuectl prune\n  queuectl prune --older-than 1d --dry-run\n  queuectl prune --state dead --older-than 30d\n  queuectl prune --older-than 0 --state completed --state cancelled"
+    )]
+    Prune(PruneArgs),
     /// Read and change persisted settings.
     #[command(
         subcommand,
@@ -219,6 +234,48 @@ pub(crate) enum Command {
 pub(crate) struct IdArg {
     /// The job's id.
     pub(crate) id: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IdsArg {
+    /// The jobs' ids (or unique prefixes of them).
+    #[arg(required = true, value_name = "ID")]
+    pub(crate) ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PruneArgs {
+    /// Only jobs that finished more than this long ago: seconds or a duration like 12h, 7d,
+    /// 2w; 0 means every one finished before now (default: each state's retention setting).
+    #[arg(long, value_name = "DURATION", value_parser = parse_delay)]
+    pub(crate) older_than: Option<Duration>,
+
+    /// Only jobs in this final state (repeatable): completed, cancelled or dead (default:
+    /// completed and cancelled).
+    #[arg(long = "state", value_name = "STATE", value_enum)]
+    pub(crate) states: Vec<FinalStateArg>,
+
+    /// Count the jobs that would go; delete nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+/// `prune --state` values: the final states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FinalStateArg {
+    Completed,
+    Cancelled,
+    Dead,
+}
+
+impl From<FinalStateArg> for JobState {
+    fn from(s: FinalStateArg) -> Self {
+        match s {
+            FinalStateArg::Completed => JobState::Completed,
+            FinalStateArg::Cancelled => JobState::Cancelled,
+            FinalStateArg::Dead => JobState::Dead,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -526,6 +583,16 @@ pub(crate) enum DlqCommand {
         after_help = "Examples:\n  queuectl dlq retry report-2026-12\n  queuectl dlq retry --all"
     )]
     Retry(DlqRetryArgs),
+    /// Delete every dead job, with its output and history.
+    #[command(after_help = "Examples:\n  queuectl dlq purge --dry-run\n  queuectl dlq purge")]
+    Purge(DlqPurgeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DlqPurgeArgs {
+    /// Count the dead jobs; delete nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -619,8 +686,9 @@ pub(crate) enum ConfigCommand {
         after_help = "Examples:\n  queuectl config get max-retries\n  queuectl config get lease_seconds"
     )]
     Get {
-        /// max-retries, backoff-base, backoff-max, job-timeout, lease-seconds or
-        /// poll-interval-ms (underscores accepted).
+        /// max-retries, backoff-base, backoff-max, job-timeout, lease-seconds,
+        /// poll-interval-ms, retention-completed, retention-cancelled or retention-dead
+        /// (underscores accepted).
         key: String,
     },
     /// Validate and persist a setting.

@@ -11,6 +11,7 @@ mod bench;
 mod cmd;
 mod dashboard;
 pub(crate) mod input;
+mod job_ref;
 mod metrics;
 mod open_store;
 mod output;
@@ -162,6 +163,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dlq(c) => cmd::dlq::run(db, c),
         Command::Cron(c) => cmd::cron::run(db, c),
         Command::Cancel(a) => cmd::cancel::run(db, &a.id),
+        Command::Retry(a) => cmd::retry::run(db, &a.ids),
+        Command::Delete(a) => cmd::delete::run(db, &a.ids),
+        Command::Prune(a) => cmd::prune::run(db, &a),
         Command::Config(c) => cmd::config::run(db, c),
         Command::Migrate(a) => cmd::migrate::run(db, &a),
         Command::Backup(a) => cmd::backup::run(db, &a),

@@ -4,6 +4,7 @@
 //! docs/CLI.md; the store only applies the guarded transitions it is handed (River's
 //! `job_executor` / `job_rescuer` split). Time comes from an injected [`Clock`].
 
+mod operate;
 mod periodic;
 mod rescue;
 mod retry;
@@ -18,6 +19,7 @@ use queuectl_store::{
     JobStore, LeaseRef, Limits, NewJob, Timestamp, Transition, TransitionKind,
 };
 
+pub use self::operate::{Pruned, PRUNE_BATCH, RETENTION_INTERVAL};
 pub use self::periodic::{fire_id, FireReport, JobTemplate, ScheduleRequest};
 pub(crate) use self::rescue::recovery_transition;
 // The reference model (testing::model) follows the same policy.

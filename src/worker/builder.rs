@@ -36,6 +36,7 @@ pub struct WorkerPoolBuilder<S: JobStore + Clone> {
     state: StateMap,
     heartbeat_interval: Duration,
     recovery_interval: Duration,
+    retention_interval: Option<Duration>,
     group_dir: Option<PathBuf>,
     schedules: Option<Arc<JobTemplate>>,
 }
@@ -70,6 +71,7 @@ impl<S: JobStore + Clone> WorkerPool<S> {
             state: StateMap::default(),
             heartbeat_interval: HEARTBEAT_INTERVAL,
             recovery_interval: RECOVERY_INTERVAL,
+            retention_interval: Some(crate::scheduler::RETENTION_INTERVAL),
             group_dir: None,
             schedules: None,
         }
@@ -182,6 +184,15 @@ impl<S: JobStore + Clone> WorkerPoolBuilder<S> {
         self
     }
 
+    /// Period of the retention pass, which deletes finished jobs as the `retention-*`
+    /// settings allow (see [`Scheduler::apply_retention`]); the first pass runs when the
+    /// pool starts. Default once a minute; `None` turns retention off for this pool.
+    #[must_use]
+    pub fn retention_interval(mut self, interval: Option<Duration>) -> Self {
+        self.retention_interval = interval;
+        self
+    }
+
     /// Directory where workers on this host record their jobs' process groups (see the
     /// [liveness](crate#liveness)). Default `$TMPDIR/queuectl-<uid>/groups`; every
     /// worker on the host must use the same one to clean up after each other.
@@ -223,6 +234,7 @@ impl<S: JobStore + Clone> WorkerPoolBuilder<S> {
             state: Arc::new(self.state),
             heartbeat_interval: self.heartbeat_interval,
             recovery_interval: self.recovery_interval,
+            retention_interval: self.retention_interval,
             groups: GroupRegistry::new(self.group_dir.unwrap_or_else(GroupRegistry::default_root)),
             schedules: self.schedules,
         }

@@ -53,6 +53,9 @@ store_test! {
             ("job-timeout", "0"),
             ("lease-seconds", "15"),
             ("poll-interval-ms", "200"),
+            ("retention-completed", "604800"),
+            ("retention-cancelled", "604800"),
+            ("retention-dead", "0"),
         ];
         for (key, value) in defaults {
             assert_eq!(

@@ -556,3 +556,47 @@ store_test! {
         }
     }
 }
+
+store_test! {
+    /// The dashboard's Retry takes any finished job (as `retry` does), Delete removes a job
+    /// that is not running and goes back to the job list, and "Purge the dead-letter queue"
+    /// deletes every dead job (as `dlq purge` does); all need the token.
+    fn retry_delete_and_purge_act_as_the_commands_do(env) {
+        env.enqueue(r#"{"id":"done","command":"true"}"#);
+        for i in 0..2 {
+            env.enqueue(&format!(r#"{{"id":"d{i}","command":"exit 1","max_retries":1}}"#));
+        }
+        env.run(&["worker", "start", "--drain"]).ok();
+        let dash = start(&env, &[]);
+        let act = |path: &str, fields: &[(&str, &str)]| {
+            Request::post_form(dash.addr, path, fields)
+                .header("Origin", &dash.origin())
+                .send()
+        };
+        let csrf = dash.csrf();
+        let page = dash.get("/job?id=done");
+        assert!(page.body.contains(r#"action="/job/retry""#), "{}", page.body);
+        assert!(page.body.contains(r#"action="/job/delete""#), "{}", page.body);
+        let retried = act("/job/retry", &[("id", "done"), ("csrf", &csrf)]);
+        assert_eq!(retried.status, 303, "{retried:?}");
+        assert_eq!(env.state("done"), "pending");
+
+        let refused = act("/job/delete", &[("id", "done")]);
+        assert!((400..500).contains(&refused.status), "{refused:?}");
+        let deleted = act("/job/delete", &[("id", "done"), ("csrf", &csrf)]);
+        assert_eq!(deleted.status, 303, "{deleted:?}");
+        assert_eq!(deleted.header("location"), Some("/jobs"));
+        env.run(&["show", "done"]).code(1);
+
+        let list = dash.get("/jobs?state=dead");
+        assert!(list.body.contains(r#"action="/jobs/purge-dead""#), "{}", list.body);
+        let refused = act("/jobs/purge-dead", &[]);
+        assert!((400..500).contains(&refused.status), "{refused:?}");
+        assert_eq!(env.status()["dead"], 2);
+        let purged = act("/jobs/purge-dead", &[("csrf", &csrf)]);
+        assert_eq!(purged.status, 303, "{purged:?}");
+        assert_eq!(env.status()["dead"], 0);
+        let after = dash.get(purged.header("location").expect("location"));
+        assert!(after.body.contains("Purged 2 dead jobs"), "{}", after.body);
+    }
+}

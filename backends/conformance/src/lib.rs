@@ -2,7 +2,7 @@
 //! fault-injection tests.
 //!
 //! Test bodies are ordinary generic functions, grouped by role in modules (`enqueue`,
-//! `claim`, `finish`, `rescue`, `admin`, `cancel`, `overview`, `concurrency`, `schedule`, `options`); the [`store_conformance!`] macro
+//! `claim`, `finish`, `rescue`, `admin`, `cancel`, `operate`, `overview`, `concurrency`, `schedule`, `options`); the [`store_conformance!`] macro
 //! lists every case once and expands one `#[test]` per case, so adding a case here runs it
 //! against every store. Each store has exactly one call site,
 //! `backends/<store>/tests/conformance.rs`:
@@ -42,6 +42,7 @@ mod enqueue;
 mod faulty;
 mod finish;
 pub mod fixture;
+mod operate;
 mod options;
 mod overview;
 mod rescue;
@@ -55,6 +56,7 @@ pub mod cases {
     pub use crate::concurrency::*;
     pub use crate::enqueue::*;
     pub use crate::finish::*;
+    pub use crate::operate::*;
     pub use crate::options::*;
     pub use crate::overview::*;
     pub use crate::rescue::*;
@@ -175,6 +177,14 @@ macro_rules! store_conformance {
             settings_round_trip_and_list_sorted_by_key,
             worker_heartbeat_reports_stop_requests_and_unknown_workers,
             workers_register_list_and_deregister,
+            // operate.rs
+            delete_refuses_a_processing_job_and_unknown_ids,
+            delete_removes_the_job_with_its_output_and_history,
+            find_ids_by_prefix_matches_literally_in_byte_order_up_to_limit,
+            prune_finished_deletes_only_the_requested_states_older_than_before,
+            prune_finished_honours_limit_oldest_first_and_dry_run,
+            requeue_from_states_leaves_a_job_that_changed_state_meanwhile,
+            requeue_from_states_resets_each_retryable_state_keeping_history,
             // overview.rs
             attempt_stats_of_a_store_without_attempts_is_empty,
             attempt_stats_summarise_finished_attempts_per_queue,
@@ -245,6 +255,7 @@ mod tests {
             include_str!("concurrency.rs"),
             include_str!("enqueue.rs"),
             include_str!("finish.rs"),
+            include_str!("operate.rs"),
             include_str!("overview.rs"),
             include_str!("rescue.rs"),
             include_str!("schedule.rs"),

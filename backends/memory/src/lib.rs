@@ -58,10 +58,10 @@ use parking_lot::Mutex;
 use queuectl_store::{
     page_matches, queue_stats_of, AttemptRecord, AttemptStats, AttemptStatsBuilder,
     AttemptStatsRequest, Capabilities, ChangeFeed, ClaimRequest, ClaimToken, Coordination,
-    Enqueued, Execution, Fired, Guarded, Heartbeat, Job, JobCursor, JobFilter, JobId, JobOutput, JobPage,
-    JobPageRequest, JobRecord, JobState, Jobs, LeaseRef, Marker, NewJob, QueueStats, Schedule,
-    ScheduleFire, StateCounts, StoreError, StoreResult, Timestamp, Transition, TransitionKind,
-    WorkerInfo, CANCELLED_WHILE_RUNNING,
+    Enqueued, Execution, Fired, Guarded, Heartbeat, Job, JobCursor, JobFilter, JobId, JobOutput,
+    JobPage, JobPageRequest, JobRecord, JobState, Jobs, LeaseRef, Marker, NewJob, PruneRequest,
+    QueueStats, Schedule, ScheduleFire, StateCounts, StoreError, StoreResult, Timestamp,
+    Transition, TransitionKind, WorkerInfo, CANCELLED_WHILE_RUNNING,
 };
 
 /// An in-process [`JobStore`](queuectl_store::JobStore); see the [crate docs](crate).
@@ -734,22 +734,26 @@ impl Jobs for MemoryStore {
             .collect())
     }
 
-    fn prune(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+    fn prune_finished(&self, req: &PruneRequest) -> StoreResult<u64> {
         let mut state = self.state.lock();
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let doomed: Vec<Seq> = state
+        let limit = usize::try_from(req.limit).unwrap_or(usize::MAX);
+        let mut doomed: Vec<(Timestamp, Seq)> = state
             .jobs
             .iter()
             .filter(|(_, e)| {
-                matches!(
-                    e.job.state,
-                    JobState::Completed | JobState::Dead | JobState::Cancelled
-                ) && e.job.updated_at < before
+                e.job.state.is_final()
+                    && req.states.contains(&e.job.state)
+                    && e.job.updated_at < req.before
             })
-            .map(|(seq, _)| seq)
-            .take(limit)
+            .map(|(seq, e)| (e.job.updated_at, seq))
             .collect();
-        for seq in &doomed {
+        // Oldest finished first, as the SQL stores' index reads them.
+        doomed.sort_unstable();
+        doomed.truncate(limit);
+        if req.dry_run {
+            return Ok(doomed.len() as u64);
+        }
+        for (_, seq) in &doomed {
             state.remove(*seq);
         }
         if !doomed.is_empty() {
@@ -802,6 +806,38 @@ impl Jobs for MemoryStore {
             *counts.get_mut(entry.job.state) += 1;
         }
         Ok(counts)
+    }
+
+    fn delete(&self, id: &JobId, _now: Timestamp) -> StoreResult<Job> {
+        let mut state = self.state.lock();
+        let accepted: Vec<JobState> = JobState::ALL
+            .into_iter()
+            .filter(|s| *s != JobState::Processing)
+            .collect();
+        let seq = state.seq_in_state(id, &accepted)?;
+        let job = state
+            .jobs
+            .get(seq)
+            .map(|e| e.job.clone())
+            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        state.remove(seq);
+        state.compact_if_sparse();
+        state.changed();
+        Ok(job)
+    }
+
+    /// Reads every id: the id map is hashed, not ordered (a sorted index would cost every
+    /// enqueue for a lookup only people make).
+    fn find_ids_by_prefix(&self, prefix: &str, limit: u32) -> StoreResult<Vec<JobId>> {
+        let state = self.state.lock();
+        let mut found: Vec<&JobId> = state
+            .ids
+            .keys()
+            .filter(|id| id.as_str().starts_with(prefix))
+            .collect();
+        found.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(found.into_iter().take(limit).cloned().collect())
     }
 
     fn get(&self, id: &JobId) -> StoreResult<Job> {
@@ -899,9 +935,9 @@ impl Jobs for MemoryStore {
         Ok(requeued)
     }
 
-    fn requeue_dead(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
+    fn requeue(&self, id: &JobId, from: &[JobState], now: Timestamp) -> StoreResult<Job> {
         let mut state = self.state.lock();
-        let seq = state.seq_in_state(id, &[JobState::Dead])?;
+        let seq = state.seq_in_state(id, from)?;
         state.check_key_free(seq)?;
         let job = state
             .modify(seq, |entry| {

@@ -83,8 +83,9 @@ macro_rules! statement {
 }
 
 /// Expands, inside a store's `impl queuectl_store::Jobs`, to the methods the core implements:
-/// `expired_leases`, `cancel_requests`, `prune`, `cancel`, `counts`, `get`, `get_record`, `import`, `list`,
-/// `requeue_all_dead` and `requeue_dead`, each calling the function of the same name in the
+/// `expired_leases`, `cancel_requests`, `prune_finished`, `cancel`, `counts`, `delete`,
+/// `find_ids_by_prefix`, `get`, `get_record`, `import`, `list`, `requeue_all_dead` and
+/// `requeue`, each calling the function of the same name in the
 /// module named by `$dialect` ([`sqlite`] or [`pg`]) with the store as its [`Session`], and
 /// `capabilities` (both dialects claim exclusively across processes). The store writes the
 /// rest (`enqueue_many`, `claim`, `finish`, `finish_and_claim`, `renew_leases`) itself.
@@ -106,12 +107,11 @@ macro_rules! shared_job_methods {
             $crate::$dialect::cancel_requests(self, leases)
         }
 
-        fn prune(
+        fn prune_finished(
             &self,
-            before: $crate::__store::Timestamp,
-            limit: u32,
+            req: &$crate::__store::PruneRequest,
         ) -> $crate::__store::StoreResult<u64> {
-            $crate::$dialect::prune(self, before, limit)
+            $crate::$dialect::prune_finished(self, req)
         }
 
         fn cancel(
@@ -124,6 +124,22 @@ macro_rules! shared_job_methods {
 
         fn counts(&self) -> $crate::__store::StoreResult<$crate::__store::StateCounts> {
             $crate::$dialect::counts(self)
+        }
+
+        fn delete(
+            &self,
+            id: &$crate::__store::JobId,
+            now: $crate::__store::Timestamp,
+        ) -> $crate::__store::StoreResult<$crate::__store::Job> {
+            $crate::$dialect::delete(self, id, now)
+        }
+
+        fn find_ids_by_prefix(
+            &self,
+            prefix: &str,
+            limit: u32,
+        ) -> $crate::__store::StoreResult<::std::vec::Vec<$crate::__store::JobId>> {
+            $crate::$dialect::find_ids_by_prefix(self, prefix, limit)
         }
 
         fn get(
@@ -175,12 +191,13 @@ macro_rules! shared_job_methods {
             $crate::$dialect::requeue_all_dead(self, now)
         }
 
-        fn requeue_dead(
+        fn requeue(
             &self,
             id: &$crate::__store::JobId,
+            from: &[$crate::__store::JobState],
             now: $crate::__store::Timestamp,
         ) -> $crate::__store::StoreResult<$crate::__store::Job> {
-            $crate::$dialect::requeue_dead(self, id, now)
+            $crate::$dialect::requeue(self, id, from, now)
         }
 
         fn capabilities(&self) -> $crate::__store::Capabilities {

@@ -8,6 +8,12 @@ type Conn = diesel::PgConnection;
 /// itself.
 const JOBS_BY_LEASE: &str = "jobs";
 
+/// How [`prune_finished`] names the table: PostgreSQL's planner finds `jobs_prune_idx` by itself.
+const JOBS_BY_FINISH: &str = "jobs";
+
+/// How [`find_ids_by_prefix`] compares ids byte-wise: the column under the byte-order collation `"C"` (the database default may be a locale), read through the index `jobs_id_bytes_idx` on that expression.
+const ID_BYTES: &str = "id COLLATE \"C\"";
+
 // Each file is compiled once per dialect on purpose (see the crate docs), hence the allows.
 #[allow(clippy::duplicate_mod)]
 #[path = "portable/check.rs"]
@@ -18,6 +24,9 @@ mod coordination;
 #[allow(clippy::duplicate_mod)]
 #[path = "portable/job.rs"]
 mod job;
+#[allow(clippy::duplicate_mod)]
+#[path = "portable/operate.rs"]
+mod operate;
 #[allow(clippy::duplicate_mod)]
 #[path = "portable/overview.rs"]
 mod overview;
@@ -35,5 +44,6 @@ use self::strpos as position_of;
 pub use self::check::*;
 pub use self::coordination::*;
 pub use self::job::*;
+pub use self::operate::*;
 pub use self::overview::*;
 pub use self::schedule::*;

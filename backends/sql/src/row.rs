@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 
 use diesel::prelude::*;
 use queuectl_store::{
-    AttemptRecord, ClaimToken, Job, JobId, JobOptions, JobOutput, JobState, NewJob, Schedule, StoreError,
-    StoreResult, Timestamp, WorkerInfo,
+    AttemptRecord, ClaimToken, Job, JobId, JobOptions, JobOutput, JobState, NewJob, Schedule,
+    StoreError, StoreResult, Timestamp, WorkerInfo,
 };
 
 use crate::schema::{job_attempts, job_output, jobs, schedules, workers};

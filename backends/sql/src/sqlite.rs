@@ -9,6 +9,12 @@ type Conn = diesel::SqliteConnection;
 /// already in order.
 const JOBS_BY_LEASE: &str = "jobs INDEXED BY jobs_lease";
 
+/// How [`prune_finished`] names the table: without statistics SQLite's planner reads `jobs_state` and sorts every finished row of the state; the hint makes it read the partial index `jobs_finished`, in finish order.
+const JOBS_BY_FINISH: &str = "jobs INDEXED BY jobs_finished";
+
+/// How [`find_ids_by_prefix`] compares ids byte-wise: SQLite compares `TEXT` with `BINARY` (byte order) by default, so the plain column, read through its `UNIQUE` index.
+const ID_BYTES: &str = "id";
+
 // Each file is compiled once per dialect on purpose (see the crate docs), hence the allows.
 #[allow(clippy::duplicate_mod)]
 #[path = "portable/check.rs"]
@@ -19,6 +25,9 @@ mod coordination;
 #[allow(clippy::duplicate_mod)]
 #[path = "portable/job.rs"]
 mod job;
+#[allow(clippy::duplicate_mod)]
+#[path = "portable/operate.rs"]
+mod operate;
 #[allow(clippy::duplicate_mod)]
 #[path = "portable/overview.rs"]
 mod overview;
@@ -36,5 +45,6 @@ use self::instr as position_of;
 pub use self::check::*;
 pub use self::coordination::*;
 pub use self::job::*;
+pub use self::operate::*;
 pub use self::overview::*;
 pub use self::schedule::*;

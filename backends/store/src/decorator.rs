@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{
-    AttemptStats, AttemptStatsRequest, Capabilities, ChangeFeed, ClaimRequest, Coordination, Enqueued, Fired,
-    Guarded, Heartbeat, Job, JobFilter, JobId, JobPage, JobPageRequest, JobRecord, JobStore, Jobs,
-    LeaseRef, Marker, NewJob, QueueStats, Schedule, ScheduleFire, StateCounts, StoreResult,
-    Timestamp, Transition, Wake, WorkerInfo,
+    AttemptStats, AttemptStatsRequest, Capabilities, ChangeFeed, ClaimRequest, Coordination,
+    Enqueued, Fired, Guarded, Heartbeat, Job, JobFilter, JobId, JobPage, JobPageRequest, JobRecord,
+    JobState, JobStore, Jobs, LeaseRef, Marker, NewJob, PruneRequest, QueueStats, Schedule,
+    ScheduleFire, StateCounts, StoreResult, Timestamp, Transition, Wake, WorkerInfo,
 };
 
 /// A wrapper around a store: every call of the store's traits is forwarded to
@@ -113,14 +113,18 @@ pub enum Call<'a> {
     CancelRequests { leases: &'a [LeaseRef] },
     /// [`Jobs::expired_leases`].
     ExpiredLeases { now: Timestamp, limit: u32 },
-    /// [`Jobs::prune`].
-    Prune { before: Timestamp, limit: u32 },
+    /// [`Jobs::prune_finished`] (and [`Jobs::prune`], which calls it).
+    PruneFinished { req: &'a PruneRequest },
     /// [`Jobs::attempt_stats`].
     AttemptStats { req: &'a AttemptStatsRequest },
     /// [`Jobs::cancel`].
     Cancel { id: &'a JobId, now: Timestamp },
     /// [`Jobs::counts`].
     Counts,
+    /// [`Jobs::delete`].
+    Delete { id: &'a JobId, now: Timestamp },
+    /// [`Jobs::find_ids_by_prefix`].
+    FindIdsByPrefix { prefix: &'a str, limit: u32 },
     /// [`Jobs::get`].
     Get { id: &'a JobId },
     /// [`Jobs::get_record`].
@@ -135,8 +139,12 @@ pub enum Call<'a> {
     QueueStats { now: Timestamp },
     /// [`Jobs::requeue_all_dead`].
     RequeueAllDead { now: Timestamp },
-    /// [`Jobs::requeue_dead`].
-    RequeueDead { id: &'a JobId, now: Timestamp },
+    /// [`Jobs::requeue`] (and [`Jobs::requeue_dead`], which calls it).
+    Requeue {
+        id: &'a JobId,
+        from: &'a [JobState],
+        now: Timestamp,
+    },
     /// [`Coordination::setting`].
     Setting { key: &'a str },
     /// [`Coordination::set_setting`].
@@ -194,10 +202,12 @@ impl Call<'_> {
             Call::RenewLeases { .. } => "renew_leases",
             Call::CancelRequests { .. } => "cancel_requests",
             Call::ExpiredLeases { .. } => "expired_leases",
-            Call::Prune { .. } => "prune",
+            Call::PruneFinished { .. } => "prune_finished",
             Call::AttemptStats { .. } => "attempt_stats",
             Call::Cancel { .. } => "cancel",
             Call::Counts => "counts",
+            Call::Delete { .. } => "delete",
+            Call::FindIdsByPrefix { .. } => "find_ids_by_prefix",
             Call::Get { .. } => "get",
             Call::GetRecord { .. } => "get_record",
             Call::Import { .. } => "import",
@@ -205,7 +215,7 @@ impl Call<'_> {
             Call::Page { .. } => "page",
             Call::QueueStats { .. } => "queue_stats",
             Call::RequeueAllDead { .. } => "requeue_all_dead",
-            Call::RequeueDead { .. } => "requeue_dead",
+            Call::Requeue { .. } => "requeue",
             Call::Setting { .. } => "setting",
             Call::SetSetting { .. } => "set_setting",
             Call::Settings => "settings",
@@ -233,6 +243,7 @@ impl Call<'_> {
                 | Call::CancelRequests { .. }
                 | Call::AttemptStats { .. }
                 | Call::Counts
+                | Call::FindIdsByPrefix { .. }
                 | Call::Get { .. }
                 | Call::GetRecord { .. }
                 | Call::List { .. }
@@ -318,9 +329,9 @@ impl<D: Decorator> Jobs for D {
             s.expired_leases(now, limit)
         })
     }
-    fn prune(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
-        through(self, &Call::Prune { before, limit }, |s| {
-            s.prune(before, limit)
+    fn prune_finished(&self, req: &PruneRequest) -> StoreResult<u64> {
+        through(self, &Call::PruneFinished { req }, |s| {
+            s.prune_finished(req)
         })
     }
     fn attempt_stats(&self, req: &AttemptStatsRequest) -> StoreResult<AttemptStats> {
@@ -331,6 +342,14 @@ impl<D: Decorator> Jobs for D {
     }
     fn counts(&self) -> StoreResult<StateCounts> {
         through(self, &Call::Counts, |s| s.counts())
+    }
+    fn delete(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
+        through(self, &Call::Delete { id, now }, |s| s.delete(id, now))
+    }
+    fn find_ids_by_prefix(&self, prefix: &str, limit: u32) -> StoreResult<Vec<JobId>> {
+        through(self, &Call::FindIdsByPrefix { prefix, limit }, |s| {
+            s.find_ids_by_prefix(prefix, limit)
+        })
     }
     fn get(&self, id: &JobId) -> StoreResult<Job> {
         through(self, &Call::Get { id }, |s| s.get(id))
@@ -355,9 +374,9 @@ impl<D: Decorator> Jobs for D {
             s.requeue_all_dead(now)
         })
     }
-    fn requeue_dead(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
-        through(self, &Call::RequeueDead { id, now }, |s| {
-            s.requeue_dead(id, now)
+    fn requeue(&self, id: &JobId, from: &[JobState], now: Timestamp) -> StoreResult<Job> {
+        through(self, &Call::Requeue { id, from, now }, |s| {
+            s.requeue(id, from, now)
         })
     }
     fn capabilities(&self) -> Capabilities {

@@ -121,6 +121,28 @@ impl JobState {
     pub const fn is_claimable(self) -> bool {
         matches!(self, JobState::Pending | JobState::Failed)
     }
+
+    /// The states a job ends in (`completed`, `dead`, `cancelled`): the only ones
+    /// [`crate::Jobs::prune_finished`] deletes from.
+    pub const FINAL: [JobState; 3] = [JobState::Completed, JobState::Dead, JobState::Cancelled];
+
+    /// Whether a job in this state has ended: see [`JobState::FINAL`].
+    #[must_use]
+    pub const fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobState::Completed | JobState::Dead | JobState::Cancelled
+        )
+    }
+
+    /// The states `retry` requeues from (`completed`, `failed`, `dead`, `cancelled`): every
+    /// state but those of a job waiting to run or running.
+    pub const RETRYABLE: [JobState; 4] = [
+        JobState::Completed,
+        JobState::Failed,
+        JobState::Dead,
+        JobState::Cancelled,
+    ];
 }
 
 /// The error of parsing an unknown state name.

@@ -36,7 +36,7 @@ pub use crate::overview::{
     page_matches, queue_stats_of, AttemptStats, AttemptStatsBuilder, AttemptStatsRequest,
     Histogram, JobCursor, JobPage, JobPageRequest, QueueAttempts, QueueStats, ThroughputBucket,
 };
-pub use crate::request::{Capabilities, ClaimRequest, LeaseRef, WorkerInfo};
+pub use crate::request::{Capabilities, ClaimRequest, LeaseRef, PruneRequest, WorkerInfo};
 pub use crate::schedule::{Fired, Schedule, ScheduleFire};
 pub use crate::store::{ChangeFeed, Coordination, JobStore, Jobs};
 pub use crate::time::Timestamp;

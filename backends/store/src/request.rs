@@ -1,6 +1,6 @@
 //! Parameter and result structs of store calls that take more than a few arguments.
 
-use crate::{ClaimToken, JobId, Timestamp};
+use crate::{ClaimToken, JobId, JobState, Timestamp};
 
 /// What [`crate::Jobs::claim`] should take.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,4 +71,20 @@ impl Capabilities {
         self.multi_process = yes;
         self
     }
+}
+
+/// What [`crate::Jobs::prune_finished`] deletes (or, with `dry_run`, counts).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PruneRequest {
+    /// Only jobs that reached their final state strictly before this instant. A job's
+    /// finish time is its `updated_at`: nothing writes a job once it is in a final state
+    /// but the calls that take it out of it (a requeue) or delete it.
+    pub before: Timestamp,
+    /// Count what would be deleted, delete nothing.
+    pub dry_run: bool,
+    /// At most this many jobs (the oldest finished first).
+    pub limit: u32,
+    /// The states to delete from; states that are not final ([`JobState::FINAL`]) are
+    /// ignored, so a running or waiting job is never pruned.
+    pub states: Vec<JobState>,
 }

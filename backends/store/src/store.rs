@@ -11,9 +11,10 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use crate::{
-    AttemptStats, AttemptStatsRequest, Capabilities, ClaimRequest, Enqueued, Fired, Guarded, Heartbeat, Job,
-    JobFilter, JobId, JobPage, JobPageRequest, JobRecord, LeaseRef, Marker, NewJob, QueueStats,
-    Schedule, ScheduleFire, StateCounts, StoreResult, Timestamp, Transition, Wake, WorkerInfo,
+    AttemptStats, AttemptStatsRequest, Capabilities, ClaimRequest, Enqueued, Fired, Guarded,
+    Heartbeat, Job, JobFilter, JobId, JobPage, JobPageRequest, JobRecord, JobState, LeaseRef,
+    Marker, NewJob, PruneRequest, QueueStats, Schedule, ScheduleFire, StateCounts, StoreResult,
+    Timestamp, Transition, Wake, WorkerInfo,
 };
 
 /// Durable storage for jobs: every trait of the seam in one bound.
@@ -165,12 +166,30 @@ pub trait Jobs: Debug + Send + Sync + 'static {
     /// Only driver failures.
     fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Job>>;
 
-    /// Deletes up to `limit` jobs in a terminal state (`completed`, `dead`, `cancelled`)
+    /// Deletes up to `limit` jobs in a final state (`completed`, `dead`, `cancelled`)
     /// whose `updated_at < before`, with their output and history; returns how many.
+    /// Provided: [`Jobs::prune_finished`] of every final state.
     ///
     /// # Errors
     /// Only driver failures.
-    fn prune(&self, before: Timestamp, limit: u32) -> StoreResult<u64>;
+    fn prune(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        self.prune_finished(&PruneRequest {
+            before,
+            dry_run: false,
+            limit,
+            states: JobState::FINAL.to_vec(),
+        })
+    }
+
+    /// Deletes up to `req.limit` jobs in one of `req.states` (final states only: others
+    /// are ignored) that reached it before `req.before` (`updated_at < before`), oldest
+    /// finished first, with their output and history, in one transaction; returns how
+    /// many. With `req.dry_run` it deletes nothing and returns how many it would have.
+    /// A job that leaves its final state meanwhile (a concurrent requeue) is not deleted.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn prune_finished(&self, req: &PruneRequest) -> StoreResult<u64>;
 
     // ----- operator -----
 
@@ -206,6 +225,23 @@ pub trait Jobs: Debug + Send + Sync + 'static {
     /// # Errors
     /// Only driver failures.
     fn counts(&self) -> StoreResult<StateCounts>;
+
+    /// Deletes a job that is not `processing`, with its output and history; returns the
+    /// job as it was.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::NotFound`]; [`crate::StoreError::WrongState`] for a
+    /// `processing` job, with nothing changed.
+    fn delete(&self, id: &JobId, now: Timestamp) -> StoreResult<Job>;
+
+    /// The ids that start with `prefix` (byte-wise; `%`, `_`, `\`, `*` and `?` are
+    /// ordinary characters), in byte order, at most `limit`. Found through the id index,
+    /// not by reading every job (except in a store without one, which says so). An empty
+    /// prefix matches every id.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn find_ids_by_prefix(&self, prefix: &str, limit: u32) -> StoreResult<Vec<JobId>>;
 
     /// One job.
     ///
@@ -268,14 +304,26 @@ pub trait Jobs: Debug + Send + Sync + 'static {
     /// Only driver failures.
     fn requeue_all_dead(&self, now: Timestamp) -> StoreResult<u64>;
 
-    /// `dead` → `pending`: `attempts = 0`, `interrupts = 0`, `last_error` cleared,
-    /// `run_at = next_run_at = updated_at = now`; command, `max_retries` and history kept.
-    /// Returns the job as stored after the change.
+    /// A job in one of the states `from` → `pending`, as `dlq retry` and `retry` do:
+    /// `attempts = 0`, `interrupts = 0`, `last_error` cleared, `run_at = next_run_at =
+    /// updated_at = now` (claimable at once, any backoff dropped); command, `max_retries`,
+    /// output and history kept. Guarded: the state test and the change are one atomic
+    /// step, so a job that left those states meanwhile is not touched. Returns the job as
+    /// stored after the change.
     ///
     /// # Errors
     /// [`crate::StoreError::NotFound`]; [`crate::StoreError::WrongState`] naming the
     /// current state, with nothing changed.
-    fn requeue_dead(&self, id: &JobId, now: Timestamp) -> StoreResult<Job>;
+    fn requeue(&self, id: &JobId, from: &[JobState], now: Timestamp) -> StoreResult<Job>;
+
+    /// `dead` → `pending` ([`Jobs::requeue`] from `dead` only): `dlq retry`.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::NotFound`]; [`crate::StoreError::WrongState`] naming the
+    /// current state, with nothing changed.
+    fn requeue_dead(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
+        self.requeue(id, &[JobState::Dead], now)
+    }
 
     // ----- introspection -----
 

@@ -2,14 +2,15 @@
 //! the job's worker, on any host, carries out (TERM, grace, KILL), ending it `cancelled`.
 
 use anyhow::anyhow;
-use queuectl::{JobId, JobState, StoreError};
+use queuectl::{JobState, StoreError};
 
 use crate::cli::open_store::open;
 use crate::cli::output::print_lines;
 
 pub(crate) fn run(db: Option<&str>, id: &str) -> anyhow::Result<()> {
     let (sched, _) = open(db)?;
-    match sched.cancel(&JobId::new(id)) {
+    let id = crate::cli::job_ref::resolve(&sched, id)?;
+    match sched.cancel(&id) {
         Ok(job) if job.state == JobState::Processing => print_lines([format!(
             "cancelling {}: it is running; its worker will stop it and it will end cancelled",
             job.id

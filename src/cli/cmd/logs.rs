@@ -3,19 +3,15 @@
 use std::borrow::Cow;
 use std::io::{self, IsTerminal as _, Write};
 
-use queuectl::JobId;
-
 use crate::cli::args::LogsArgs;
 use crate::cli::open_store::open_to_read;
 
 pub(crate) fn run(db: Option<&str>, a: &LogsArgs) -> anyhow::Result<()> {
     let (sched, _) = open_to_read(db)?;
-    let record = sched.store().get_record(&JobId::new(a.id.as_str()))?;
+    let id = crate::cli::job_ref::resolve(&sched, &a.id)?;
+    let record = sched.store().get_record(&id)?;
     let Some(output) = record.output else {
-        eprintln!(
-            "job {} has no output yet (it has not finished an attempt)",
-            a.id
-        );
+        eprintln!("job {id} has no output yet (it has not finished an attempt)");
         return Ok(());
     };
     let mut out = io::stdout().lock();

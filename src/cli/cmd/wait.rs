@@ -18,11 +18,13 @@ const POLL: Duration = Duration::from_millis(100);
 pub(crate) fn run(db: Option<&str>, a: &WaitArgs) -> anyhow::Result<()> {
     let (sched, _) = open_to_read(db)?;
     let deadline = a.timeout.map(|t| Instant::now() + t);
-    // Unknown ids fail at once, before any waiting.
-    for id in &a.ids {
-        sched.store().get(&JobId::new(id.as_str()))?;
-    }
-    let mut waiting: BTreeSet<&str> = a.ids.iter().map(String::as_str).collect();
+    // Unknown ids fail at once, before any waiting; prefixes are resolved once.
+    let ids = a
+        .ids
+        .iter()
+        .map(|text| crate::cli::job_ref::resolve(&sched, text))
+        .collect::<anyhow::Result<Vec<JobId>>>()?;
+    let mut waiting: BTreeSet<&str> = ids.iter().map(JobId::as_str).collect();
     let mut not_completed = Vec::new();
     loop {
         let mut ended = Vec::new();

@@ -1,12 +1,12 @@
 //! What the dashboard's buttons do. Each action is one variant: its route name, its label,
-//! where it is offered, and the scheduler call it makes. Adding one (delete, queue
-//! pause/resume, DLQ purge, once the store has them) is one variant and its match arms;
+//! where it is offered, and the scheduler call it makes. Adding one (queue pause/resume,
+//! once the store has them) is one variant and its match arms;
 //! the routes, the buttons, the CSRF and read-only checks come with it.
 //!
 //! - [`JobAction`]: `POST /job/<name>` with form fields `id` and `csrf`, a button on the
-//!   job's page in the states it applies to. (Delete belongs here.)
+//!   job's page in the states it applies to.
 //! - [`BulkAction`]: `POST /jobs/<name>` with the field `csrf`, a button on the list of
-//!   the state it acts on. (Purging the DLQ belongs here.)
+//!   the state it acts on.
 //! - Queue actions (pause, resume) will be a third enum served as `POST /queue/<name>` with
 //!   a `queue` field, offered on the overview's queue rows.
 
@@ -17,22 +17,25 @@ use crate::cli::open_store::Sched;
 /// An action on one job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum JobAction {
-    /// `dead` → `pending` with a fresh budget (`dlq retry`).
+    /// `completed`, `failed`, `dead` or `cancelled` → `pending` with a fresh budget (`retry`).
     Retry,
     /// `pending` or `failed` → `cancelled`; `processing` → a cancel request its worker
     /// carries out (`cancel`).
     Cancel,
+    /// Removes a job that is not `processing`, with its output and history (`delete`).
+    Delete,
 }
 
 impl JobAction {
     /// Every job action, in the order the buttons appear.
-    pub(crate) const ALL: [JobAction; 2] = [JobAction::Retry, JobAction::Cancel];
+    pub(crate) const ALL: [JobAction; 3] = [JobAction::Retry, JobAction::Cancel, JobAction::Delete];
 
     /// The route segment and form value.
     pub(crate) fn name(self) -> &'static str {
         match self {
             JobAction::Retry => "retry",
             JobAction::Cancel => "cancel",
+            JobAction::Delete => "delete",
         }
     }
 
@@ -46,17 +49,19 @@ impl JobAction {
         match self {
             JobAction::Retry => "Retry",
             JobAction::Cancel => "Cancel",
+            JobAction::Delete => "Delete",
         }
     }
 
     /// Whether the button is offered for a job in `state`.
     pub(crate) fn offered(self, state: JobState) -> bool {
         match self {
-            JobAction::Retry => state == JobState::Dead,
+            JobAction::Retry => JobState::RETRYABLE.contains(&state),
             JobAction::Cancel => matches!(
                 state,
                 JobState::Pending | JobState::Failed | JobState::Processing
             ),
+            JobAction::Delete => state != JobState::Processing,
         }
     }
 
@@ -68,6 +73,9 @@ impl JobAction {
                 "Cancel this job? A running job is stopped (TERM, then KILL). It will not run \
                  again unless retried.",
             ),
+            JobAction::Delete => {
+                Some("Delete this job with its output and history? This cannot be undone.")
+            }
         }
     }
 
@@ -79,14 +87,25 @@ impl JobAction {
                 "Cancelled. A running job stays processing until its worker has stopped it \
                  (within seconds), then ends cancelled."
             }
+            JobAction::Delete => "Deleted.",
+        }
+    }
+
+    /// Where the browser goes once it was done: the job's page, or for a deleted job (which
+    /// has no page any more) the list of jobs.
+    pub(crate) fn redirect(self, job_page: &str) -> String {
+        match self {
+            JobAction::Delete => "/jobs".to_owned(),
+            JobAction::Retry | JobAction::Cancel => format!("{job_page}&done={}", self.name()),
         }
     }
 
     /// Does it.
     pub(crate) fn apply(self, sched: &Sched, id: &JobId) -> queuectl::Result<()> {
         match self {
-            JobAction::Retry => sched.requeue_dead(id).map(drop),
+            JobAction::Retry => sched.retry(id).map(drop),
             JobAction::Cancel => sched.cancel(id).map(drop),
+            JobAction::Delete => sched.delete(id).map(drop),
         }
     }
 }
@@ -96,16 +115,19 @@ impl JobAction {
 pub(crate) enum BulkAction {
     /// Every `dead` job → `pending` (`dlq retry --all`).
     RetryAllDead,
+    /// Deletes every `dead` job (`dlq purge`).
+    PurgeDead,
 }
 
 impl BulkAction {
     /// Every bulk action.
-    pub(crate) const ALL: [BulkAction; 1] = [BulkAction::RetryAllDead];
+    pub(crate) const ALL: [BulkAction; 2] = [BulkAction::RetryAllDead, BulkAction::PurgeDead];
 
     /// The route segment.
     pub(crate) fn name(self) -> &'static str {
         match self {
             BulkAction::RetryAllDead => "retry-all-dead",
+            BulkAction::PurgeDead => "purge-dead",
         }
     }
 
@@ -118,13 +140,14 @@ impl BulkAction {
     pub(crate) fn label(self) -> &'static str {
         match self {
             BulkAction::RetryAllDead => "Retry all dead jobs",
+            BulkAction::PurgeDead => "Purge the dead-letter queue",
         }
     }
 
     /// The state whose list offers it.
     pub(crate) fn offered_on(self) -> JobState {
         match self {
-            BulkAction::RetryAllDead => JobState::Dead,
+            BulkAction::RetryAllDead | BulkAction::PurgeDead => JobState::Dead,
         }
     }
 
@@ -132,6 +155,9 @@ impl BulkAction {
     pub(crate) fn confirm(self) -> Option<&'static str> {
         match self {
             BulkAction::RetryAllDead => Some("Requeue every dead job?"),
+            BulkAction::PurgeDead => {
+                Some("Delete every dead job with its output and history? This cannot be undone.")
+            }
         }
     }
 
@@ -141,6 +167,9 @@ impl BulkAction {
             BulkAction::RetryAllDead => {
                 format!("Requeued {n} dead job{}.", if n == 1 { "" } else { "s" })
             }
+            BulkAction::PurgeDead => {
+                format!("Purged {n} dead job{}.", if n == 1 { "" } else { "s" })
+            }
         }
     }
 
@@ -148,6 +177,7 @@ impl BulkAction {
     pub(crate) fn apply(self, sched: &Sched) -> queuectl::Result<u64> {
         match self {
             BulkAction::RetryAllDead => sched.requeue_all_dead(),
+            BulkAction::PurgeDead => crate::cli::cmd::dlq::purge(sched, false),
         }
     }
 }
@@ -164,7 +194,7 @@ mod tests {
         for a in BulkAction::ALL {
             assert_eq!(BulkAction::from_name(a.name()), Some(a));
         }
-        assert_eq!(JobAction::from_name("delete"), None);
+        assert_eq!(JobAction::from_name("destroy"), None);
     }
 
     #[test]
@@ -175,7 +205,25 @@ mod tests {
                 .filter(|s| a.offered(*s))
                 .collect()
         };
-        assert_eq!(offered(JobAction::Retry), [JobState::Dead]);
+        assert_eq!(
+            offered(JobAction::Retry),
+            [
+                JobState::Completed,
+                JobState::Failed,
+                JobState::Dead,
+                JobState::Cancelled
+            ]
+        );
+        assert_eq!(
+            offered(JobAction::Delete),
+            [
+                JobState::Pending,
+                JobState::Completed,
+                JobState::Failed,
+                JobState::Dead,
+                JobState::Cancelled
+            ]
+        );
         assert_eq!(
             offered(JobAction::Cancel),
             [JobState::Pending, JobState::Processing, JobState::Failed]

@@ -656,8 +656,7 @@ async fn job_action(
     app.blocking(move |sched| Ok(action.apply(sched, &target)?))
         .await?;
     tracing::info!(action = action.name(), job = %id, "dashboard action");
-    let href = format!("{}&done={}", job_href(id.as_str()), action.name());
-    Ok(Redirect::to(&href))
+    Ok(Redirect::to(&action.redirect(&job_href(id.as_str()))))
 }
 
 async fn bulk_action(

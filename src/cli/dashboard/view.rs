@@ -650,6 +650,11 @@ mod tests {
         assert!(job_part(&r, now, "tok", false).contains(r#"action="/job/retry""#));
         assert!(!job_part(&r, now, "tok", true).contains("<form"));
         r.job.state = JobState::Completed;
+        let html = job_part(&r, now, "tok", false);
+        assert!(html.contains(r#"action="/job/retry""#), "{html}");
+        assert!(html.contains(r#"action="/job/delete""#), "{html}");
+        assert!(!html.contains(r#"action="/job/cancel""#), "{html}");
+        r.job.state = JobState::Processing;
         assert!(!job_part(&r, now, "tok", false).contains("<form"));
         r.job.state = JobState::Pending;
         let html = job_part(&r, now, "tok", false);

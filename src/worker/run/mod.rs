@@ -6,7 +6,7 @@
 //!   batch, group-commit its outcomes, release what a stop left unstarted.
 //! - `upkeep.rs`: the helper threads: lease renewal, heartbeat, wake-up on other processes'
 //!   writes, cancel requests for the jobs it runs, the recovery pass (whose rule lives in
-//!   `liveness`) and schedule firing.
+//!   `liveness`), schedule firing and the retention pass.
 //!
 //! Everything one run's threads share is in [`Run`]; the pool itself is immutable while it
 //! runs, so one pool may run again after it stopped.
@@ -58,6 +58,7 @@ pub struct WorkerPool<S: JobStore + Clone> {
     pub(in crate::worker) state: Arc<StateMap>,
     pub(in crate::worker) heartbeat_interval: Duration,
     pub(in crate::worker) recovery_interval: Duration,
+    pub(in crate::worker) retention_interval: Option<Duration>,
     pub(in crate::worker) groups: GroupRegistry,
     pub(in crate::worker) schedules: Option<Arc<JobTemplate>>,
 }
@@ -303,6 +304,9 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                 thread::Builder::new()
                     .name("queuectl-cancel".to_owned())
                     .spawn_scoped(scope, || self.cancel_loop(run)),
+                thread::Builder::new()
+                    .name("queuectl-retention".to_owned())
+                    .spawn_scoped(scope, || self.retention_loop(run)),
             ];
             for helper in helpers {
                 if let Err(e) = helper {

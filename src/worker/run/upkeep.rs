@@ -1,6 +1,6 @@
 //! The helper threads of a run, none of which runs job code: lease renewal, heartbeat,
-//! wake-up on other processes' writes, cancel requests, the recovery pass, and the firing
-//! of due schedules (periodic jobs; not in drain mode).
+//! wake-up on other processes' writes, cancel requests, the recovery pass, the firing of
+//! due schedules (periodic jobs; not in drain mode) and the retention pass.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -218,6 +218,34 @@ impl<S: JobStore + Clone> WorkerPool<S> {
         };
         if let Err(e) = self.scheduler.fire_due_schedules(template.as_ref()) {
             tracing::warn!(worker = %self.id, error = %e, "firing schedules failed");
+        }
+    }
+
+    /// The retention pass: at the start of the run, then every
+    /// [`WorkerPoolBuilder::retention_interval`], delete the finished jobs the `retention-*`
+    /// settings no longer keep, in batches of [`crate::PRUNE_BATCH`] (each its own short
+    /// transaction). A run of [`WorkerPool::run_due`] (tests) makes none.
+    ///
+    /// [`WorkerPoolBuilder::retention_interval`]: crate::worker::WorkerPoolBuilder::retention_interval
+    /// [`WorkerPool::run_due`]: crate::WorkerPool::run_due
+    pub(super) fn retention_loop(&self, run: &Run<'_>) {
+        let Some(interval) = self.retention_interval else {
+            return;
+        };
+        if run.mode == super::Mode::Due {
+            return;
+        }
+        loop {
+            match self.scheduler.apply_retention() {
+                Ok(pruned) if pruned.total() > 0 => tracing::info!(worker = %self.id,
+                    completed = pruned.completed, cancelled = pruned.cancelled,
+                    dead = pruned.dead, "retention: pruned finished jobs"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(worker = %self.id, error = %e, "retention pass failed"),
+            }
+            if run.done.wait_timeout(interval) {
+                return;
+            }
         }
     }
 

@@ -34,9 +34,6 @@ use crate::{Failure, Session};
 /// The backend of [`Conn`].
 type Db = <Conn as Connection>::Backend;
 
-/// The states a job ends in: `prune` deletes only these.
-const TERMINAL: [&str; 3] = ["completed", "dead", "cancelled"];
-
 // ----- maintenance -----
 
 /// [`Jobs::expired_leases`](queuectl_store::Jobs::expired_leases).
@@ -89,46 +86,6 @@ impl QueryFragment<Db> for ExpiredLeases {
 }
 
 crate::statement!(ExpiredLeases, Conn, Untyped);
-
-/// [`Jobs::prune`](queuectl_store::Jobs::prune): the oldest jobs (in insertion order) among
-/// those that qualify. Output and history go with their job (`ON DELETE CASCADE`).
-///
-/// # Errors
-/// Only driver failures.
-pub fn prune<S: Session<Conn = Conn>>(
-    store: &S,
-    before: Timestamp,
-    limit: u32,
-) -> StoreResult<u64> {
-    if limit == 0 {
-        return Ok(0);
-    }
-    let before = before.as_millis();
-    let n = store.write(|conn| {
-        // The subquery reads the table being deleted from, which Diesel types through an
-        // alias. The outer WHERE repeats its test: PostgreSQL re-checks that on a row a
-        // concurrent `dlq retry` changed after the subquery's snapshot, so a job that just
-        // left a terminal state is never deleted (SQLite's write lock rules the race out).
-        let old = diesel::alias!(jobs as old);
-        let doomed = old
-            .filter(old.field(jobs::state).eq_any(TERMINAL))
-            .filter(old.field(jobs::updated_at).lt(before))
-            .order(old.field(jobs::seq).asc())
-            .limit(limit_of(limit))
-            .select(old.field(jobs::seq));
-        Ok(diesel::delete(
-            jobs::table
-                .filter(jobs::seq.eq_any(doomed))
-                .filter(jobs::state.eq_any(TERMINAL))
-                .filter(jobs::updated_at.lt(before)),
-        )
-        .execute(conn)?)
-    })?;
-    if n > 0 {
-        store.jobs_changed();
-    }
-    Ok(count_of(n))
-}
 
 // ----- operator -----
 
@@ -380,37 +337,9 @@ pub fn requeue_all_dead<S: Session<Conn = Conn>>(store: &S, now: Timestamp) -> S
     Ok(count_of(n))
 }
 
-/// [`Jobs::requeue_dead`](queuectl_store::Jobs::requeue_dead).
-///
-/// # Errors
-/// `NotFound`, or `WrongState` naming the job's state.
-pub fn requeue_dead<S: Session<Conn = Conn>>(
-    store: &S,
-    id: &JobId,
-    now: Timestamp,
-) -> StoreResult<Job> {
-    let row = store.write(|conn| {
-        check_key_free(conn, id)?;
-        let row = diesel::update(
-            jobs::table
-                .filter(jobs::id.eq(id.as_str()))
-                .filter(jobs::state.eq(JobState::Dead.as_str())),
-        )
-        .set(requeued(now))
-        .returning(JobRow::as_returning())
-        .get_result(conn)
-        .optional()?;
-        let row = row.ok_or_else(|| not_applicable(conn, id))?;
-        S::wake(conn)?;
-        Ok(row)
-    })?;
-    store.jobs_changed();
-    row.into_job()
-}
-
-/// What `dlq retry` writes (see [`Jobs::requeue_dead`](queuectl_store::Jobs::requeue_dead)).
+/// What `dlq retry` and `retry` write (see [`Jobs::requeue`](queuectl_store::Jobs::requeue)).
 #[allow(clippy::type_complexity)]
-fn requeued(
+pub(super) fn requeued(
     now: Timestamp,
 ) -> (
     diesel::dsl::Eq<jobs::state, &'static str>,
@@ -676,7 +605,7 @@ impl QueryFragment<Db> for ClaimStamp<'_> {
 }
 
 /// `KeyHeld` if another job that may still run holds the unique key of job `id`.
-fn check_key_free(conn: &mut Conn, id: &JobId) -> Result<(), Failure> {
+pub(super) fn check_key_free(conn: &mut Conn, id: &JobId) -> Result<(), Failure> {
     let key: Option<Option<String>> = jobs::table
         .filter(jobs::id.eq(id.as_str()))
         .select(jobs::unique_key)
@@ -716,7 +645,7 @@ fn find_job(conn: &mut Conn, id: &JobId) -> Result<Option<JobRow>, Failure> {
 
 /// The error for a guarded operator write that matched no row: `NotFound`, or
 /// `WrongState` naming the state the job is in.
-fn not_applicable(conn: &mut Conn, id: &JobId) -> Failure {
+pub(super) fn not_applicable(conn: &mut Conn, id: &JobId) -> Failure {
     let state = jobs::table
         .filter(jobs::id.eq(id.as_str()))
         .select(jobs::state)

@@ -1,0 +1,1 @@
+DROP INDEX jobs_id_bytes_idx;
