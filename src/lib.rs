@@ -171,9 +171,9 @@ pub use queuectl_store::{
     AttemptRecord, AttemptStats, AttemptStatsRequest, BoxError, Call, Capabilities, ChangeFeed,
     ClaimRequest, ClaimToken, Coordination, Decorator, Execution, Guarded, Heartbeat, Histogram,
     Job, JobCursor, JobFilter, JobId, JobOutput, JobPage, JobPageRequest, JobRecord, JobState,
-    JobStore, Jobs, LeaseRef, Marker, NewJob, QueueAttempts, QueueStats, StateCounts, StoreError,
-    StoreResult, ThroughputBucket, Timestamp, Transition, TransitionKind, UnknownState, Wake,
-    WorkerInfo,
+    JobStore, Jobs, LeaseRef, LiveOutput, Marker, NewJob, QueueAttempts, QueueStats, StateCounts,
+    StoreError, StoreResult, ThroughputBucket, Timestamp, Transition, TransitionKind, UnknownState,
+    Wake, WorkerInfo,
 };
 pub use queuectl_store_memory::MemoryStore;
 #[cfg(feature = "postgres")]

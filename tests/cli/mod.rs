@@ -40,6 +40,7 @@ mod browser;
 mod dashboard;
 mod enqueue;
 mod inspect;
+mod live;
 mod migrate;
 mod multihost;
 mod operate;

@@ -41,6 +41,7 @@ mod enqueue;
 mod faulty;
 mod finish;
 pub mod fixture;
+mod live;
 mod overview;
 mod rescue;
 
@@ -51,6 +52,7 @@ pub mod cases {
     pub use crate::concurrency::*;
     pub use crate::enqueue::*;
     pub use crate::finish::*;
+    pub use crate::live::*;
     pub use crate::overview::*;
     pub use crate::rescue::*;
 }
@@ -141,6 +143,11 @@ macro_rules! store_conformance {
             finish_released_returns_the_job_to_pending_charging_nothing,
             finish_twice_with_the_same_token_is_stale_the_second_time,
             finish_with_a_wrong_token_is_stale_and_changes_nothing,
+            // live.rs
+            every_attempt_keeps_its_output_in_history,
+            live_output_is_capped_keeping_the_tail,
+            live_output_is_published_under_the_claim_and_read_back,
+            put_live_output_is_guarded_by_the_claim_token,
             // rescue.rs
             expired_lease_can_be_recovered_and_claimed_again_uncharged,
             expired_leases_honours_limit,
@@ -220,6 +227,7 @@ mod tests {
             include_str!("concurrency.rs"),
             include_str!("enqueue.rs"),
             include_str!("finish.rs"),
+            include_str!("live.rs"),
             include_str!("overview.rs"),
             include_str!("rescue.rs"),
         ];

@@ -13,8 +13,8 @@ use std::time::Duration;
 use crate::{
     AttemptStats, AttemptStatsRequest, Capabilities, ChangeFeed, ClaimRequest, Coordination,
     Guarded, Heartbeat, Job, JobFilter, JobId, JobPage, JobPageRequest, JobRecord, JobStore, Jobs,
-    LeaseRef, Marker, NewJob, QueueStats, StateCounts, StoreResult, Timestamp, Transition, Wake,
-    WorkerInfo,
+    LeaseRef, LiveOutput, Marker, NewJob, QueueStats, StateCounts, StoreResult, Timestamp,
+    Transition, Wake, WorkerInfo,
 };
 
 /// A wrapper around a store: every call of the store's traits is forwarded to
@@ -107,6 +107,14 @@ pub enum Call<'a> {
         lease_until: Timestamp,
         now: Timestamp,
     },
+    /// [`Jobs::put_live_output`].
+    PutLiveOutput {
+        lease: &'a LeaseRef,
+        output: &'a LiveOutput,
+        now: Timestamp,
+    },
+    /// [`Jobs::live_output`].
+    LiveOutput { id: &'a JobId },
     /// [`Jobs::expired_leases`].
     ExpiredLeases { now: Timestamp, limit: u32 },
     /// [`Jobs::prune`].
@@ -170,6 +178,8 @@ impl Call<'_> {
             Call::Finish { .. } => "finish",
             Call::FinishAndClaim { .. } => "finish_and_claim",
             Call::RenewLeases { .. } => "renew_leases",
+            Call::PutLiveOutput { .. } => "put_live_output",
+            Call::LiveOutput { .. } => "live_output",
             Call::ExpiredLeases { .. } => "expired_leases",
             Call::Prune { .. } => "prune",
             Call::AttemptStats { .. } => "attempt_stats",
@@ -202,6 +212,7 @@ impl Call<'_> {
         !matches!(
             self,
             Call::ExpiredLeases { .. }
+                | Call::LiveOutput { .. }
                 | Call::AttemptStats { .. }
                 | Call::Counts
                 | Call::Get { .. }
@@ -272,6 +283,18 @@ impl<D: Decorator> Jobs for D {
             now,
         };
         through(self, &call, |s| s.renew_leases(leases, lease_until, now))
+    }
+    fn put_live_output(
+        &self,
+        lease: &LeaseRef,
+        output: &LiveOutput,
+        now: Timestamp,
+    ) -> StoreResult<Guarded> {
+        let call = Call::PutLiveOutput { lease, output, now };
+        through(self, &call, |s| s.put_live_output(lease, output, now))
+    }
+    fn live_output(&self, id: &JobId) -> StoreResult<Option<LiveOutput>> {
+        through(self, &Call::LiveOutput { id }, |s| s.live_output(id))
     }
     fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Job>> {
         through(self, &Call::ExpiredLeases { now, limit }, |s| {

@@ -503,6 +503,10 @@ mod tests {
                 finished_at: now,
                 exit_code: Some(1),
                 error: Some(XSS.to_owned()),
+                output: JobOutput {
+                    stdout: XSS.to_owned(),
+                    stderr: XSS.to_owned(),
+                },
             }],
         }
     }
