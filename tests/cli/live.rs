@@ -115,7 +115,7 @@ store_test! {
     /// An attempt that prints nothing writes no live output while it runs and no output text
     /// when it ends; `logs` says that nothing has arrived.
     fn an_attempt_that_prints_nothing_writes_no_output(env) {
-        let id = env.enqueue(r#"{"command": "sleep 2"}"#);
+        let id = env.enqueue(r#"{"command": "sleep 5"}"#);
         let worker = env.spawn_worker(&["--drain"]);
         wait_until(Duration::from_secs(20), "the job to start", || {
             env.state(&id) == "processing"
@@ -127,6 +127,7 @@ store_test! {
             std::thread::sleep(Duration::from_millis(100));
         }
         let run = env.run(&["logs", &id]).code(0);
+        assert_eq!(env.state(&id), "processing", "logs ran while the job ran");
         assert_eq!(run.stdout, "");
         assert!(run.stderr.contains("no output has arrived yet"), "{run:?}");
         worker.wait(Duration::from_secs(30)).code(0);
@@ -165,5 +166,43 @@ store_test! {
         assert_eq!(done, live);
         assert_eq!(env.run(&["logs", &id, "--stderr"]).ok(), "done\n");
         assert_eq!(count(&env, "live_output", "1 = 1"), 0);
+    }
+}
+
+store_test! {
+    /// The dashboard's job page shows the running attempt's output as it grows (its part,
+    /// which the page's script refreshes every second while the job runs).
+    fn the_dashboard_job_page_shows_live_output_while_it_runs(env) {
+        let dash = crate::cli::dashboard::start(&env, &[]);
+        let job = serde_json::json!({"id": "tick", "command": "i=1; while [ $i -le 15 ]; do echo tick-$i; i=$((i+1)); sleep 0.2; done"});
+        env.enqueue(&job.to_string());
+        let _worker = env.spawn_worker(&[]);
+        let stdout_of = |html: &str| -> String {
+            html.split(r#"<pre class="output" data-stream="stdout">"#)
+                .nth(1)
+                .and_then(|rest| rest.split("</pre>").next())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let mut first = String::new();
+        wait_until(Duration::from_secs(20), "live output on the job's page", || {
+            let page = dash.get("/job?id=tick");
+            assert_eq!(page.status, 200, "{page:?}");
+            first = stdout_of(&page.body);
+            first.starts_with("tick-1\n")
+        });
+        assert_eq!(env.state("tick"), "processing", "shown before the end");
+        assert!(!first.contains("tick-15"), "{first}");
+        wait_until(Duration::from_secs(20), "the output to grow", || {
+            let part = dash.get("/part/job?id=tick");
+            let now = stdout_of(&part.body);
+            now.len() > first.len() && now.starts_with(&first)
+        });
+        wait_until(Duration::from_secs(20), "the job to end", || {
+            env.state("tick") == "completed"
+        });
+        let done = stdout_of(&dash.get("/part/job?id=tick").body);
+        let all: String = (1..=15).map(|i| format!("tick-{i}\n")).collect();
+        assert_eq!(done, all);
     }
 }

@@ -308,7 +308,8 @@ pub(crate) fn jobs_part(page: &JobPage, f: &ListFilter<'_>, now: Timestamp) -> S
     out
 }
 
-/// A job's fields, actions, output and history.
+/// A job's fields, actions, output and history. While the job runs, `r.output` is what
+/// its running attempt has written so far.
 pub(crate) fn job_part(r: &JobRecord, now: Timestamp, csrf: &str, read_only: bool) -> String {
     let job = &r.job;
     let mut out = format!(
@@ -378,7 +379,7 @@ pub(crate) fn job_part(r: &JobRecord, now: Timestamp, csrf: &str, read_only: boo
         out,
         "<h2>Output{}</h2>",
         if running {
-            " <small>(of the last finished attempt; this one is running)</small>"
+            " <small>(of the running attempt, so far)</small>"
         } else {
             ""
         }
@@ -392,6 +393,9 @@ pub(crate) fn job_part(r: &JobRecord, now: Timestamp, csrf: &str, read_only: boo
                     esc(text)
                 );
             }
+        }
+        None if running => {
+            out.push_str(r#"<p class="empty">No output has arrived yet.</p>"#);
         }
         None => out.push_str(r#"<p class="empty">No output yet.</p>"#),
     }
