@@ -211,10 +211,10 @@ pub use queuectl_store::{
     AttemptRecord, AttemptStats, AttemptStatsRequest, BoxError, Call, Capabilities, ChangeFeed,
     ClaimRequest, ClaimToken, Coordination, Decorator, Enqueued, Execution, Fired, Guarded,
     Heartbeat, Histogram, Job, JobCursor, JobFilter, JobId, JobOptions, JobOutput, JobPage,
-    JobPageRequest, JobRecord, JobState, JobStore, Jobs, LeaseRef, Limits, Marker, NewJob,
-    PruneRequest, QueueAttempts, QueueStats, Schedule, ScheduleFire, StateCounts, StoreError,
-    StoreResult, ThroughputBucket, Timestamp, Transition, TransitionKind, UnknownState, Wake,
-    WorkerInfo, CANCELLED_WHILE_RUNNING,
+    JobPageRequest, JobRecord, JobState, JobStore, Jobs, LeaseRef, Limits, LiveOutput, Marker,
+    NewJob, PruneRequest, QueueAttempts, QueueStats, Schedule, ScheduleFire, StateCounts,
+    StoreError, StoreResult, ThroughputBucket, Timestamp, Transition, TransitionKind, UnknownState,
+    Wake, WorkerInfo, CANCELLED_WHILE_RUNNING,
 };
 pub use queuectl_store_memory::MemoryStore;
 #[cfg(feature = "postgres")]

@@ -136,9 +136,9 @@ pub(crate) enum Command {
         after_help = "Examples:\n  queuectl show report-2026-12\n  queuectl show report-2026-12 | jq .history"
     )]
     Show(IdArg),
-    /// The stdout and stderr of a job's last attempt.
+    /// The stdout and stderr of a job's last attempt, or of the one running so far.
     #[command(
-        after_help = "Examples:\n  queuectl logs report-2026-12\n  queuectl logs report-2026-12 --stderr"
+        after_help = "Examples:\n  queuectl logs report-2026-12\n  queuectl logs report-2026-12 --follow\n  queuectl logs report-2026-12 --attempt 1 --stderr"
     )]
     Logs(LogsArgs),
     /// The dead-letter queue: jobs that ran out of attempts.
@@ -571,6 +571,15 @@ pub(crate) struct LogsArgs {
     /// characters other than newline and tab are shown as ^X on a terminal).
     #[arg(long)]
     pub(crate) raw: bool,
+
+    /// Print the running attempt's output as it arrives, until the attempt ends (from any
+    /// host); on a job that is not running, print its last attempt's output.
+    #[arg(short = 'f', long, conflicts_with = "attempt")]
+    pub(crate) follow: bool,
+
+    /// The output of the Nth entry of the job's history (1 = the oldest attempt).
+    #[arg(long, value_name = "N")]
+    pub(crate) attempt: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]

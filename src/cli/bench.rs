@@ -29,9 +29,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use queuectl::{
-    AttemptRecord, CancelToken, Error, Handler, Job, JobContext, JobId, JobRecord, JobState,
-    JobStore, NewJob, Outcome, Result, Scheduler, ShellHandler, Shutdown, StoreError, Timestamp,
-    WorkerPool,
+    AttemptRecord, CancelToken, Error, Handler, Job, JobContext, JobId, JobOutput, JobRecord,
+    JobState, JobStore, NewJob, Outcome, Result, Scheduler, ShellHandler, Shutdown, StoreError,
+    Timestamp, WorkerPool,
 };
 use serde::Serialize;
 
@@ -479,6 +479,7 @@ fn history_record(run: &str, n: u64, now: Timestamp) -> JobRecord {
             finished_at: now,
             exit_code: Some(0),
             error: None,
+            output: JobOutput::default(),
         }],
     }
 }

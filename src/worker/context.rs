@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use queuectl_store::{Job, JobStore, LeaseRef, LiveOutput};
+
 use super::liveness::orphan::GroupRegistry;
 use super::state::{MissingState, StateMap};
 use super::CancelToken;
@@ -20,6 +22,7 @@ pub struct JobContext {
     cancel_request: CancelToken,
     groups: Option<GroupTracker>,
     state: Arc<StateMap>,
+    output: Option<Arc<dyn OutputSink>>,
 }
 
 impl JobContext {
@@ -36,6 +39,7 @@ impl JobContext {
             cancel_request: CancelToken::new(),
             groups: None,
             state: Arc::default(),
+            output: None,
         }
     }
 
@@ -59,6 +63,27 @@ impl JobContext {
     pub(crate) fn with_shared_state(mut self, state: Arc<StateMap>) -> Self {
         self.state = state;
         self
+    }
+
+    pub(crate) fn with_output_sink(mut self, sink: Arc<dyn OutputSink>) -> Self {
+        self.output = Some(sink);
+        self
+    }
+
+    /// Whether [`JobContext::publish_output`] reaches a store (inside a pool it does).
+    #[must_use]
+    pub(crate) fn publishes_output(&self) -> bool {
+        self.output.is_some()
+    }
+
+    /// Publishes what the running attempt of `job` (a claimed job) has written so far, so
+    /// that `logs` shows it while it runs; a no-op outside a pool. The store keeps the
+    /// latest publication (capped) until the attempt ends. Failures are logged, never
+    /// returned: live output is a courtesy, the finished attempt's output is the record.
+    pub(crate) fn publish_output(&self, job: &Job, output: &LiveOutput) {
+        if let Some(sink) = &self.output {
+            sink.publish(job, output);
+        }
     }
 
     pub(crate) fn with_group_tracker(mut self, tracker: GroupTracker) -> Self {
@@ -188,6 +213,30 @@ impl JobContext {
     pub fn track_process_group(&self, pgid: i32) -> ProcessGroupGuard {
         let file = self.groups.as_ref().and_then(|g| g.record(pgid));
         ProcessGroupGuard { file }
+    }
+}
+
+/// Where a pool's handlers publish live output: its store, through the scheduler's clock.
+pub(crate) trait OutputSink: std::fmt::Debug + Send + Sync {
+    fn publish(&self, job: &Job, output: &LiveOutput);
+}
+
+impl<S: JobStore> OutputSink for crate::Scheduler<S> {
+    fn publish(&self, job: &Job, output: &LiveOutput) {
+        let Some(token) = job.claim_token else {
+            return;
+        };
+        let lease = LeaseRef {
+            id: job.id.clone(),
+            token,
+        };
+        match self.store().put_live_output(&lease, output, self.now()) {
+            Ok(g) if g.is_applied() => {}
+            Ok(_) => {
+                tracing::debug!(job = %job.id, "live output not stored: the job is no longer ours")
+            }
+            Err(e) => tracing::debug!(job = %job.id, error = %e, "live output not stored"),
+        }
     }
 }
 

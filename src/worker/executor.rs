@@ -18,7 +18,9 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use queuectl_store::{Execution, Job, JobOutput, Limits, CANCELLED_WHILE_RUNNING};
+use queuectl_store::{
+    truncation_marker, Execution, Job, JobOutput, Limits, LiveOutput, CANCELLED_WHILE_RUNNING,
+};
 
 use super::{Handler, JobContext};
 use crate::scheduler::Outcome;
@@ -58,7 +60,11 @@ pub const TIMEOUT_EXIT_CODE: i32 = 124;
 ///   stdout cannot hold the worker.
 /// - stdout and stderr are captured separately, each capped (64 KiB by default) keeping the
 ///   *tail*, where the error usually is; a capped stream starts with a line
-///   `[queuectl: output truncated, kept last N bytes]`. Invalid UTF-8 is replaced.
+///   `[queuectl: output truncated: N bytes cut, kept the last M]`. Invalid UTF-8 is replaced.
+/// - Live output: inside a pool, while the job writes, what it has written so far is
+///   published to the store at most once a second (the first time a second after the
+///   start), so `logs` shows it while it runs. A job that writes nothing, or finishes
+///   within that second, causes no such write.
 /// - A spawn failure (no `sh`, fork failure, out of pipes) is a failed outcome with the reason;
 ///   it never panics or stops the worker.
 #[derive(Debug, Clone)]
@@ -88,6 +94,10 @@ impl Default for ShellHandler {
         }
     }
 }
+
+/// How often a running job's new output is published to the store (see
+/// [`JobContext::publish_output`]), at most.
+pub(crate) const LIVE_EVERY: Duration = Duration::from_secs(1);
 
 /// How often the wait loop looks at the exit status and the clock while the job's pipes are
 /// quiet. Output and EOF wake it at once.
@@ -301,6 +311,11 @@ impl Handler for ShellHandler {
             term_sent_at: None,
             kill_sent_at: None,
             quiet_tick: Duration::ZERO,
+            job,
+            live: ctx.publishes_output().then(|| Live {
+                last: Instant::now(),
+                unpublished: false,
+            }),
         };
         run.wait(|| handle.try_wait().map(|o| o.map(|o| o.status)));
         run.outcome()
@@ -316,8 +331,16 @@ enum Ended {
     CancelRequested,
 }
 
+/// When the running job's output was last published, and whether it wrote since.
+struct Live {
+    last: Instant,
+    unpublished: bool,
+}
+
 struct Run<'a> {
     handler: &'a ShellHandler,
+    job: &'a Job,
+    live: Option<Live>,
     ctx: &'a JobContext,
     limits: Option<Limits>,
     pgid: Pid,
@@ -443,7 +466,35 @@ impl Run<'_> {
                 _ => tick,
             };
             self.pump(tick);
+            self.publish_if_due();
         }
+    }
+
+    /// Publishes the output so far if the job wrote since the last publication and that
+    /// was at least [`LIVE_EVERY`] ago.
+    fn publish_if_due(&mut self) {
+        let Some(live) = &mut self.live else {
+            return;
+        };
+        if self.stdout.fresh || self.stderr.fresh {
+            live.unpublished = true;
+            self.stdout.fresh = false;
+            self.stderr.fresh = false;
+        }
+        if !live.unpublished || live.last.elapsed() < LIVE_EVERY {
+            return;
+        }
+        live.unpublished = false;
+        live.last = Instant::now();
+        let (stdout, stdout_cut) = self.stdout.buf.snapshot();
+        let (stderr, stderr_cut) = self.stderr.buf.snapshot();
+        let output = LiveOutput {
+            stdout,
+            stderr,
+            stdout_cut,
+            stderr_cut,
+        };
+        self.ctx.publish_output(self.job, &output);
     }
 
     /// Waits up to `timeout` for output and reads whatever is ready.
@@ -619,6 +670,8 @@ struct Stream {
     pipe: os_pipe::PipeReader,
     open: bool,
     buf: TailBuffer,
+    /// Bytes arrived since the live output last looked.
+    fresh: bool,
 }
 
 impl Stream {
@@ -627,6 +680,7 @@ impl Stream {
             pipe,
             open: true,
             buf: TailBuffer::new(limit),
+            fresh: false,
         }
     }
 
@@ -635,7 +689,10 @@ impl Stream {
         let mut chunk = [0u8; 16 * 1024];
         match self.pipe.read(&mut chunk) {
             Ok(0) => self.open = false,
-            Ok(n) => self.buf.push(&chunk[..n]),
+            Ok(n) => {
+                self.buf.push(&chunk[..n]);
+                self.fresh = true;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 tracing::warn!(error = %e, "reading the job's output failed");
@@ -650,7 +707,8 @@ impl Stream {
 struct TailBuffer {
     limit: usize,
     buf: Vec<u8>,
-    dropped: bool,
+    /// Bytes dropped from the front of `buf`.
+    cut: u64,
 }
 
 impl TailBuffer {
@@ -658,7 +716,7 @@ impl TailBuffer {
         TailBuffer {
             limit,
             buf: Vec::new(),
-            dropped: false,
+            cut: 0,
         }
     }
 
@@ -674,28 +732,48 @@ impl TailBuffer {
         if self.buf.len() > self.limit {
             let cut = self.buf.len() - self.limit;
             self.buf.drain(..cut);
-            self.dropped = true;
+            self.cut = self.cut.saturating_add(cut as u64);
         }
+    }
+
+    /// The kept tail as text and the number of bytes before it, without consuming. A cut
+    /// may have split a UTF-8 sequence: its continuation bytes are dropped (and counted)
+    /// rather than shown as a replacement character; so is a sequence still incomplete at
+    /// the end, which the next snapshot completes.
+    fn snapshot(&self) -> (String, u64) {
+        let start = self.buf.len().saturating_sub(self.limit);
+        let mut cut = self.cut.saturating_add(start as u64);
+        let mut tail = self.buf.get(start..).unwrap_or_default();
+        if cut > 0 {
+            let skip = tail
+                .iter()
+                .take(3)
+                .take_while(|b| (**b & 0b1100_0000) == 0b1000_0000)
+                .count();
+            tail = tail.get(skip..).unwrap_or_default();
+            cut = cut.saturating_add(skip as u64);
+        }
+        if let Err(e) = std::str::from_utf8(tail) {
+            if e.error_len().is_none() {
+                tail = tail.get(..e.valid_up_to()).unwrap_or_default();
+            }
+        }
+        (String::from_utf8_lossy(tail).into_owned(), cut)
     }
 
     fn into_string(mut self) -> String {
         self.trim();
-        if !self.dropped {
+        if self.cut == 0 {
             return String::from_utf8_lossy(&self.buf).into_owned();
         }
-        // The cut may have split a UTF-8 sequence; drop its continuation bytes rather than
-        // start with a replacement character.
         let skip = self
             .buf
             .iter()
             .take(3)
             .take_while(|b| (**b & 0b1100_0000) == 0b1000_0000)
             .count();
-        format!(
-            "[queuectl: output truncated, kept last {} bytes]\n{}",
-            self.limit,
-            String::from_utf8_lossy(&self.buf[skip..])
-        )
+        let text = String::from_utf8_lossy(self.buf.get(skip..).unwrap_or_default());
+        truncation_marker(self.cut.saturating_add(skip as u64), text.len()) + &text
     }
 }
 
@@ -724,8 +802,24 @@ mod tests {
         }
         assert_eq!(
             b.into_string(),
-            "[queuectl: output truncated, kept last 4 bytes]\n6789"
+            "[queuectl: output truncated: 6 bytes cut, kept the last 4]\n6789"
         );
+    }
+
+    #[test]
+    fn snapshots_hold_the_tail_without_half_characters() {
+        let mut b = TailBuffer::new(4);
+        b.push("ab".as_bytes());
+        assert_eq!(b.snapshot(), ("ab".to_owned(), 0));
+        b.push(&"€".as_bytes()[..2]); // incomplete: held back until it is whole
+        assert_eq!(b.snapshot(), ("ab".to_owned(), 0));
+        b.push(&"€".as_bytes()[2..]);
+        b.push(b"z");
+        // "ab€z" is 6 bytes; the last 4 are "€z".
+        assert_eq!(b.snapshot(), ("€z".to_owned(), 2));
+        let mut b = TailBuffer::new(4);
+        b.push("a€€".as_bytes()); // the tail starts inside the first "€": 4 bytes cut
+        assert_eq!(b.snapshot(), ("€".to_owned(), 4));
     }
 
     #[test]

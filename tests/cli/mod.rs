@@ -44,6 +44,7 @@ mod dashboard;
 mod enqueue;
 mod inspect;
 mod job_options;
+mod live;
 mod migrate;
 mod multihost;
 mod operate;

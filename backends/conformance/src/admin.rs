@@ -189,6 +189,7 @@ pub fn prune_deletes_only_terminal_jobs_older_than_before<S: JobStore>(store: Te
                             finished_at: T0,
                             exit_code: Some(0),
                             error: None,
+                            output: JobOutput::default(),
                         }]
                     } else {
                         Vec::new()
@@ -271,6 +272,14 @@ fn dead_with_history<S: JobStore>(store: &S, id: &str) -> JobRecord {
                 finished_at: at(u64::from(attempt) * 10 + 1),
                 exit_code: Some(1),
                 error: Some("exit code 1".to_owned()),
+                output: if attempt == 3 {
+                    JobOutput {
+                        stdout: String::new(),
+                        stderr: "failed".to_owned(),
+                    }
+                } else {
+                    JobOutput::default()
+                },
             })
             .collect(),
     };

@@ -163,11 +163,12 @@ pub fn import_round_trips_full_records_in_every_state<S: JobStore>(store: TestSt
             job.created_at = at(1);
             job.updated_at = at(7);
             let finished = job.finished_at.is_some();
+            let output = JobOutput {
+                stdout: format!("out of {state}"),
+                stderr: "warn\n".to_owned(),
+            };
             JobRecord {
-                output: finished.then(|| JobOutput {
-                    stdout: format!("out of {state}"),
-                    stderr: "warn\n".to_owned(),
-                }),
+                output: finished.then(|| output.clone()),
                 history: if finished {
                     vec![AttemptRecord {
                         attempt: 1,
@@ -175,6 +176,7 @@ pub fn import_round_trips_full_records_in_every_state<S: JobStore>(store: TestSt
                         finished_at: at(4),
                         exit_code: job.exit_code,
                         error: job.last_error.clone(),
+                        output,
                     }]
                 } else {
                     Vec::new()
@@ -262,13 +264,14 @@ pub fn timestamps_round_trip_exactly_at_millisecond_precision<S: JobStore>(store
         job.lease_until = Some(t);
         let record = JobRecord {
             job,
-            output: None,
+            output: Some(JobOutput::default()),
             history: vec![AttemptRecord {
                 attempt: 1,
                 started_at: t,
                 finished_at: t,
                 exit_code: None,
                 error: None,
+                output: JobOutput::default(),
             }],
         };
         store.import(std::slice::from_ref(&record)).expect("import");

@@ -40,6 +40,10 @@ fn first_attempt() -> AttemptRecord {
         finished_at: at(5),
         exit_code: Some(3),
         error: Some("exit code 3".to_owned()),
+        output: JobOutput {
+            stdout: "first out".to_owned(),
+            stderr: "first err".to_owned(),
+        },
     }
 }
 
@@ -90,6 +94,10 @@ pub fn finish_completed_charges_an_attempt_and_clears_last_error<S: JobStore>(st
                 finished_at: at(20),
                 exit_code: Some(0),
                 error: None,
+                output: JobOutput {
+                    stdout: "all good".to_owned(),
+                    stderr: String::new(),
+                },
             }
         ]
     );
@@ -134,6 +142,7 @@ pub fn finish_failed_charges_an_attempt_and_schedules_the_retry<S: JobStore>(sto
                 finished_at: at(21),
                 exit_code: Some(2),
                 error: Some("exit code 2".to_owned()),
+                output: record.output.clone().unwrap_or_default(),
             }
         ]
     );
@@ -164,7 +173,7 @@ pub fn finish_dead_charges_an_attempt_and_dead_letters_the_job<S: JobStore>(stor
     assert_eq!(dead.finished_at, Some(at(22)));
     assert_released_claim(dead, at(22));
     assert_eq!(
-        record.output.map(|o| o.stderr),
+        record.output.clone().map(|o| o.stderr),
         Some("sh: not found".to_owned())
     );
     assert_eq!(
@@ -175,6 +184,7 @@ pub fn finish_dead_charges_an_attempt_and_dead_letters_the_job<S: JobStore>(stor
             finished_at: at(22),
             exit_code: None,
             error: Some("could not start".to_owned()),
+            output: record.output.clone().unwrap_or_default(),
         })
     );
     assert_eq!(record.history.len(), 2);

@@ -42,6 +42,7 @@ mod enqueue;
 mod faulty;
 mod finish;
 pub mod fixture;
+mod live;
 mod operate;
 mod options;
 mod overview;
@@ -56,6 +57,7 @@ pub mod cases {
     pub use crate::concurrency::*;
     pub use crate::enqueue::*;
     pub use crate::finish::*;
+    pub use crate::live::*;
     pub use crate::operate::*;
     pub use crate::options::*;
     pub use crate::overview::*;
@@ -149,6 +151,11 @@ macro_rules! store_conformance {
             finish_released_returns_the_job_to_pending_charging_nothing,
             finish_twice_with_the_same_token_is_stale_the_second_time,
             finish_with_a_wrong_token_is_stale_and_changes_nothing,
+            // live.rs
+            every_attempt_keeps_its_output_in_history,
+            live_output_is_capped_keeping_the_tail,
+            live_output_is_published_under_the_claim_and_read_back,
+            put_live_output_is_guarded_by_the_claim_token,
             // rescue.rs
             expired_lease_can_be_recovered_and_claimed_again_uncharged,
             expired_leases_honours_limit,
@@ -256,6 +263,7 @@ mod tests {
             include_str!("enqueue.rs"),
             include_str!("finish.rs"),
             include_str!("operate.rs"),
+            include_str!("live.rs"),
             include_str!("overview.rs"),
             include_str!("rescue.rs"),
             include_str!("schedule.rs"),

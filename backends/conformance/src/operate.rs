@@ -31,6 +31,10 @@ fn with_history<S: JobStore>(store: &S, id: &str, state: JobState) -> JobRecord 
             finished_at: at(1),
             exit_code: Some(1),
             error: Some("exit code 1".to_owned()),
+            output: JobOutput {
+                stdout: format!("out of {id}"),
+                stderr: format!("err of {id}"),
+            },
         }],
     };
     store

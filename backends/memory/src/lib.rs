@@ -58,8 +58,8 @@ use parking_lot::Mutex;
 use queuectl_store::{
     page_matches, queue_stats_of, AttemptRecord, AttemptStats, AttemptStatsBuilder,
     AttemptStatsRequest, Capabilities, ChangeFeed, ClaimRequest, ClaimToken, Coordination,
-    Enqueued, Execution, Fired, Guarded, Heartbeat, Job, JobCursor, JobFilter, JobId, JobOutput,
-    JobPage, JobPageRequest, JobRecord, JobState, Jobs, LeaseRef, Marker, NewJob, PruneRequest,
+    Enqueued, Execution, Fired, Guarded, Heartbeat, Job, JobCursor, JobFilter, JobId, JobPage,
+    JobPageRequest, JobRecord, JobState, Jobs, LeaseRef, LiveOutput, Marker, NewJob, PruneRequest,
     QueueStats, Schedule, ScheduleFire, StateCounts, StoreError, StoreResult, Timestamp,
     Transition, TransitionKind, WorkerInfo, CANCELLED_WHILE_RUNNING,
 };
@@ -87,7 +87,9 @@ type ReadyKey = (Reverse<i32>, Timestamp, Seq);
 #[derive(Debug)]
 struct Entry {
     job: Job,
-    output: Option<JobOutput>,
+    /// The running attempt's published output, under the claim it belongs to (boxed: most
+    /// jobs never have one, and every slab slot is as large as an entry).
+    live: Option<Box<(ClaimToken, LiveOutput)>>,
     history: Vec<AttemptRecord>,
 }
 
@@ -469,7 +471,7 @@ fn new_entry(new: &NewJob, now: Timestamp) -> Entry {
             cancel_requested: false,
             options: new.options.clone(),
         },
-        output: None,
+        live: None,
         history: Vec::new(),
     }
 }
@@ -481,6 +483,7 @@ fn apply_transition(entry: &mut Entry, kind: &TransitionKind, now: Timestamp) {
     job.updated_at = now;
     job.lease_until = None;
     job.claim_token = None;
+    entry.live = None;
     if std::mem::take(&mut job.cancel_requested) {
         let execution = match kind {
             TransitionKind::Completed { execution }
@@ -502,10 +505,8 @@ fn apply_transition(entry: &mut Entry, kind: &TransitionKind, now: Timestamp) {
             finished_at: now,
             exit_code: job.exit_code,
             error: Some(CANCELLED_WHILE_RUNNING.to_owned()),
+            output: execution.map(|e| e.output.clone()).unwrap_or_default(),
         });
-        if let Some(execution) = execution {
-            entry.output = Some(execution.output.clone());
-        }
         return;
     }
     let finished = |entry: &mut Entry, execution: &Execution, error: Option<&String>| {
@@ -513,7 +514,6 @@ fn apply_transition(entry: &mut Entry, kind: &TransitionKind, now: Timestamp) {
         job.attempts = job.attempts.saturating_add(1);
         job.finished_at = Some(now);
         job.exit_code = execution.exit_code;
-        entry.output = Some(execution.output.clone());
         entry.history.push(AttemptRecord {
             attempt: job.attempts,
             // A processing job always has `started_at` (claim stamps it); an imported one
@@ -522,6 +522,7 @@ fn apply_transition(entry: &mut Entry, kind: &TransitionKind, now: Timestamp) {
             finished_at: now,
             exit_code: execution.exit_code,
             error: error.cloned(),
+            output: execution.output.clone(),
         });
     };
     match kind {
@@ -712,6 +713,26 @@ impl Jobs for MemoryStore {
             .collect())
     }
 
+    fn put_live_output(
+        &self,
+        lease: &LeaseRef,
+        output: &LiveOutput,
+        _now: Timestamp,
+    ) -> StoreResult<Guarded> {
+        let mut state = self.state.lock();
+        let Some(seq) = state.held(&lease.id, lease.token) else {
+            return Ok(Guarded::Stale);
+        };
+        let capped = output.clone().capped();
+        Ok(match state.jobs.get_mut(seq) {
+            Some(entry) => {
+                entry.live = Some(Box::new((lease.token, capped)));
+                Guarded::Applied
+            }
+            None => Guarded::Stale,
+        })
+    }
+
     // ----- maintenance -----
 
     fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Job>> {
@@ -845,11 +866,20 @@ impl Jobs for MemoryStore {
         state.entry(id).map(|e| e.job.clone())
     }
 
+    fn live_output(&self, id: &JobId) -> StoreResult<Option<LiveOutput>> {
+        let state = self.state.lock();
+        let entry = state.entry(id)?;
+        Ok(entry.live.as_deref().and_then(|(token, live)| {
+            (entry.job.state == JobState::Processing && entry.job.claim_token == Some(*token))
+                .then(|| live.clone())
+        }))
+    }
+
     fn get_record(&self, id: &JobId) -> StoreResult<JobRecord> {
         let state = self.state.lock();
         state.entry(id).map(|e| JobRecord {
             job: e.job.clone(),
-            output: e.output.clone(),
+            output: JobRecord::last_output(&e.history),
             history: e.history.clone(),
         })
     }
@@ -860,8 +890,8 @@ impl Jobs for MemoryStore {
         for record in records {
             state.insert(Entry {
                 job: record.job.clone(),
-                output: record.output.clone(),
-                history: record.history.clone(),
+                live: None,
+                history: record.history_for_import(),
             });
         }
         if !records.is_empty() {

@@ -12,7 +12,7 @@
 //!                           ELSE p.state END, attempts = j.attempts + 1, …
 //!         FROM p WHERE j.seq = p.seq AND j.state = 'processing' AND j.claim_token = p.token
 //!         RETURNING …),
-//!   o AS (INSERT INTO job_output … SELECT … FROM u ON CONFLICT (job_seq) DO UPDATE …),
+//!   o AS (DELETE FROM live_output WHERE job_seq IN (SELECT seq FROM u)),
 //!   a AS (INSERT INTO job_attempts … SELECT … FROM u)
 //! SELECT ord, state FROM u
 //! ```
@@ -123,18 +123,18 @@ impl QueryFragment<Pg> for FinishQuery<'_> {
                AND j.claim_token = p.token \
                RETURNING j.seq, j.attempts, j.started_at, p.ord, j.state AS state, \
                p.exit_code, j.last_error AS error, p.stdout, p.stderr), \
-             o AS (INSERT INTO job_output (job_seq, stdout, stderr) \
-               SELECT seq, stdout, stderr FROM u \
-               ON CONFLICT (job_seq) DO UPDATE \
-               SET stdout = excluded.stdout, stderr = excluded.stderr), \
+             o AS (DELETE FROM live_output WHERE job_seq IN (SELECT seq FROM u)), \
              a AS (INSERT INTO job_attempts \
-               (job_seq, attempt, started_at, finished_at, exit_code, error) \
+               (job_seq, attempt, started_at, finished_at, exit_code, error, stdout, stderr) \
                SELECT seq, attempts, coalesce(started_at, ",
         );
         out.push_bind_param::<BigInt, _>(&self.now)?;
         out.push_sql("), ");
         out.push_bind_param::<BigInt, _>(&self.now)?;
-        out.push_sql(", exit_code, error FROM u ORDER BY ord) SELECT ord, state FROM u");
+        out.push_sql(
+            ", exit_code, error, NULLIF(stdout, ''), NULLIF(stderr, '') FROM u ORDER BY ord) \
+             SELECT ord, state FROM u",
+        );
         Ok(())
     }
 }

@@ -34,8 +34,9 @@
 //! ```
 //!
 //! # Layout
-//! Tables `jobs` (with a `BIGSERIAL seq` for insertion order), `job_output` (the last
-//! attempt's stdout and stderr), `job_attempts` (history), `settings` and `workers`, from
+//! Tables `jobs` (with a `BIGSERIAL seq` for insertion order), `job_attempts` (history,
+//! each attempt with its stdout and stderr), `live_output` (what running attempts have
+//! written so far), `settings` and `workers`, from
 //! `migrations/postgres`. Timestamps are `BIGINT` milliseconds since the Unix epoch, as in
 //! the SQLite store, so they round-trip exactly at the precision the contract prints.
 //!

@@ -127,7 +127,7 @@ mod tests {
         diesel::select(sql::<BigInt>(&format!(
             "(SELECT count(*) FROM information_schema.tables \
               WHERE table_schema = '{schema}' AND table_name IN \
-              ('jobs', 'job_output', 'job_attempts', 'settings', 'workers'))"
+              ('jobs', 'live_output', 'job_attempts', 'settings', 'workers'))"
         )))
         .get_result(conn)
         .expect("count tables")

@@ -83,9 +83,9 @@ macro_rules! statement {
 }
 
 /// Expands, inside a store's `impl queuectl_store::Jobs`, to the methods the core implements:
-/// `expired_leases`, `cancel_requests`, `prune_finished`, `cancel`, `counts`, `delete`,
-/// `find_ids_by_prefix`, `get`, `get_record`, `import`, `list`, `requeue_all_dead` and
-/// `requeue`, each calling the function of the same name in the
+/// `expired_leases`, `cancel_requests`, `put_live_output`, `live_output`, `prune_finished`,
+/// `cancel`, `counts`, `delete`, `find_ids_by_prefix`, `get`, `get_record`, `import`, `list`,
+/// `requeue_all_dead` and `requeue`, each calling the function of the same name in the
 /// module named by `$dialect` ([`sqlite`] or [`pg`]) with the store as its [`Session`], and
 /// `capabilities` (both dialects claim exclusively across processes). The store writes the
 /// rest (`enqueue_many`, `claim`, `finish`, `finish_and_claim`, `renew_leases`) itself.
@@ -98,6 +98,22 @@ macro_rules! shared_job_methods {
             limit: u32,
         ) -> $crate::__store::StoreResult<::std::vec::Vec<$crate::__store::Job>> {
             $crate::$dialect::expired_leases(self, now, limit)
+        }
+
+        fn put_live_output(
+            &self,
+            lease: &$crate::__store::LeaseRef,
+            output: &$crate::__store::LiveOutput,
+            now: $crate::__store::Timestamp,
+        ) -> $crate::__store::StoreResult<$crate::__store::Guarded> {
+            $crate::$dialect::put_live_output(self, lease, output, now)
+        }
+
+        fn live_output(
+            &self,
+            id: &$crate::__store::JobId,
+        ) -> $crate::__store::StoreResult<::std::option::Option<$crate::__store::LiveOutput>> {
+            $crate::$dialect::live_output(self, id)
         }
 
         fn cancel_requests(

@@ -12,11 +12,11 @@ use std::collections::BTreeMap;
 
 use diesel::prelude::*;
 use queuectl_store::{
-    AttemptRecord, ClaimToken, Job, JobId, JobOptions, JobOutput, JobState, NewJob, Schedule,
-    StoreError, StoreResult, Timestamp, WorkerInfo,
+    AttemptRecord, ClaimToken, Job, JobId, JobOptions, JobOutput, JobState, LiveOutput, NewJob,
+    Schedule, StoreError, StoreResult, Timestamp, WorkerInfo,
 };
 
-use crate::schema::{job_attempts, job_output, jobs, schedules, workers};
+use crate::schema::{job_attempts, jobs, live_output, schedules, workers};
 
 /// A `jobs` row as read back: by [`Selectable`] in the shared queries, by name
 /// ([`QueryableByName`]) from a dialect's hand-written claim.
@@ -281,47 +281,64 @@ impl<'a> InsertJob<'a> {
     }
 }
 
-/// A `job_output` row to insert (or replace).
-#[derive(Debug, Insertable)]
-#[diesel(table_name = job_output)]
-pub struct InsertOutput<'a> {
+/// A `live_output` row to insert (or replace).
+#[derive(Debug, Insertable, AsChangeset)]
+#[diesel(table_name = live_output)]
+pub struct InsertLive<'a> {
     job_seq: i64,
+    claim_token: i64,
     stdout: &'a str,
     stderr: &'a str,
+    stdout_cut: i64,
+    stderr_cut: i64,
+    updated_at: i64,
 }
 
-/// Bind parameters per [`InsertOutput`] row.
-pub const INSERT_OUTPUT_COLUMNS: usize = 3;
-
-impl<'a> InsertOutput<'a> {
-    /// The row holding `output` for job `job_seq`.
+impl<'a> InsertLive<'a> {
+    /// The row holding `output` (already capped) of job `job_seq`'s claim `token`.
     #[must_use]
-    pub fn new(job_seq: i64, output: &'a JobOutput) -> Self {
-        InsertOutput {
+    pub fn new(job_seq: i64, token: ClaimToken, output: &'a LiveOutput, now: Timestamp) -> Self {
+        let cut = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        InsertLive {
             job_seq,
+            claim_token: token.0,
             stdout: &output.stdout,
             stderr: &output.stderr,
+            stdout_cut: cut(output.stdout_cut),
+            stderr_cut: cut(output.stderr_cut),
+            updated_at: now.as_millis(),
         }
     }
 }
 
-/// A `job_output` row as read back.
+/// A `live_output` row as read back.
 #[derive(Debug, Queryable, Selectable)]
-#[diesel(table_name = job_output)]
+#[diesel(table_name = live_output)]
 #[cfg_attr(feature = "sqlite", diesel(check_for_backend(diesel::sqlite::Sqlite)))]
 #[cfg_attr(feature = "postgres", diesel(check_for_backend(diesel::pg::Pg)))]
-pub struct OutputRow {
+pub struct LiveRow {
+    claim_token: i64,
     stdout: String,
     stderr: String,
+    stdout_cut: i64,
+    stderr_cut: i64,
 }
 
-impl OutputRow {
+impl LiveRow {
+    /// The claim it belongs to.
+    #[must_use]
+    pub fn token(&self) -> ClaimToken {
+        ClaimToken(self.claim_token)
+    }
+
     /// Decodes the row.
     #[must_use]
-    pub fn into_output(self) -> JobOutput {
-        JobOutput {
+    pub fn into_output(self) -> LiveOutput {
+        LiveOutput {
             stdout: self.stdout,
             stderr: self.stderr,
+            stdout_cut: u64::try_from(self.stdout_cut).unwrap_or(0),
+            stderr_cut: u64::try_from(self.stderr_cut).unwrap_or(0),
         }
     }
 }
@@ -336,10 +353,12 @@ pub struct InsertAttempt<'a> {
     finished_at: i64,
     exit_code: Option<i32>,
     error: Option<&'a str>,
+    stdout: Option<&'a str>,
+    stderr: Option<&'a str>,
 }
 
 /// Bind parameters per [`InsertAttempt`] row.
-pub const INSERT_ATTEMPT_COLUMNS: usize = 6;
+pub const INSERT_ATTEMPT_COLUMNS: usize = 8;
 
 impl<'a> InsertAttempt<'a> {
     /// The history entry `record` of job `job_seq`.
@@ -352,8 +371,16 @@ impl<'a> InsertAttempt<'a> {
             finished_at: record.finished_at.as_millis(),
             exit_code: record.exit_code,
             error: record.error.as_deref(),
+            stdout: stored_text(&record.output.stdout),
+            stderr: stored_text(&record.output.stderr),
         }
     }
+}
+
+/// How a captured stream is stored: `NULL` when empty.
+#[must_use]
+pub fn stored_text(text: &str) -> Option<&str> {
+    (!text.is_empty()).then_some(text)
 }
 
 /// A `job_attempts` row as read back.
@@ -367,6 +394,8 @@ pub struct AttemptRow {
     finished_at: i64,
     exit_code: Option<i32>,
     error: Option<String>,
+    stdout: Option<String>,
+    stderr: Option<String>,
 }
 
 impl AttemptRow {
@@ -381,6 +410,10 @@ impl AttemptRow {
             finished_at: Timestamp::from_millis(self.finished_at),
             exit_code: self.exit_code,
             error: self.error,
+            output: JobOutput {
+                stdout: self.stdout.unwrap_or_default(),
+                stderr: self.stderr.unwrap_or_default(),
+            },
         })
     }
 }

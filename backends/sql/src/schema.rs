@@ -67,14 +67,22 @@ diesel::table! {
 }
 
 diesel::table! {
-    /// Output of each job's last finished attempt.
-    job_output (job_seq) {
+    /// What each running attempt has written so far (see `Jobs::put_live_output`).
+    live_output (job_seq) {
         /// The job's `seq`.
         job_seq -> BigInt,
-        /// Captured standard output.
+        /// The claim of the attempt it belongs to.
+        claim_token -> BigInt,
+        /// The tail of standard output.
         stdout -> Text,
-        /// Captured standard error.
+        /// The tail of standard error.
         stderr -> Text,
+        /// Bytes of standard output cut before `stdout`.
+        stdout_cut -> BigInt,
+        /// Bytes of standard error cut before `stderr`.
+        stderr_cut -> BigInt,
+        /// Milliseconds since the epoch.
+        updated_at -> BigInt,
     }
 }
 
@@ -95,6 +103,10 @@ diesel::table! {
         exit_code -> Nullable<Integer>,
         /// The attempt's error.
         error -> Nullable<Text>,
+        /// Its standard output; `NULL` when empty.
+        stdout -> Nullable<Text>,
+        /// Its standard error; `NULL` when empty.
+        stderr -> Nullable<Text>,
     }
 }
 
@@ -156,11 +168,11 @@ diesel::table! {
     }
 }
 
-diesel::joinable!(job_output -> jobs (job_seq));
+diesel::joinable!(live_output -> jobs (job_seq));
 diesel::joinable!(job_attempts -> jobs (job_seq));
 diesel::allow_tables_to_appear_in_same_query!(
     jobs,
-    job_output,
+    live_output,
     job_attempts,
     settings,
     workers,

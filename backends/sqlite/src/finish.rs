@@ -9,7 +9,9 @@
 //!    the token, and returns the rows it changed.
 //! 2. [`InsertHistory`]: one `INSERT … SELECT` appends a history entry per changed job,
 //!    read back from its updated row.
-//! 3. [`ReplaceOutput`]: one `INSERT OR REPLACE … SELECT` stores the group's output on each.
+//!    The entry carries the attempt's output (`NULL` for an empty stream).
+//! 3. [`DeleteLive`]: one `DELETE` of what the attempts published while they ran (usually
+//!    nothing: then it only reads an index page).
 //!
 //! Job lists travel as one JSON array of scalars (the claim's trick, see `claim.rs`): the
 //! SQL text is fixed, so Diesel prepares each statement once per connection, and no batch
@@ -23,6 +25,7 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use diesel::sqlite::Sqlite;
 use queuectl_store::{Guarded, StoreError, Timestamp, Transition, CANCELLED_WHILE_RUNNING};
+use queuectl_store_sql::row::stored_text;
 use queuectl_store_sql::{Failure, Finished};
 use serde::Serialize;
 
@@ -34,8 +37,9 @@ struct Shared<'a> {
     exit_code: Option<i32>,
     error: Option<&'a str>,
     next_run_at: Option<i64>,
-    stdout: &'a str,
-    stderr: &'a str,
+    /// `NULL` for an empty stream.
+    stdout: Option<&'a str>,
+    stderr: Option<&'a str>,
 }
 
 /// What a transition that finishes an execution writes; `None` for the other kinds.
@@ -47,8 +51,8 @@ fn shared_of(t: &Transition) -> Option<Shared<'_>> {
         exit_code: finished.execution.exit_code,
         error: finished.error,
         next_run_at: finished.next_run_at,
-        stdout: &finished.execution.output.stdout,
-        stderr: &finished.execution.output.stderr,
+        stdout: stored_text(&finished.execution.output.stdout),
+        stderr: stored_text(&finished.execution.output.stderr),
     })
 }
 
@@ -113,15 +117,12 @@ pub(crate) fn finish_executions(
         }
         let seqs = json(&seqs)?;
         InsertHistory {
+            shared,
             now: now_ms,
             seqs: &seqs,
         }
         .execute(conn)?;
-        ReplaceOutput {
-            shared,
-            seqs: &seqs,
-        }
-        .execute(conn)?;
+        DeleteLive { seqs: &seqs }.execute(conn)?;
     }
     Ok(results)
 }
@@ -196,23 +197,29 @@ fixed_sql!(FinishJobs, FinishJobsQuery);
 /// is already the new count, `started_at` the claim's, `exit_code` and `last_error` what
 /// the update wrote (`cancelled while running` for a job with a cancel request).
 struct InsertHistory<'a> {
+    shared: &'a Shared<'a>,
     now: i64,
     seqs: &'a str,
 }
 
 impl QueryFragment<Sqlite> for InsertHistory<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        let s = self.shared;
         // A processing job always has started_at (claim sets it); an imported one might not.
         out.push_sql(
             "INSERT INTO job_attempts (job_seq, attempt, started_at, finished_at, exit_code, \
-             error) SELECT seq, attempts, coalesce(started_at, ",
+             error, stdout, stderr) SELECT seq, attempts, coalesce(started_at, ",
         );
         out.push_bind_param::<BigInt, _>(&self.now)?;
         out.push_sql("), ");
         out.push_bind_param::<BigInt, _>(&self.now)?;
-        out.push_sql(
-            ", exit_code, last_error FROM jobs WHERE seq IN (SELECT value FROM json_each(",
-        );
+        // exit_code and last_error as the update wrote them (a cancel request overrides
+        // the outcome); the output is the attempt's own.
+        out.push_sql(", exit_code, last_error, ");
+        out.push_bind_param::<Nullable<Text>, _>(&s.stdout)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&s.stderr)?;
+        out.push_sql(" FROM jobs WHERE seq IN (SELECT value FROM json_each(");
         out.push_bind_param::<Text, _>(&self.seqs)?;
         out.push_sql(")) ORDER BY seq");
         Ok(())
@@ -221,26 +228,21 @@ impl QueryFragment<Sqlite> for InsertHistory<'_> {
 
 fixed_sql!(InsertHistory, InsertHistoryQuery);
 
-/// The group's output on every changed job, replacing any stored one.
-struct ReplaceOutput<'a> {
-    shared: &'a Shared<'a>,
+/// Deletes the live output of every changed job: its attempt has ended.
+struct DeleteLive<'a> {
     seqs: &'a str,
 }
 
-impl QueryFragment<Sqlite> for ReplaceOutput<'_> {
+impl QueryFragment<Sqlite> for DeleteLive<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        out.push_sql("INSERT OR REPLACE INTO job_output (job_seq, stdout, stderr) SELECT value, ");
-        out.push_bind_param::<Text, _>(&self.shared.stdout)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&self.shared.stderr)?;
-        out.push_sql(" FROM json_each(");
+        out.push_sql("DELETE FROM live_output WHERE job_seq IN (SELECT value FROM json_each(");
         out.push_bind_param::<Text, _>(&self.seqs)?;
-        out.push_sql(")");
+        out.push_sql("))");
         Ok(())
     }
 }
 
-fixed_sql!(ReplaceOutput, ReplaceOutputQuery);
+fixed_sql!(DeleteLive, DeleteLiveQuery);
 
 #[cfg(test)]
 mod tests {

@@ -754,6 +754,7 @@ mod tests {
             finished_at: t,
             exit_code: Some(0),
             error: None,
+            output: JobOutput::default(),
         }];
         store.import(&[record]).expect("import");
 
@@ -775,7 +776,7 @@ mod tests {
                 .v
         };
         assert_eq!(
-            (count("jobs"), count("job_output"), count("job_attempts")),
+            (count("jobs"), count("live_output"), count("job_attempts")),
             (1, 0, 0)
         );
     }

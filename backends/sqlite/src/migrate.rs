@@ -209,7 +209,7 @@ mod tests {
         let created = objects(&mut conn);
         for t in [
             "jobs",
-            "job_output",
+            "live_output",
             "job_attempts",
             "settings",
             "workers",
@@ -242,6 +242,70 @@ mod tests {
                 .expect("embedded")
                 .len()
         );
+    }
+
+    /// A file from before each attempt kept its output: the last attempt's output (the
+    /// only one kept then) moves to the job's last history entry, empty streams as `NULL`.
+    #[test]
+    fn output_of_the_last_attempt_survives_the_upgrade_to_output_per_attempt() {
+        let (_dir, mut conn) = fresh();
+        while conn
+            .pending_migrations(MIGRATIONS)
+            .expect("pending")
+            .first()
+            .is_some_and(|m| !m.name().to_string().starts_with("2026-12-07-040000"))
+        {
+            conn.run_next_migration(MIGRATIONS)
+                .expect("older migration");
+        }
+        diesel::sql_query(
+            "INSERT INTO jobs (seq, id, command, kind, state, attempts, max_retries, priority, \
+             queue, interrupts, created_at, updated_at, run_at) VALUES \
+             (1, 'a', 'x', 'shell', 'completed', 2, 3, 0, 'default', 0, 1, 1, 1), \
+             (2, 'b', 'x', 'shell', 'dead', 1, 1, 0, 'default', 0, 1, 1, 1)",
+        )
+        .execute(&mut conn)
+        .expect("old jobs");
+        diesel::sql_query(
+            "INSERT INTO job_attempts (seq, job_seq, attempt, started_at, finished_at) VALUES \
+             (1, 1, 1, 1, 1), (2, 2, 1, 1, 1), (3, 1, 2, 1, 1)",
+        )
+        .execute(&mut conn)
+        .expect("old history");
+        diesel::sql_query(
+            "INSERT INTO job_output (job_seq, stdout, stderr) VALUES (1, 'second run', ''), \
+             (2, '', 'boom')",
+        )
+        .execute(&mut conn)
+        .expect("old output");
+        run_pending(&mut conn).expect("upgrade");
+
+        #[derive(QueryableByName, Debug, PartialEq)]
+        struct Attempt {
+            #[diesel(sql_type = BigInt)]
+            seq: i64,
+            #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+            stdout: Option<String>,
+            #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+            stderr: Option<String>,
+        }
+        let rows = diesel::sql_query("SELECT seq, stdout, stderr FROM job_attempts ORDER BY seq")
+            .load::<Attempt>(&mut conn)
+            .expect("history");
+        let got: Vec<(i64, Option<&str>, Option<&str>)> = rows
+            .iter()
+            .map(|r| (r.seq, r.stdout.as_deref(), r.stderr.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, None, None),
+                (2, None, Some("boom")),
+                (3, Some("second run"), None)
+            ]
+        );
+        assert!(!objects(&mut conn).iter().any(|n| n == "job_output"));
+        queuectl_store_sql::sqlite::check_schema(&mut conn).expect("the shared schema");
     }
 
     #[test]

@@ -13,8 +13,8 @@ use std::time::Duration;
 use crate::{
     AttemptStats, AttemptStatsRequest, Capabilities, ChangeFeed, ClaimRequest, Coordination,
     Enqueued, Fired, Guarded, Heartbeat, Job, JobFilter, JobId, JobPage, JobPageRequest, JobRecord,
-    JobState, JobStore, Jobs, LeaseRef, Marker, NewJob, PruneRequest, QueueStats, Schedule,
-    ScheduleFire, StateCounts, StoreResult, Timestamp, Transition, Wake, WorkerInfo,
+    JobState, JobStore, Jobs, LeaseRef, LiveOutput, Marker, NewJob, PruneRequest, QueueStats,
+    Schedule, ScheduleFire, StateCounts, StoreResult, Timestamp, Transition, Wake, WorkerInfo,
 };
 
 /// A wrapper around a store: every call of the store's traits is forwarded to
@@ -111,6 +111,14 @@ pub enum Call<'a> {
     },
     /// [`Jobs::cancel_requests`].
     CancelRequests { leases: &'a [LeaseRef] },
+    /// [`Jobs::put_live_output`].
+    PutLiveOutput {
+        lease: &'a LeaseRef,
+        output: &'a LiveOutput,
+        now: Timestamp,
+    },
+    /// [`Jobs::live_output`].
+    LiveOutput { id: &'a JobId },
     /// [`Jobs::expired_leases`].
     ExpiredLeases { now: Timestamp, limit: u32 },
     /// [`Jobs::prune_finished`] (and [`Jobs::prune`], which calls it).
@@ -201,6 +209,8 @@ impl Call<'_> {
             Call::FinishAndClaim { .. } => "finish_and_claim",
             Call::RenewLeases { .. } => "renew_leases",
             Call::CancelRequests { .. } => "cancel_requests",
+            Call::PutLiveOutput { .. } => "put_live_output",
+            Call::LiveOutput { .. } => "live_output",
             Call::ExpiredLeases { .. } => "expired_leases",
             Call::PruneFinished { .. } => "prune_finished",
             Call::AttemptStats { .. } => "attempt_stats",
@@ -241,6 +251,7 @@ impl Call<'_> {
             self,
             Call::ExpiredLeases { .. }
                 | Call::CancelRequests { .. }
+                | Call::LiveOutput { .. }
                 | Call::AttemptStats { .. }
                 | Call::Counts
                 | Call::FindIdsByPrefix { .. }
@@ -323,6 +334,18 @@ impl<D: Decorator> Jobs for D {
         through(self, &Call::CancelRequests { leases }, |s| {
             s.cancel_requests(leases)
         })
+    }
+    fn put_live_output(
+        &self,
+        lease: &LeaseRef,
+        output: &LiveOutput,
+        now: Timestamp,
+    ) -> StoreResult<Guarded> {
+        let call = Call::PutLiveOutput { lease, output, now };
+        through(self, &call, |s| s.put_live_output(lease, output, now))
+    }
+    fn live_output(&self, id: &JobId) -> StoreResult<Option<LiveOutput>> {
+        through(self, &Call::LiveOutput { id }, |s| s.live_output(id))
     }
     fn expired_leases(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Job>> {
         through(self, &Call::ExpiredLeases { now, limit }, |s| {

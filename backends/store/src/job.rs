@@ -352,9 +352,12 @@ pub struct AttemptRecord {
     pub exit_code: Option<i32>,
     /// Its error, `None` on success.
     pub error: Option<String>,
+    /// What it wrote (empty when it wrote nothing, and then nothing is stored for it).
+    pub output: JobOutput,
 }
 
-/// Captured output of an attempt.
+/// Captured output of an attempt: each stream's tail, preceded by a truncation marker line
+/// when it was cut (see [`crate::truncation_marker`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JobOutput {
     /// Standard output (already capped by the executor).
@@ -363,16 +366,48 @@ pub struct JobOutput {
     pub stderr: String,
 }
 
-/// A job with everything the store keeps about it: the last attempt's output and the
-/// history. `show` prints it; `import` inserts it verbatim.
+impl JobOutput {
+    /// Whether both streams are empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.stdout.is_empty() && self.stderr.is_empty()
+    }
+}
+
+/// A job with everything the store keeps about it: its history, each entry with its
+/// output, and the last attempt's output apart. `show` prints it; `import` inserts it
+/// verbatim.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobRecord {
     /// The job row.
     pub job: Job,
-    /// Output of the last finished attempt, if any.
+    /// Output of the last finished attempt, if any: the same as the last `history`
+    /// entry's `output`. On [`crate::Jobs::import`], it stands for that entry's output when
+    /// the entry's own is empty (records built before each attempt kept its output).
     pub output: Option<JobOutput>,
     /// One entry per finished attempt, oldest first.
     pub history: Vec<AttemptRecord>,
+}
+
+impl JobRecord {
+    /// The history as [`crate::Jobs::import`] stores it: the entries verbatim, except that
+    /// a last entry with empty output takes [`JobRecord::output`] when that is set.
+    #[must_use]
+    pub fn history_for_import(&self) -> Vec<AttemptRecord> {
+        let mut history = self.history.clone();
+        if let (Some(last), Some(output)) = (history.last_mut(), &self.output) {
+            if last.output.is_empty() {
+                last.output = output.clone();
+            }
+        }
+        history
+    }
+
+    /// [`JobRecord::output`] as a store derives it from the history: the last entry's.
+    #[must_use]
+    pub fn last_output(history: &[AttemptRecord]) -> Option<JobOutput> {
+        history.last().map(|h| h.output.clone())
+    }
 }
 
 /// Which jobs `list` returns.

@@ -18,6 +18,7 @@ mod decorator;
 mod error;
 mod feed;
 mod job;
+mod output;
 mod overview;
 mod request;
 mod schedule;
@@ -32,6 +33,7 @@ pub use crate::job::{
     AttemptRecord, ClaimToken, Enqueued, Job, JobFilter, JobId, JobOptions, JobOutput, JobRecord,
     JobState, Limits, NewJob, StateCounts, UnknownState,
 };
+pub use crate::output::{keep_tail, split_marker, truncation_marker, LiveOutput, OUTPUT_LIMIT};
 pub use crate::overview::{
     page_matches, queue_stats_of, AttemptStats, AttemptStatsBuilder, AttemptStatsRequest,
     Histogram, JobCursor, JobPage, JobPageRequest, QueueAttempts, QueueStats, ThroughputBucket,

@@ -13,8 +13,8 @@ use std::time::Duration;
 use crate::{
     AttemptStats, AttemptStatsRequest, Capabilities, ClaimRequest, Enqueued, Fired, Guarded,
     Heartbeat, Job, JobFilter, JobId, JobPage, JobPageRequest, JobRecord, JobState, LeaseRef,
-    Marker, NewJob, PruneRequest, QueueStats, Schedule, ScheduleFire, StateCounts, StoreResult,
-    Timestamp, Transition, Wake, WorkerInfo,
+    LiveOutput, Marker, NewJob, PruneRequest, QueueStats, Schedule, ScheduleFire, StateCounts,
+    StoreResult, Timestamp, Transition, Wake, WorkerInfo,
 };
 
 /// Durable storage for jobs: every trait of the seam in one bound.
@@ -156,6 +156,26 @@ pub trait Jobs: Debug + Send + Sync + 'static {
         Ok(requested)
     }
 
+    /// Replaces the live output of the attempt that `lease` holds (the job is `processing`
+    /// under `lease.token`) with `output`, capped as [`LiveOutput::capped`] says. A worker
+    /// publishes what its running attempt has written so far through this, at most about
+    /// once a second and never for an attempt that wrote nothing; it is deleted when the
+    /// attempt ends (any applied [`Jobs::finish`] of the job), whose output then lives in its
+    /// history entry. Changes nothing else: not `updated_at`, not the change marker.
+    ///
+    /// Guarded like [`Jobs::finish`]: `Stale`, writing nothing, when the job is missing, not
+    /// `processing` or held under another token, so a worker that lost its job cannot write
+    /// into the new owner's attempt.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn put_live_output(
+        &self,
+        lease: &LeaseRef,
+        output: &LiveOutput,
+        now: Timestamp,
+    ) -> StoreResult<Guarded>;
+
     // ----- maintenance -----
 
     /// Read-only: up to `limit` `processing` jobs whose `lease_until < now`, oldest lease
@@ -254,6 +274,14 @@ pub trait Jobs: Debug + Send + Sync + 'static {
     /// # Errors
     /// [`crate::StoreError::NotFound`].
     fn get_record(&self, id: &JobId) -> StoreResult<JobRecord>;
+
+    /// What the job's running attempt has written so far, as last published with
+    /// [`Jobs::put_live_output`]; `None` when the job is not `processing` or its attempt
+    /// has published nothing yet.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::NotFound`].
+    fn live_output(&self, id: &JobId) -> StoreResult<Option<LiveOutput>>;
 
     /// Inserts complete records verbatim (any state, output, history), in order, all or
     /// nothing; they sort after existing jobs in insertion order. Used to copy a queue

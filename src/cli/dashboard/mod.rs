@@ -508,9 +508,17 @@ impl JobQuery {
     }
 }
 
+/// The job's record; while it runs, its `output` is what the running attempt has written
+/// so far (the store's live output), which is what the job's page shows.
 async fn load_record(app: &App, id: JobId) -> Result<(JobRecord, Timestamp), AppError> {
-    app.blocking(move |sched| Ok((sched.store().get_record(&id)?, sched.now())))
-        .await
+    app.blocking(move |sched| {
+        let mut record = sched.store().get_record(&id)?;
+        if record.job.state == JobState::Processing {
+            record.output = sched.store().live_output(&id)?.map(|l| l.to_output());
+        }
+        Ok((record, sched.now()))
+    })
+    .await
 }
 
 /// How often a job's part refreshes: often while it can change by itself.

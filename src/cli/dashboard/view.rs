@@ -309,7 +309,8 @@ pub(crate) fn jobs_part(page: &JobPage, f: &ListFilter<'_>, now: Timestamp) -> S
     out
 }
 
-/// A job's fields, actions, output and history.
+/// A job's fields, actions, output and history. While the job runs, `r.output` is what
+/// its running attempt has written so far.
 pub(crate) fn job_part(r: &JobRecord, now: Timestamp, csrf: &str, read_only: bool) -> String {
     let job = &r.job;
     let mut out = format!(
@@ -423,7 +424,7 @@ pub(crate) fn job_part(r: &JobRecord, now: Timestamp, csrf: &str, read_only: boo
         out,
         "<h2>Output{}</h2>",
         if running {
-            " <small>(of the last finished attempt; this one is running)</small>"
+            " <small>(of the running attempt, so far)</small>"
         } else {
             ""
         }
@@ -437,6 +438,9 @@ pub(crate) fn job_part(r: &JobRecord, now: Timestamp, csrf: &str, read_only: boo
                     esc(text)
                 );
             }
+        }
+        None if running => {
+            out.push_str(r#"<p class="empty">No output has arrived yet.</p>"#);
         }
         None => out.push_str(r#"<p class="empty">No output yet.</p>"#),
     }
@@ -579,6 +583,10 @@ mod tests {
                 finished_at: now,
                 exit_code: Some(1),
                 error: Some(XSS.to_owned()),
+                output: JobOutput {
+                    stdout: XSS.to_owned(),
+                    stderr: XSS.to_owned(),
+                },
             }],
         }
     }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use queuectl_store::{ClaimToken, JobId, JobStore, WorkerInfo};
 
-use super::context::GroupTracker;
+use super::context::{GroupTracker, OutputSink};
 use super::liveness::orphan::GroupRegistry;
 use super::liveness::Liveness;
 use super::state::StateMap;
@@ -116,6 +116,8 @@ struct Run<'a> {
     info: WorkerInfo,
     liveness: Liveness,
     tracker: Option<GroupTracker>,
+    /// Where handlers publish live output (this pool's scheduler and store).
+    output: Arc<dyn OutputSink>,
     running: Mutex<HashMap<JobId, Running>>,
     /// A failure that ends the run with an error ([`Mode::Due`] only).
     error: Mutex<Option<Error>>,
@@ -237,6 +239,7 @@ impl<S: JobStore + Clone> WorkerPool<S> {
             info,
             liveness: Liveness::new(self.host.clone(), lease),
             tracker,
+            output: Arc::new(self.scheduler.clone()),
             running: Mutex::new(HashMap::new()),
             error: Mutex::new(None),
             succeeded: AtomicU64::new(0),

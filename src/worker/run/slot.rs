@@ -224,7 +224,8 @@ impl<S: JobStore + Clone> WorkerPool<S> {
         let timeout = job.timeout_secs.filter(|t| *t > 0).map(Duration::from_secs);
         let mut ctx = JobContext::new(job.attempts.saturating_add(1), timeout, cancel)
             .with_cancel_request(request)
-            .with_shared_state(self.state.clone());
+            .with_shared_state(self.state.clone())
+            .with_output_sink(run.output.clone());
         if let Some(tracker) = &run.tracker {
             ctx = ctx.with_group_tracker(tracker.clone());
         }

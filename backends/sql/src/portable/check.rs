@@ -3,8 +3,8 @@
 use diesel::prelude::*;
 
 use super::Conn;
-use crate::row::{AttemptRow, JobRow, OutputRow, ScheduleRow, WorkerRow};
-use crate::schema::{job_attempts, job_output, jobs, schedules, settings, workers};
+use crate::row::{AttemptRow, JobRow, LiveRow, ScheduleRow, WorkerRow};
+use crate::schema::{job_attempts, jobs, live_output, schedules, settings, workers};
 
 /// Reads every table through [`crate::schema`] and [`crate::row`]: fails if the dialect's
 /// migrations left a table or column that the shared schema names missing, or of another
@@ -14,9 +14,13 @@ use crate::schema::{job_attempts, job_output, jobs, schedules, settings, workers
 /// The driver's error for the first table that does not match.
 pub fn check_schema(conn: &mut Conn) -> QueryResult<()> {
     jobs::table.select(JobRow::as_select()).load(conn)?;
-    job_output::table
-        .select(OutputRow::as_select())
-        .load(conn)?;
+    live_output::table
+        .select((
+            live_output::job_seq,
+            LiveRow::as_select(),
+            live_output::updated_at,
+        ))
+        .load::<(i64, LiveRow, i64)>(conn)?;
     job_attempts::table
         .select((
             job_attempts::seq,

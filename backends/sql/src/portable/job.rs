@@ -14,25 +14,60 @@ use diesel::dsl::{count_star, AsSelect, SqlTypeOf};
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Untyped};
-use diesel::upsert::excluded;
 use queuectl_store::{
     AttemptRecord, ClaimRequest, ClaimToken, Guarded, Job, JobFilter, JobId, JobRecord, JobState,
-    LeaseRef, StateCounts, StoreError, StoreResult, Timestamp, Transition, TransitionKind,
-    CANCELLED_WHILE_RUNNING,
+    LeaseRef, LiveOutput, StateCounts, StoreError, StoreResult, Timestamp, Transition,
+    TransitionKind, CANCELLED_WHILE_RUNNING,
 };
 
 use super::Conn;
 use crate::outcome::{reject_repeats, Finished};
 use crate::row::{
     count_of, decode_jobs, limit_of, state_from_db, AttemptRow, InsertAttempt, InsertJob,
-    InsertOutput, JobRow, OutputRow, INSERT_ATTEMPT_COLUMNS, INSERT_JOB_COLUMNS,
-    INSERT_OUTPUT_COLUMNS,
+    InsertLive, JobRow, LiveRow, INSERT_ATTEMPT_COLUMNS, INSERT_JOB_COLUMNS,
 };
-use crate::schema::{job_attempts, job_output, jobs};
+use crate::schema::{job_attempts, jobs, live_output};
 use crate::{Failure, Session};
 
 /// The backend of [`Conn`].
 type Db = <Conn as Connection>::Backend;
+
+// ----- worker -----
+
+/// [`Jobs::put_live_output`](queuectl_store::Jobs::put_live_output): the guard (the job is
+/// `processing` under the token) and the upsert in one transaction, without touching the
+/// job's row or waking anyone.
+///
+/// # Errors
+/// Only driver failures.
+pub fn put_live_output<S: Session<Conn = Conn>>(
+    store: &S,
+    lease: &LeaseRef,
+    output: &LiveOutput,
+    now: Timestamp,
+) -> StoreResult<Guarded> {
+    let capped = output.clone().capped();
+    store.write(|conn| {
+        let seq: Option<i64> = jobs::table
+            .filter(jobs::id.eq(lease.id.as_str()))
+            .filter(jobs::state.eq(JobState::Processing.as_str()))
+            .filter(jobs::claim_token.eq(lease.token.0))
+            .select(jobs::seq)
+            .first(conn)
+            .optional()?;
+        let Some(seq) = seq else {
+            return Ok(Guarded::Stale);
+        };
+        let row = InsertLive::new(seq, lease.token, &capped, now);
+        diesel::insert_into(live_output::table)
+            .values(&row)
+            .on_conflict(live_output::job_seq)
+            .do_update()
+            .set(&row)
+            .execute(conn)?;
+        Ok(Guarded::Applied)
+    })
+}
 
 // ----- maintenance -----
 
@@ -198,8 +233,38 @@ pub fn get<S: Session<Conn = Conn>>(store: &S, id: &JobId) -> StoreResult<Job> {
     }
 }
 
-/// [`Jobs::get_record`](queuectl_store::Jobs::get_record): the row, its output and its
-/// history from one snapshot.
+/// [`Jobs::live_output`](queuectl_store::Jobs::live_output): the published output, if it
+/// belongs to the job's current claim.
+///
+/// # Errors
+/// `NotFound`.
+pub fn live_output<S: Session<Conn = Conn>>(
+    store: &S,
+    id: &JobId,
+) -> StoreResult<Option<LiveOutput>> {
+    let found = store.snapshot(|conn| {
+        let Some(row) = find_job(conn, id)? else {
+            return Ok(None);
+        };
+        let live = live_output::table
+            .find(row.seq)
+            .select(LiveRow::as_select())
+            .first(conn)
+            .optional()?;
+        Ok(Some((row, live)))
+    })?;
+    let Some((row, live)) = found else {
+        return Err(StoreError::NotFound(id.clone()));
+    };
+    let job = row.into_job()?;
+    Ok(live.and_then(|live| {
+        (job.state == JobState::Processing && job.claim_token == Some(live.token()))
+            .then(|| live.into_output())
+    }))
+}
+
+/// [`Jobs::get_record`](queuectl_store::Jobs::get_record): the row and its history (each
+/// entry with its output) from one snapshot.
 ///
 /// # Errors
 /// `NotFound`.
@@ -208,28 +273,24 @@ pub fn get_record<S: Session<Conn = Conn>>(store: &S, id: &JobId) -> StoreResult
         let Some(row) = find_job(conn, id)? else {
             return Ok(None);
         };
-        let output = job_output::table
-            .find(row.seq)
-            .select(OutputRow::as_select())
-            .first(conn)
-            .optional()?;
         let history = job_attempts::table
             .filter(job_attempts::job_seq.eq(row.seq))
             .order(job_attempts::seq.asc())
             .select(AttemptRow::as_select())
             .load(conn)?;
-        Ok(Some((row, output, history)))
+        Ok(Some((row, history)))
     })?;
-    let Some((row, output, history)) = found else {
+    let Some((row, history)) = found else {
         return Err(StoreError::NotFound(id.clone()));
     };
+    let history: Vec<AttemptRecord> = history
+        .into_iter()
+        .map(|h| h.into_record(id))
+        .collect::<StoreResult<_>>()?;
     Ok(JobRecord {
         job: row.into_job()?,
-        output: output.map(OutputRow::into_output),
-        history: history
-            .into_iter()
-            .map(|h| h.into_record(id))
-            .collect::<StoreResult<_>>()?,
+        output: JobRecord::last_output(&history),
+        history,
     })
 }
 
@@ -249,20 +310,12 @@ pub fn import<S: Session<Conn = Conn>>(store: &S, records: &[JobRecord]) -> Stor
         .collect::<StoreResult<Vec<_>>>()?;
     store.write(|conn| {
         let seqs = insert_jobs(conn, &rows)?;
-        let outputs: Vec<InsertOutput<'_>> = records
+        let histories: Vec<Vec<AttemptRecord>> =
+            records.iter().map(JobRecord::history_for_import).collect();
+        let history: Vec<InsertAttempt<'_>> = histories
             .iter()
             .zip(&seqs)
-            .filter_map(|(r, seq)| r.output.as_ref().map(|o| InsertOutput::new(*seq, o)))
-            .collect();
-        for chunk in outputs.chunks(rows_per_insert(INSERT_OUTPUT_COLUMNS)) {
-            diesel::insert_into(job_output::table)
-                .values(chunk)
-                .execute(conn)?;
-        }
-        let history: Vec<InsertAttempt<'_>> = records
-            .iter()
-            .zip(&seqs)
-            .flat_map(|(r, seq)| r.history.iter().map(|h| InsertAttempt::new(*seq, h)))
+            .flat_map(|(h, seq)| h.iter().map(|h| InsertAttempt::new(*seq, h)))
             .collect();
         for chunk in history.chunks(rows_per_insert(INSERT_ATTEMPT_COLUMNS)) {
             diesel::insert_into(job_attempts::table)
@@ -383,6 +436,8 @@ pub fn apply_transition(
     };
     let cancelled = row.state == JobState::Cancelled.as_str();
     if finished.is_none() && !cancelled {
+        // The attempt ended without a history entry: what it published goes with it.
+        delete_live(conn, row.seq)?;
         return Ok(Guarded::Applied);
     }
     let attempt = u32::try_from(row.attempts).map_err(|_| {
@@ -397,22 +452,22 @@ pub fn apply_transition(
         finished_at: now,
         exit_code: row.exit_code,
         error: row.last_error,
+        output: finished
+            .map(|f| f.execution.output.clone())
+            .unwrap_or_default(),
     };
     diesel::insert_into(job_attempts::table)
         .values(&InsertAttempt::new(row.seq, &record))
         .execute(conn)?;
-    if let Some(finished) = finished {
-        diesel::insert_into(job_output::table)
-            .values(&InsertOutput::new(row.seq, &finished.execution.output))
-            .on_conflict(job_output::job_seq)
-            .do_update()
-            .set((
-                job_output::stdout.eq(excluded(job_output::stdout)),
-                job_output::stderr.eq(excluded(job_output::stderr)),
-            ))
-            .execute(conn)?;
-    }
+    delete_live(conn, row.seq)?;
     Ok(Guarded::Applied)
+}
+
+/// Deletes what the ended attempt of job `seq` published while it ran (usually nothing:
+/// then this reads one index page and writes nothing).
+fn delete_live(conn: &mut Conn, seq: i64) -> Result<(), Failure> {
+    diesel::delete(live_output::table.find(seq)).execute(conn)?;
+    Ok(())
 }
 
 /// What [`GuardedWrite`] returns of the row it changed.
