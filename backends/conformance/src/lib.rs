@@ -2,7 +2,7 @@
 //! fault-injection tests.
 //!
 //! Test bodies are ordinary generic functions, grouped by role in modules (`enqueue`,
-//! `claim`, `finish`, `rescue`, `admin`, `overview`, `concurrency`); the [`store_conformance!`] macro
+//! `claim`, `finish`, `rescue`, `admin`, `overview`, `concurrency`, `version`); the [`store_conformance!`] macro
 //! lists every case once and expands one `#[test]` per case, so adding a case here runs it
 //! against every store. Each store has exactly one call site,
 //! `backends/<store>/tests/conformance.rs`:
@@ -43,6 +43,7 @@ mod finish;
 pub mod fixture;
 mod overview;
 mod rescue;
+mod version;
 
 pub mod cases {
     //! Every case, re-exported flat for the macro.
@@ -53,6 +54,7 @@ pub mod cases {
     pub use crate::finish::*;
     pub use crate::overview::*;
     pub use crate::rescue::*;
+    pub use crate::version::*;
 }
 
 /// The name of every case [`store_conformance!`] runs, in the order it lists them.
@@ -175,6 +177,8 @@ macro_rules! store_conformance {
             concurrent_claims_never_return_the_same_job,
             concurrent_enqueues_of_one_id_store_it_exactly_once,
             concurrent_finishes_of_one_claim_apply_exactly_once,
+            // version.rs
+            check_schema_version_passes_on_a_store_this_build_opened,
         }
     };
     (@names_of; $($case:ident),* $(,)?) => {

@@ -6,8 +6,11 @@
 //! others wait (busy handler, then the store's retry loop) and then find nothing pending.
 //! Diesel runs each migration in a nested transaction, which SQLite turns into a savepoint.
 
+use std::sync::OnceLock;
+
+use diesel::migration::MigrationSource;
 use diesel::result::Error as DieselError;
-use diesel::sqlite::SqliteConnection;
+use diesel::sqlite::{Sqlite, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use queuectl_store::StoreError;
 
@@ -20,7 +23,13 @@ pub(crate) const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migra
 ///
 /// An up-to-date database is recognised with a read first, so a read-only file (or one
 /// another process holds the write lock on) still opens for `status`, `list` and `show`.
+///
+/// A store that records a migration this build does not know (a newer queuectl migrated
+/// it) is refused with [`StoreError::NewerSchema`] before anything is written.
 pub(crate) fn run_pending(conn: &mut SqliteConnection) -> Result<(), Failure> {
+    let applied = conn.applied_migrations().map_err(migration_failure)?;
+    queuectl_store_sql::version::check_versions(known_versions(), &versions(&applied))
+        .map_err(Failure::Store)?;
     if !conn
         .has_pending_migration(MIGRATIONS)
         .map_err(migration_failure)?
@@ -31,6 +40,18 @@ pub(crate) fn run_pending(conn: &mut SqliteConnection) -> Result<(), Failure> {
         conn.run_pending_migrations(MIGRATIONS)
             .map(drop)
             .map_err(migration_failure)
+    })
+}
+
+/// The version of every embedded migration (Diesel's: the digits of the directory's
+/// timestamp), computed once.
+pub(crate) fn known_versions() -> &'static [String] {
+    static KNOWN: OnceLock<Vec<String>> = OnceLock::new();
+    KNOWN.get_or_init(|| {
+        MigrationSource::<Sqlite>::migrations(&MIGRATIONS)
+            .map(|all| all.iter().map(|m| m.name().version().to_string()).collect())
+            // The embedded source reads nothing at run time; it cannot fail.
+            .unwrap_or_default()
     })
 }
 
@@ -65,9 +86,13 @@ fn migration_failure(e: Box<dyn std::error::Error + Send + Sync>) -> Failure {
     }
 }
 
+/// Diesel's version records as text.
+fn versions(applied: &[diesel::migration::MigrationVersion<'_>]) -> Vec<String> {
+    applied.iter().map(ToString::to_string).collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use diesel::migration::MigrationSource;
     use diesel::prelude::*;
     use diesel::sql_types::{BigInt, Text};
 

@@ -133,6 +133,8 @@ pub enum Call<'a> {
     RequeueAllDead { now: Timestamp },
     /// [`Jobs::requeue_dead`].
     RequeueDead { id: &'a JobId, now: Timestamp },
+    /// [`Coordination::check_schema_version`].
+    CheckSchemaVersion,
     /// [`Coordination::setting`].
     Setting { key: &'a str },
     /// [`Coordination::set_setting`].
@@ -183,6 +185,7 @@ impl Call<'_> {
             Call::QueueStats { .. } => "queue_stats",
             Call::RequeueAllDead { .. } => "requeue_all_dead",
             Call::RequeueDead { .. } => "requeue_dead",
+            Call::CheckSchemaVersion => "check_schema_version",
             Call::Setting { .. } => "setting",
             Call::SetSetting { .. } => "set_setting",
             Call::Settings => "settings",
@@ -209,6 +212,7 @@ impl Call<'_> {
                 | Call::List { .. }
                 | Call::Page { .. }
                 | Call::QueueStats { .. }
+                | Call::CheckSchemaVersion
                 | Call::Setting { .. }
                 | Call::Settings
                 | Call::ListWorkers
@@ -326,6 +330,11 @@ impl<D: Decorator> Jobs for D {
 }
 
 impl<D: Decorator> Coordination for D {
+    fn check_schema_version(&self) -> StoreResult<()> {
+        through(self, &Call::CheckSchemaVersion, |s| {
+            s.check_schema_version()
+        })
+    }
     fn setting(&self, key: &str) -> StoreResult<Option<String>> {
         through(self, &Call::Setting { key }, |s| s.setting(key))
     }
