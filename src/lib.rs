@@ -113,7 +113,7 @@
 //! # Features
 //!
 //! - **`cli`** (default): the `queuectl` binary and what only it needs (clap, anyhow,
-//!   indicatif, tracing-subscriber). Nothing in the library depends on it; an application
+//!   indicatif, ratatui, tracing-subscriber, the dashboard's axum and tokio). Nothing in the library depends on it; an application
 //!   that embeds the engine turns it off with `default-features = false`.
 //! - **`postgres`** (default): `PostgresStore` and `postgres://` targets. libpq is built
 //!   from source, so no system library is needed. Without it, a `postgres://` target is

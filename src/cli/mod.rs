@@ -14,6 +14,7 @@ pub(crate) mod input;
 mod metrics;
 mod open_store;
 mod output;
+mod top;
 
 use std::fmt;
 use std::io::{self, IsTerminal as _};
@@ -93,6 +94,15 @@ fn no_color() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
+/// Whether a terminal view (`top`) gets colour: `--color`, else `NO_COLOR`.
+fn colour_view(color: ColorArg) -> bool {
+    match color {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => !no_color(),
+    }
+}
+
 /// Whether logs on stderr get colour.
 fn colour_logs(cli: &Cli) -> bool {
     match cli.color {
@@ -168,6 +178,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Wait(a) => cmd::wait::run(db, &a),
         Command::Dashboard(a) => cmd::dashboard::run(db, a),
         Command::Metrics => cmd::metrics::run(db),
+        Command::Top(a) => cmd::top::run(db, &a, colour_view(cli.color)),
         Command::Completions { shell } => cmd::completions::run(shell),
         Command::Man => cmd::completions::man(),
     }

@@ -134,6 +134,7 @@ const COMMANDS: &[&[&str]] = &[
     &["man"],
     &["dashboard"],
     &["metrics"],
+    &["top"],
 ];
 
 #[test]

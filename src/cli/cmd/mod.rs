@@ -15,5 +15,6 @@ pub(crate) mod metrics;
 pub(crate) mod migrate;
 pub(crate) mod show;
 pub(crate) mod status;
+pub(crate) mod top;
 pub(crate) mod wait;
 pub(crate) mod worker;
