@@ -52,6 +52,7 @@ mod top;
 mod usage;
 mod version;
 mod worker;
+mod worker_log;
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
