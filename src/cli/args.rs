@@ -101,6 +101,11 @@ pub(crate) struct Cli {
     )]
     pub(crate) color: ColorArg,
 
+    /// Show times in human tables (list, dlq list) as RFC 3339 UTC instead of relative
+    /// ("3 min ago"). JSON output always has RFC 3339.
+    #[arg(long, global = true)]
+    pub(crate) utc: bool,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }

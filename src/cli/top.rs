@@ -487,13 +487,7 @@ fn one_line(s: &str) -> String {
 
 /// A span of time for people: `42 s`, `3 min`, `5 h`, `2 d`.
 fn ago(d: Duration) -> String {
-    let secs = d.as_secs();
-    match secs {
-        0..=59 => format!("{secs} s"),
-        60..=3_599 => format!("{} min", secs / 60),
-        3_600..=172_799 => format!("{} h", secs / 3_600),
-        _ => format!("{} d", secs / 86_400),
-    }
+    crate::cli::output::span(d)
 }
 
 #[cfg(test)]

@@ -48,6 +48,7 @@ mod operate;
 mod postgres;
 mod stall;
 mod storage;
+mod table;
 mod top;
 mod usage;
 mod version;

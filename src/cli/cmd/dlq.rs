@@ -5,9 +5,9 @@ use queuectl::{JobFilter, JobId, JobState, StoreError};
 
 use crate::cli::args::DlqCommand;
 use crate::cli::open_store::{open, open_to_read};
-use crate::cli::output::{jobs_table, print_jobs_json, print_lines};
+use crate::cli::output::{jobs_table, print_jobs_json, print_lines, TableStyle};
 
-pub(crate) fn run(db: Option<&str>, command: DlqCommand) -> anyhow::Result<()> {
+pub(crate) fn run(db: Option<&str>, command: DlqCommand, utc: bool) -> anyhow::Result<()> {
     let read_only = matches!(command, DlqCommand::List(_));
     let (sched, _) = if read_only {
         open_to_read(db)?
@@ -27,7 +27,7 @@ pub(crate) fn run(db: Option<&str>, command: DlqCommand) -> anyhow::Result<()> {
                 eprintln!("the dead-letter queue is empty");
                 Ok(())
             } else {
-                print_lines(jobs_table(&jobs))
+                print_lines(jobs_table(&jobs, &TableStyle::for_stdout(utc)))
             }
         }
         DlqCommand::Retry(a) => match a.id {
