@@ -148,7 +148,7 @@
 //! # Features
 //!
 //! - **`cli`** (default): the `queuectl` binary and what only it needs (clap, anyhow,
-//!   indicatif, tracing-subscriber). Nothing in the library depends on it; an application
+//!   indicatif, ratatui, tracing-subscriber, the dashboard's axum and tokio). Nothing in the library depends on it; an application
 //!   that embeds the engine turns it off with `default-features = false`.
 //! - **`postgres`** (default): `PostgresStore` and `postgres://` targets. libpq is built
 //!   from source, so no system library is needed. Without it, a `postgres://` target is
@@ -196,8 +196,8 @@ pub use crate::cron::CronSpec;
 pub use crate::error::{Error, Result};
 pub use crate::queue::Queue;
 pub use crate::scheduler::{
-    fire_id, EnqueueRequest, FireReport, JobTemplate, Outcome, Pruned, Recovery, ScheduleRequest,
-    Scheduler, PRUNE_BATCH, RETENTION_INTERVAL,
+    fire_id, EnqueueRequest, FireReport, JobTemplate, Outcome, Pruned, Recorded, Recovery,
+    ScheduleRequest, Scheduler, PRUNE_BATCH, RETENTION_INTERVAL,
 };
 pub use crate::target::StoreTarget;
 pub use crate::typed::{enqueue_typed, enqueue_typed_many, error_chain, JobResult, TypedJob};

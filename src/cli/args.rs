@@ -101,6 +101,11 @@ pub(crate) struct Cli {
     )]
     pub(crate) color: ColorArg,
 
+    /// Show times in human tables (list, dlq list) as RFC 3339 UTC instead of relative
+    /// ("3 min ago"). JSON output always has RFC 3339.
+    #[arg(long, global = true)]
+    pub(crate) utc: bool,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -207,6 +212,12 @@ pub(crate) enum Command {
         after_help = "Examples:\n  queuectl metrics\n  queuectl metrics | grep '^queuectl_jobs'\n  queuectl --db postgres://app@db.internal/queue metrics > /var/lib/node_exporter/queuectl.prom"
     )]
     Metrics,
+    /// A live terminal view of the queue: counts per state and queue, rates, workers and
+    /// running jobs, refreshed every second; q, Esc or Ctrl-C quits.
+    #[command(
+        after_help = "Keys: q, Esc or Ctrl-C quit.\n\nExamples:\n  queuectl top\n  queuectl top --interval 5s\n  queuectl --db postgres://app@db.internal/queue top\n  queuectl top --once --width 100"
+    )]
+    Top(TopArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
     #[command(
         after_help = "Examples:\n  queuectl completions bash > /etc/bash_completion.d/queuectl\n  queuectl completions zsh > \"${fpath[1]}/_queuectl\"\n  queuectl completions fish > ~/.config/fish/completions/queuectl.fish"
@@ -396,6 +407,22 @@ pub(crate) struct DashboardArgs {
     /// Show the queue but offer and accept no action.
     #[arg(long)]
     pub(crate) read_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TopArgs {
+    /// How often to read the store again: seconds or a duration like 500ms, 2s, 1m
+    /// (100ms to 1h). Rates are read at most every 5 seconds.
+    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_interval)]
+    pub(crate) interval: Duration,
+
+    /// Print one frame as plain text and exit (works without a terminal).
+    #[arg(long)]
+    pub(crate) once: bool,
+
+    /// The width of the --once frame, in columns (default: the terminal's, else 120).
+    #[arg(long, requires = "once", value_name = "COLUMNS", value_parser = clap::value_parser!(u16).range(40..=1000))]
+    pub(crate) width: Option<u16>,
 }
 
 #[derive(Debug, Args)]
@@ -754,6 +781,19 @@ fn parse_timeout(s: &str) -> Result<u64, String> {
         0 => Err("must be at least 1 second".to_owned()),
         secs => Ok(secs),
     }
+}
+
+/// `top --interval`: whole seconds, or a humantime duration (`500ms`, `2s`), 100 ms to 1 h.
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        Duration::from_secs(s.parse().map_err(|_| format!("'{s}' is too large"))?)
+    } else {
+        humantime::parse_duration(s).map_err(|e| format!("'{s}': {e} (e.g. 1s, 500ms, 2m)"))?
+    };
+    if d < Duration::from_millis(100) || d > Duration::from_secs(3600) {
+        return Err("must be between 100ms and 1h".to_owned());
+    }
+    Ok(d)
 }
 
 /// `IP:PORT` (IPv6 in brackets), or `localhost:PORT` for the IPv4 loopback address.

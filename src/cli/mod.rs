@@ -15,6 +15,7 @@ mod job_ref;
 mod metrics;
 mod open_store;
 mod output;
+mod top;
 
 use std::fmt;
 use std::io::{self, IsTerminal as _};
@@ -94,6 +95,15 @@ fn no_color() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
+/// Whether a terminal view (`top`) gets colour: `--color`, else `NO_COLOR`.
+fn colour_view(color: ColorArg) -> bool {
+    match color {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => !no_color(),
+    }
+}
+
 /// Whether logs on stderr get colour.
 fn colour_logs(cli: &Cli) -> bool {
     match cli.color {
@@ -157,10 +167,10 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Enqueue(a) => cmd::enqueue::run(db, a),
         Command::Worker(c) => cmd::worker::run(db, c),
         Command::Status(a) => cmd::status::run(db, &a),
-        Command::List(a) => cmd::list::run(db, &a),
+        Command::List(a) => cmd::list::run(db, &a, cli.utc),
         Command::Show(a) => cmd::show::run(db, &a.id),
         Command::Logs(a) => cmd::logs::run(db, &a),
-        Command::Dlq(c) => cmd::dlq::run(db, c),
+        Command::Dlq(c) => cmd::dlq::run(db, c, cli.utc),
         Command::Cron(c) => cmd::cron::run(db, c),
         Command::Cancel(a) => cmd::cancel::run(db, &a.id),
         Command::Retry(a) => cmd::retry::run(db, &a.ids),
@@ -173,6 +183,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Wait(a) => cmd::wait::run(db, &a),
         Command::Dashboard(a) => cmd::dashboard::run(db, a),
         Command::Metrics => cmd::metrics::run(db),
+        Command::Top(a) => cmd::top::run(db, &a, colour_view(cli.color)),
         Command::Completions { shell } => cmd::completions::run(shell),
         Command::Man => cmd::completions::man(),
         Command::ExecLimited(a) => exec_limited(&a),

@@ -167,49 +167,121 @@ pub(crate) fn print_jobs_json(jobs: &[Job]) -> anyhow::Result<()> {
 /// The widest a command gets in a table before it is cut with `…`.
 const COMMAND_WIDTH: usize = 40;
 
-/// Jobs as an aligned table for people: id, state, attempts, queue, priority, command
-/// (one line, cut to fit), updated.
-pub(crate) fn jobs_table(jobs: &[Job]) -> Vec<String> {
-    let header = [
-        "ID", "STATE", "ATTEMPTS", "QUEUE", "PRIORITY", "COMMAND", "UPDATED",
-    ]
-    .map(str::to_owned);
-    let rows: Vec<[String; 7]> = jobs
-        .iter()
-        .map(|j| {
-            [
-                one_line(j.id.as_str(), usize::MAX),
-                j.state.as_str().to_owned(),
-                format!("{}/{}", j.attempts, j.max_retries.max(1)),
-                one_line(&j.queue, usize::MAX),
-                j.priority.to_string(),
-                one_line(&j.command, COMMAND_WIDTH),
-                j.updated_at.to_rfc3339(),
-            ]
-        })
-        .collect();
-    let mut widths = header.clone().map(|h| h.chars().count());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+/// The widest an id or a queue name gets in a table before it is cut with `…` (the
+/// table crate counts columns in `u16`; ids are at most 1024 bytes anyway).
+const CELL_WIDTH: usize = 4_096;
+
+/// How a human table shows times and how wide it may be.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TableStyle {
+    /// RFC 3339 UTC instead of relative ("3 min ago"): the global `--utc`.
+    pub(crate) utc: bool,
+    /// The width to fit, in terminal columns; `None`: as wide as the content.
+    pub(crate) width: Option<u16>,
+    /// What relative times are relative to.
+    pub(crate) now: Timestamp,
+}
+
+impl TableStyle {
+    /// For stdout: `$COLUMNS` if set to a number, else the terminal's width when stdout is
+    /// one; unlimited into a pipe or a file (scripts get whole cells).
+    pub(crate) fn for_stdout(utc: bool) -> Self {
+        use std::io::IsTerminal as _;
+        let columns = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse::<u16>().ok())
+            .filter(|c| *c > 0);
+        let width = columns.or_else(|| {
+            io::stdout()
+                .is_terminal()
+                .then(|| comfy_table::Table::new().width())
+                .flatten()
+        });
+        TableStyle {
+            utc,
+            width,
+            now: Timestamp::now(),
         }
     }
-    std::iter::once(&header)
-        .chain(&rows)
-        .map(|row| {
-            let cells: Vec<String> = row
-                .iter()
-                .zip(widths)
-                // Padded by hand: `{:<w$}` panics for widths above u16::MAX, and ids and
-                // queue names have no length limit.
-                .map(|(cell, w)| {
-                    let pad = w.saturating_sub(cell.chars().count());
-                    format!("{cell}{}", " ".repeat(pad))
-                })
-                .collect();
-            cells.join("  ").trim_end().to_owned()
-        })
-        .collect()
+
+    /// An instant as this style shows it.
+    pub(crate) fn time(&self, at: Timestamp) -> String {
+        if self.utc {
+            at.to_rfc3339()
+        } else {
+            relative(at, self.now)
+        }
+    }
+}
+
+/// Jobs as an aligned table for people: id, state, attempts, queue, priority, command
+/// (one line, cut to fit), updated (relative unless `--utc`).
+///
+/// comfy-table measures cells by display width (a CJK character or an emoji takes two
+/// columns), so columns stay aligned whatever the ids hold. Given a width, it fits the
+/// table into it, each job on one line, cutting the cells that must give way with `…`.
+pub(crate) fn jobs_table(jobs: &[Job], style: &TableStyle) -> Vec<String> {
+    use comfy_table::{presets, ColumnConstraint, ContentArrangement, Row, Table};
+
+    let mut table = Table::new();
+    let mut header = Row::from([
+        "ID", "STATE", "ATTEMPTS", "QUEUE", "PRIORITY", "COMMAND", "UPDATED",
+    ]);
+    header.max_height(1);
+    table
+        .load_style(presets::NOTHING)
+        .force_no_tty()
+        .set_truncation_indicator("…")
+        .set_header(header);
+    if let Some(width) = style.width {
+        table
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(width);
+    }
+    for j in jobs {
+        let mut row = Row::from([
+            one_line(j.id.as_str(), CELL_WIDTH),
+            j.state.as_str().to_owned(),
+            format!("{}/{}", j.attempts, j.max_retries.max(1)),
+            one_line(&j.queue, CELL_WIDTH),
+            j.priority.to_string(),
+            one_line(&j.command, COMMAND_WIDTH),
+            style.time(j.updated_at),
+        ]);
+        row.max_height(1);
+        table.add_row(row);
+    }
+    // Two spaces between columns, none before the first (the NOTHING preset pads each
+    // cell by one on both sides).
+    for (i, column) in table.column_iter_mut().enumerate() {
+        column.set_padding((0, if i == 6 { 0 } else { 2 }));
+        // State, attempts, priority and the time never shrink: the id, the queue and
+        // the command give way.
+        if matches!(i, 1 | 2 | 4 | 6) {
+            column.set_constraint(ColumnConstraint::ContentWidth);
+        }
+    }
+    table.lines().map(|l| l.trim_end().to_owned()).collect()
+}
+
+/// `3 s ago`, `5 min ago`, `in 2 h`, … from `at` relative to `now`.
+pub(crate) fn relative(at: Timestamp, now: Timestamp) -> String {
+    if at <= now {
+        format!("{} ago", span(now.since(at)))
+    } else {
+        format!("in {}", span(at.since(now)))
+    }
+}
+
+/// A span of time for people: `42 s`, `3 min`, `5 h`, `2 d`.
+pub(crate) fn span(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0..=59 => format!("{secs} s"),
+        60..=3_599 => format!("{} min", secs / 60),
+        3_600..=172_799 => format!("{} h", secs / 3_600),
+        _ => format!("{} d", secs / 86_400),
+    }
 }
 
 /// `s` on one line (control characters become spaces), at most `max` characters.
@@ -232,12 +304,25 @@ mod tests {
     use super::*;
     use queuectl::{JobId, JobState, NewJob};
 
+    fn style(width: Option<u16>) -> TableStyle {
+        TableStyle {
+            utc: true,
+            width,
+            now: Timestamp::from_millis(1_764_350_109_123),
+        }
+    }
+
     #[test]
     fn tables_take_ids_longer_than_any_format_width() {
         let long = "i".repeat(70_000);
-        let lines = jobs_table(&[job(&long, "true")]);
-        assert!(lines[1].starts_with(&long));
-        assert_eq!(lines[0].find("STATE"), Some(70_002));
+        let lines = jobs_table(&[job(&long, "true")], &style(None));
+        let shown = format!("{}…", "i".repeat(CELL_WIDTH - 1));
+        assert!(
+            lines[1].starts_with(&format!("{shown}  pending")),
+            "{}",
+            &lines[1][..10]
+        );
+        assert_eq!(lines[0].find("STATE"), Some(CELL_WIDTH + 2));
     }
 
     fn job(id: &str, command: &str) -> Job {
@@ -283,7 +368,7 @@ mod tests {
     #[test]
     fn table_aligns_columns_and_cuts_long_commands() {
         let long = "x".repeat(100);
-        let lines = jobs_table(&[job("a", "echo\nhi"), job("bbbbbb", &long)]);
+        let lines = jobs_table(&[job("a", "echo\nhi"), job("bbbbbb", &long)], &style(None));
         assert_eq!(lines.len(), 3);
         let state_col = lines[0].find("STATE").unwrap();
         assert_eq!(lines[1].find("pending"), Some(state_col));
@@ -291,5 +376,44 @@ mod tests {
         assert!(lines[1].contains("echo hi"));
         assert!(lines[2].contains(&format!("{}…", "x".repeat(COMMAND_WIDTH - 1))));
         assert!(!lines[2].contains(&"x".repeat(COMMAND_WIDTH)));
+    }
+
+    /// Display width, not characters: a row with CJK and emoji ids keeps the columns
+    /// aligned on screen, and a width limit is met in columns, one line per job.
+    #[test]
+    fn wide_characters_align_and_fit_the_width() {
+        use unicode_width::UnicodeWidthStr as _;
+        let jobs = [
+            job("📊-月次レポート", "make report"),
+            job("plain", &"x".repeat(100)),
+        ];
+        let lines = jobs_table(&jobs, &style(None));
+        let at = |line: &str, word: &str| line[..line.find(word).unwrap()].width();
+        let state = at(&lines[0], "STATE");
+        assert_eq!(at(&lines[1], "pending"), state, "{lines:#?}");
+        assert_eq!(at(&lines[2], "pending"), state, "{lines:#?}");
+
+        let mut fit = style(Some(60));
+        fit.utc = false;
+        let fitted = jobs_table(&jobs, &fit);
+        assert_eq!(fitted.len(), 3, "{fitted:#?}");
+        for line in &fitted {
+            assert!(line.width() <= 60, "{} > 60: {line}", line.width());
+        }
+        assert!(fitted[1].starts_with("📊"), "{fitted:#?}");
+    }
+
+    #[test]
+    fn times_are_relative_unless_utc() {
+        let now = Timestamp::from_millis(1_764_350_109_123);
+        let mut relative_style = style(None);
+        relative_style.utc = false;
+        relative_style.now = now.add(std::time::Duration::from_secs(180));
+        assert_eq!(relative_style.time(now), "3 min ago");
+        assert_eq!(style(None).time(now), "2025-11-28T17:15:09.123Z");
+        assert_eq!(
+            relative(now.add(std::time::Duration::from_secs(7_200)), now),
+            "in 2 h"
+        );
     }
 }

@@ -347,12 +347,16 @@ impl<S: JobStore> Scheduler<S> {
     /// # Errors
     /// Store failures.
     pub fn finish_many(&self, items: Vec<(Job, Outcome)>) -> Result<Vec<Guarded>> {
-        self.finish_slice(&items)
+        Ok(self
+            .finish_slice(&items)?
+            .into_iter()
+            .map(Recorded::guarded)
+            .collect())
     }
 
     /// [`Scheduler::finish_many`] without taking the items, so a caller can try again
-    /// after a transient failure without copying them first.
-    pub(crate) fn finish_slice(&self, items: &[(Job, Outcome)]) -> Result<Vec<Guarded>> {
+    /// after a transient failure without copying them first; says what became of each.
+    pub(crate) fn finish_slice(&self, items: &[(Job, Outcome)]) -> Result<Vec<Recorded>> {
         self.finish_then(items, |store, transitions, now| {
             Ok((store.finish(transitions, now)?, ()))
         })
@@ -373,7 +377,7 @@ impl<S: JobStore> Scheduler<S> {
         limit: u32,
         queues: &[String],
         lease: Duration,
-    ) -> Result<(Vec<Guarded>, Vec<Job>)> {
+    ) -> Result<(Vec<Recorded>, Vec<Job>)> {
         self.finish_then(items, |store, transitions, now| {
             let claim_now = self.now();
             let req = ClaimRequest {
@@ -388,12 +392,13 @@ impl<S: JobStore> Scheduler<S> {
     }
 
     /// Turns outcomes into transitions (the policy), hands them to `apply` with the
-    /// finish instant, and maps its results back to `items`, in order.
+    /// finish instant, and maps its results back to `items`, in order, as what became of
+    /// each job.
     fn finish_then<T>(
         &self,
         items: &[(Job, Outcome)],
         apply: impl FnOnce(&S, &[Transition], Timestamp) -> Result<(Vec<Guarded>, T)>,
-    ) -> Result<(Vec<Guarded>, T)> {
+    ) -> Result<(Vec<Recorded>, T)> {
         let any_failed = items
             .iter()
             .any(|(_, o)| matches!(o, Outcome::Failed { .. }));
@@ -424,7 +429,10 @@ impl<S: JobStore> Scheduler<S> {
             .iter()
             .any(|t| matches!(t.kind, TransitionKind::Failed { .. }));
         let (applied, extra) = apply(&self.store, &transitions, now)?;
-        let mut applied = applied.into_iter();
+        let mut applied = applied
+            .into_iter()
+            .zip(&transitions)
+            .map(|(guarded, t)| Recorded::of(guarded, &t.kind));
         if retried {
             self.notify_work();
         }
@@ -435,9 +443,9 @@ impl<S: JobStore> Scheduler<S> {
         for i in 0..total {
             if stale.peek() == Some(&i) {
                 stale.next();
-                out.push(Guarded::Stale);
+                out.push(Recorded::Stale);
             } else {
-                out.push(applied.next().unwrap_or(Guarded::Stale));
+                out.push(applied.next().unwrap_or(Recorded::Stale));
             }
         }
         Ok((out, extra))
@@ -613,6 +621,48 @@ impl<S: JobStore> Scheduler<S> {
     /// Wakes this process's idle workers (called after anything that makes work due).
     pub fn notify_work(&self) {
         self.work.notify();
+    }
+}
+
+/// What recording one execution's outcome did to its job (the worker logs it), as
+/// [`Scheduler::finish_and_claim`] reports it. A job with a cancel request ends
+/// `cancelled` whatever this says: the store decides that in the same write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// `completed`.
+    Completed,
+    /// `failed`, claimable again from this instant (its `next_run_at`).
+    Retry(Timestamp),
+    /// `dead`: its attempts were spent; it is in the dead-letter queue.
+    Dead,
+    /// Nothing written: the job was taken from its worker meanwhile.
+    Stale,
+}
+
+impl Recorded {
+    fn of(guarded: Guarded, kind: &TransitionKind) -> Self {
+        match (guarded, kind) {
+            (Guarded::Stale, _) => Recorded::Stale,
+            (Guarded::Applied, TransitionKind::Failed { retry_at, .. }) => {
+                Recorded::Retry(*retry_at)
+            }
+            (Guarded::Applied, TransitionKind::Dead { .. }) => Recorded::Dead,
+            (Guarded::Applied, _) => Recorded::Completed,
+        }
+    }
+
+    /// Whether it was written (anything but [`Recorded::Stale`]).
+    #[must_use]
+    pub fn is_applied(self) -> bool {
+        self != Recorded::Stale
+    }
+
+    /// Whether it was written, as a [`Guarded`].
+    pub(crate) fn guarded(self) -> Guarded {
+        match self {
+            Recorded::Stale => Guarded::Stale,
+            _ => Guarded::Applied,
+        }
     }
 }
 

@@ -53,8 +53,12 @@ mod operate;
 mod postgres;
 mod stall;
 mod storage;
+mod table;
+mod top;
 mod usage;
+mod version;
 mod worker;
+mod worker_log;
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -175,6 +179,24 @@ impl Env {
     #[cfg(feature = "postgres")]
     pub(crate) fn pg(&self) -> Option<&PgSchema> {
         self.pg.as_ref()
+    }
+
+    /// Runs one SQL statement on this env's store, behind the CLI's back (SQLite file or
+    /// PostgreSQL schema), e.g. to make it look migrated by another build.
+    pub(crate) fn execute_sql(&self, sql: &str) {
+        if let Some(pg) = &self.pg {
+            pg.execute(sql);
+            return;
+        }
+        use diesel::prelude::*;
+        let mut conn = diesel::SqliteConnection::establish(self.db.to_str().expect("utf-8 path"))
+            .expect("open the SQLite store");
+        diesel::sql_query("PRAGMA busy_timeout = 10000")
+            .execute(&mut conn)
+            .expect("busy_timeout");
+        diesel::sql_query(sql)
+            .execute(&mut conn)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
     /// The binary with a clean environment, cwd = the temp dir, no `--db` yet.

@@ -144,6 +144,7 @@ const COMMANDS: &[&[&str]] = &[
     &["man"],
     &["dashboard"],
     &["metrics"],
+    &["top"],
 ];
 
 #[test]

@@ -75,6 +75,11 @@ impl PgSchema {
     pub(crate) fn create(&self) {
         match self.never {}
     }
+
+    /// Unreachable: see the field `never`.
+    pub(crate) fn execute(&self, _sql: &str) {
+        match self.never {}
+    }
 }
 
 #[cfg(feature = "postgres")]
@@ -99,6 +104,17 @@ impl PgSchema {
         diesel::sql_query(format!("CREATE SCHEMA {}", self.name))
             .execute(&mut conn)
             .expect("create the test schema");
+    }
+
+    /// Runs `sql` (one statement) with this schema first on the `search_path`.
+    pub(crate) fn execute(&self, sql: &str) {
+        let mut conn = PgConnection::establish(&self.url).expect("connect to the test server");
+        diesel::sql_query(format!("SET search_path TO {}", self.name))
+            .execute(&mut conn)
+            .expect("search_path");
+        diesel::sql_query(sql)
+            .execute(&mut conn)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
     /// The number of rows in `table` of this schema, or `None` when it has no such table.

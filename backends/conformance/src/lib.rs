@@ -2,7 +2,7 @@
 //! fault-injection tests.
 //!
 //! Test bodies are ordinary generic functions, grouped by role in modules (`enqueue`,
-//! `claim`, `finish`, `rescue`, `admin`, `cancel`, `operate`, `overview`, `concurrency`, `schedule`, `options`); the [`store_conformance!`] macro
+//! `claim`, `finish`, `rescue`, `admin`, `cancel`, `operate`, `overview`, `concurrency`, `schedule`, `options`, `version`); the [`store_conformance!`] macro
 //! lists every case once and expands one `#[test]` per case, so adding a case here runs it
 //! against every store. Each store has exactly one call site,
 //! `backends/<store>/tests/conformance.rs`:
@@ -48,6 +48,7 @@ mod options;
 mod overview;
 mod rescue;
 mod schedule;
+mod version;
 
 pub mod cases {
     //! Every case, re-exported flat for the macro.
@@ -63,6 +64,7 @@ pub mod cases {
     pub use crate::overview::*;
     pub use crate::rescue::*;
     pub use crate::schedule::*;
+    pub use crate::version::*;
 }
 
 /// The name of every case [`store_conformance!`] runs, in the order it lists them.
@@ -216,6 +218,8 @@ macro_rules! store_conformance {
             enqueue_batch_skips_a_job_whose_unique_key_is_held,
             job_options_round_trip_through_enqueue_get_list_and_claim,
             requeue_dead_refuses_a_job_whose_unique_key_is_held,
+            // version.rs
+            check_schema_version_passes_on_a_store_this_build_opened,
         }
     };
     (@names_of; $($case:ident),* $(,)?) => {

@@ -987,6 +987,13 @@ impl Jobs for MemoryStore {
 }
 
 impl Coordination for MemoryStore {
+    // ----- schema -----
+
+    /// Nothing persists, so no other build can have migrated it.
+    fn check_schema_version(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
     // ----- settings -----
 
     fn setting(&self, key: &str) -> StoreResult<Option<String>> {

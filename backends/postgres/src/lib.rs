@@ -647,6 +647,10 @@ impl Jobs for PostgresStore {
 
 impl Coordination for PostgresStore {
     queuectl_store_sql::coordination_methods!(pg);
+
+    fn check_schema_version(&self) -> StoreResult<()> {
+        queuectl_store_sql::pg::check_schema_version(self, migrate::known_versions())
+    }
 }
 
 impl ChangeFeed for PostgresStore {

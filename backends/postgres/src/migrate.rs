@@ -6,7 +6,10 @@
 //! bounded by `lock_timeout`, so a process stuck holding it turns into an error instead of
 //! a hang.
 
-use diesel::pg::PgConnection;
+use std::sync::OnceLock;
+
+use diesel::migration::MigrationSource;
+use diesel::pg::{Pg, PgConnection};
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -50,9 +53,26 @@ pub(crate) fn run(conn: &mut PgConnection, schema: Option<&str>) -> StoreResult<
             set_search_path(conn, schema)
                 .map_err(|e| migration_error("selecting the schema", e))?;
         }
+        // A store a newer queuectl migrated is refused before anything is written.
+        let applied = conn
+            .applied_migrations()
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        queuectl_store_sql::version::check_versions(known_versions(), &versions(&applied))?;
         conn.run_pending_migrations(MIGRATIONS)
             .map(|_| ())
             .map_err(|e| StoreError::Migration(e.to_string()))
+    })
+}
+
+/// The version of every embedded migration (Diesel's: the digits of the directory's
+/// timestamp), computed once.
+pub(crate) fn known_versions() -> &'static [String] {
+    static KNOWN: OnceLock<Vec<String>> = OnceLock::new();
+    KNOWN.get_or_init(|| {
+        MigrationSource::<Pg>::migrations(&MIGRATIONS)
+            .map(|all| all.iter().map(|m| m.name().version().to_string()).collect())
+            // The embedded source reads nothing at run time; it cannot fail.
+            .unwrap_or_default()
     })
 }
 
@@ -113,6 +133,11 @@ fn migration_error(doing: &str, e: diesel::result::Error) -> StoreError {
         }),
         other => other,
     }
+}
+
+/// Diesel's version records as text.
+fn versions(applied: &[diesel::migration::MigrationVersion<'_>]) -> Vec<String> {
+    applied.iter().map(ToString::to_string).collect()
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ mod outcome;
 pub mod row;
 pub mod schema;
 mod session;
+pub mod version;
 
 pub use crate::error::Failure;
 pub use crate::outcome::{guarded, reject_repeats, Finished};

@@ -513,7 +513,10 @@ fn open_error(path: &Path, e: diesel::ConnectionError) -> StoreError {
 /// migration errors keep their own meaning.
 fn unavailable_unless_busy(path: &Path, e: StoreError) -> StoreError {
     match e {
-        StoreError::Busy(_) | StoreError::Migration(_) | StoreError::Unavailable { .. } => e,
+        StoreError::Busy(_)
+        | StoreError::Migration(_)
+        | StoreError::NewerSchema { .. }
+        | StoreError::Unavailable { .. } => e,
         StoreError::Corrupt { .. } => StoreError::Unavailable {
             message: format!(
                 "cannot open database at {}: it is not a SQLite database, or it is damaged",
@@ -629,6 +632,10 @@ impl Jobs for SqliteStore {
 
 impl Coordination for SqliteStore {
     queuectl_store_sql::coordination_methods!(sqlite);
+
+    fn check_schema_version(&self) -> StoreResult<()> {
+        queuectl_store_sql::sqlite::check_schema_version(self, migrate::known_versions())
+    }
 }
 
 impl ChangeFeed for SqliteStore {

@@ -6,8 +6,11 @@
 //! others wait (busy handler, then the store's retry loop) and then find nothing pending.
 //! Diesel runs each migration in a nested transaction, which SQLite turns into a savepoint.
 
+use std::sync::OnceLock;
+
+use diesel::migration::MigrationSource;
 use diesel::result::Error as DieselError;
-use diesel::sqlite::SqliteConnection;
+use diesel::sqlite::{Sqlite, SqliteConnection};
 use diesel::{QueryableByName, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use queuectl_store::StoreError;
@@ -32,10 +35,19 @@ pub(crate) const APPLICATION_ID: i32 = 0x7163_746c;
 /// change. A new store is stamped with [`APPLICATION_ID`] in the transaction that creates
 /// its schema; a store of an older queuectl (unstamped, recognised by its migration record)
 /// is stamped by its next upgrade.
+///
+/// A store that records a migration this build does not know (a newer queuectl migrated
+/// it) is refused with [`StoreError::NewerSchema`] before anything is written.
 pub(crate) fn run_pending(conn: &mut SqliteConnection) -> Result<(), Failure> {
-    // Diesel's harness creates its bookkeeping table when asked what is pending, so it is
-    // asked only once the file is known to be ours.
-    if identify(conn)? == Owner::Ours
+    // Diesel's harness creates its bookkeeping table when asked what is applied or
+    // pending, so it is asked only once the file is known to be ours.
+    let owner = identify(conn)?;
+    if owner != Owner::Empty {
+        let applied = conn.applied_migrations().map_err(migration_failure)?;
+        queuectl_store_sql::version::check_versions(known_versions(), &versions(&applied))
+            .map_err(Failure::Store)?;
+    }
+    if owner == Owner::Ours
         && !conn
             .has_pending_migration(MIGRATIONS)
             .map_err(migration_failure)?
@@ -132,6 +144,18 @@ fn identify(conn: &mut SqliteConnection) -> Result<Owner, Failure> {
     foreign(format!("it has tables: {}", header.names))
 }
 
+/// The version of every embedded migration (Diesel's: the digits of the directory's
+/// timestamp), computed once.
+pub(crate) fn known_versions() -> &'static [String] {
+    static KNOWN: OnceLock<Vec<String>> = OnceLock::new();
+    KNOWN.get_or_init(|| {
+        MigrationSource::<Sqlite>::migrations(&MIGRATIONS)
+            .map(|all| all.iter().map(|m| m.name().version().to_string()).collect())
+            // The embedded source reads nothing at run time; it cannot fail.
+            .unwrap_or_default()
+    })
+}
+
 /// Reverts every applied migration, leaving an empty schema (tests and tooling).
 #[cfg(test)]
 pub(crate) fn revert_all(conn: &mut SqliteConnection) -> Result<(), Failure> {
@@ -163,9 +187,13 @@ fn migration_failure(e: Box<dyn std::error::Error + Send + Sync>) -> Failure {
     }
 }
 
+/// Diesel's version records as text.
+fn versions(applied: &[diesel::migration::MigrationVersion<'_>]) -> Vec<String> {
+    applied.iter().map(ToString::to_string).collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use diesel::migration::MigrationSource;
     use diesel::prelude::*;
     use diesel::sql_types::{BigInt, Text};
 

@@ -153,6 +153,8 @@ pub enum Call<'a> {
         from: &'a [JobState],
         now: Timestamp,
     },
+    /// [`Coordination::check_schema_version`].
+    CheckSchemaVersion,
     /// [`Coordination::setting`].
     Setting { key: &'a str },
     /// [`Coordination::set_setting`].
@@ -226,6 +228,7 @@ impl Call<'_> {
             Call::QueueStats { .. } => "queue_stats",
             Call::RequeueAllDead { .. } => "requeue_all_dead",
             Call::Requeue { .. } => "requeue",
+            Call::CheckSchemaVersion => "check_schema_version",
             Call::Setting { .. } => "setting",
             Call::SetSetting { .. } => "set_setting",
             Call::Settings => "settings",
@@ -260,6 +263,7 @@ impl Call<'_> {
                 | Call::List { .. }
                 | Call::Page { .. }
                 | Call::QueueStats { .. }
+                | Call::CheckSchemaVersion
                 | Call::Setting { .. }
                 | Call::Settings
                 | Call::ListWorkers
@@ -408,6 +412,11 @@ impl<D: Decorator> Jobs for D {
 }
 
 impl<D: Decorator> Coordination for D {
+    fn check_schema_version(&self) -> StoreResult<()> {
+        through(self, &Call::CheckSchemaVersion, |s| {
+            s.check_schema_version()
+        })
+    }
     fn setting(&self, key: &str) -> StoreResult<Option<String>> {
         through(self, &Call::Setting { key }, |s| s.setting(key))
     }

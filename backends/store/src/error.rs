@@ -51,6 +51,20 @@ pub enum StoreError {
     /// Creating or upgrading the schema failed.
     #[error("schema migration failed: {0}")]
     Migration(String),
+    /// The store was migrated by a newer queuectl: its schema has a migration this build
+    /// does not know, so this build can neither read nor write it safely. Nothing was
+    /// changed. Not transient: only a newer queuectl (or restoring a backup) helps.
+    #[error(
+        "the store was migrated by a newer queuectl (store schema version {theirs}, this \
+         queuectl knows up to {ours}); use a queuectl at least as new as the one that \
+         migrated it"
+    )]
+    NewerSchema {
+        /// The newest migration this build knows (its schema version).
+        ours: String,
+        /// The newest migration recorded in the store.
+        theirs: String,
+    },
     /// The store cannot be opened or reached (bad path, permission, server down).
     #[error("cannot open the store: {message}")]
     Unavailable {

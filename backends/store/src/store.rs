@@ -362,6 +362,20 @@ pub trait Jobs: Debug + Send + Sync + 'static {
 /// What workers and operators share besides jobs: persisted settings and the worker
 /// registry (so `status` counts live workers and `worker stop` works from any terminal).
 pub trait Coordination: Debug + Send + Sync + 'static {
+    // ----- schema -----
+
+    /// Checks that no newer build has migrated this store past the schema this build
+    /// knows: fails with [`StoreError::NewerSchema`] when the store records a migration
+    /// this build does not have. Opening a store checks this once; a long-running worker
+    /// calls it every few seconds, so it must be cheap (one small read). A store without a
+    /// persisted schema (memory) always passes.
+    ///
+    /// [`StoreError::NewerSchema`]: crate::StoreError::NewerSchema
+    ///
+    /// # Errors
+    /// [`StoreError::NewerSchema`](crate::StoreError::NewerSchema), or driver failures.
+    fn check_schema_version(&self) -> StoreResult<()>;
+
     // ----- settings -----
 
     /// A persisted setting's raw value, `None` if never set. Keys and values are

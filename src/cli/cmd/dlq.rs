@@ -5,7 +5,7 @@ use queuectl::{JobFilter, JobId, JobState, StoreError, Timestamp};
 
 use crate::cli::args::DlqCommand;
 use crate::cli::open_store::{open, open_to_read, Sched};
-use crate::cli::output::{jobs_table, print_jobs_json, print_lines};
+use crate::cli::output::{jobs_table, print_jobs_json, print_lines, TableStyle};
 
 /// Deletes (or counts) every dead job, however recently it died; returns how many.
 pub(crate) fn purge(sched: &Sched, dry_run: bool) -> queuectl::Result<u64> {
@@ -15,7 +15,7 @@ pub(crate) fn purge(sched: &Sched, dry_run: bool) -> queuectl::Result<u64> {
         .total())
 }
 
-pub(crate) fn run(db: Option<&str>, command: DlqCommand) -> anyhow::Result<()> {
+pub(crate) fn run(db: Option<&str>, command: DlqCommand, utc: bool) -> anyhow::Result<()> {
     let read_only = matches!(command, DlqCommand::List(_));
     let (sched, _) = if read_only {
         open_to_read(db)?
@@ -35,7 +35,7 @@ pub(crate) fn run(db: Option<&str>, command: DlqCommand) -> anyhow::Result<()> {
                 eprintln!("the dead-letter queue is empty");
                 Ok(())
             } else {
-                print_lines(jobs_table(&jobs))
+                print_lines(jobs_table(&jobs, &TableStyle::for_stdout(utc)))
             }
         }
         DlqCommand::Retry(a) => match a.id {

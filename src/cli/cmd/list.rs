@@ -5,9 +5,9 @@ use queuectl::{default_host_id, recover_dead_workers};
 
 use crate::cli::args::ListArgs;
 use crate::cli::open_store::open_to_read;
-use crate::cli::output::{jobs_table, print_jobs_json, print_lines};
+use crate::cli::output::{jobs_table, print_jobs_json, print_lines, TableStyle};
 
-pub(crate) fn run(db: Option<&str>, a: &ListArgs) -> anyhow::Result<()> {
+pub(crate) fn run(db: Option<&str>, a: &ListArgs, utc: bool) -> anyhow::Result<()> {
     let (sched, _) = open_to_read(db)?;
     // What dead workers on this host left behind goes back to pending first, so the list
     // tells the truth even while no worker runs. Best effort.
@@ -26,6 +26,6 @@ pub(crate) fn run(db: Option<&str>, a: &ListArgs) -> anyhow::Result<()> {
         eprintln!("no jobs");
         Ok(())
     } else {
-        print_lines(jobs_table(&jobs))
+        print_lines(jobs_table(&jobs, &TableStyle::for_stdout(utc)))
     }
 }

@@ -19,5 +19,6 @@ pub(crate) mod prune;
 pub(crate) mod retry;
 pub(crate) mod show;
 pub(crate) mod status;
+pub(crate) mod top;
 pub(crate) mod wait;
 pub(crate) mod worker;

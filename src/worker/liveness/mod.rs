@@ -213,7 +213,7 @@ fn log_recovery(r: &Recovery, why: &str) {
         tracing::warn!(job = %id, why, "job recovered to pending");
     }
     for id in &r.abandoned {
-        tracing::warn!(job = %id, why, "job interrupted too often: dead");
+        tracing::warn!(job = %id, why, "job interrupted too often: moved to the dead-letter queue");
     }
 }
 

@@ -119,7 +119,8 @@ struct Run<'a> {
     /// Where handlers publish live output (this pool's scheduler and store).
     output: Arc<dyn OutputSink>,
     running: Mutex<HashMap<JobId, Running>>,
-    /// A failure that ends the run with an error ([`Mode::Due`] only).
+    /// A failure that ends the run with an error: a failed claim ([`Mode::Due`] only), or
+    /// a store migrated past this build (any mode).
     error: Mutex<Option<Error>>,
     succeeded: AtomicU64,
     failed: AtomicU64,
@@ -155,7 +156,11 @@ impl<S: JobStore + Clone> WorkerPool<S> {
     /// # Errors
     /// If the settings cannot be read or the worker cannot be registered at start-up, or a
     /// thread cannot be started. Store failures while running are logged and retried, not
-    /// returned.
+    /// returned, except one: a store that another (newer) queuectl migrated past this
+    /// build while the pool ran ([`StoreError::NewerSchema`], checked every few seconds)
+    /// stops the claims, lets the running jobs finish, and is returned.
+    ///
+    /// [`StoreError::NewerSchema`]: queuectl_store::StoreError::NewerSchema
     pub fn run(&self, shutdown: &Shutdown) -> Result<PoolReport> {
         let mode = if self.drain { Mode::Drain } else { Mode::Serve };
         self.run_until(shutdown, mode)

@@ -7,13 +7,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use queuectl_store::{
-    ClaimToken, Execution, Guarded, Job, JobFilter, JobState, JobStore, LeaseRef, Marker,
+    ClaimToken, Execution, Job, JobFilter, JobState, JobStore, LeaseRef, Marker,
     CANCELLED_WHILE_RUNNING,
 };
 
 use super::{Mode, Run, Running, WorkerPool};
 use crate::error::{Error, Result};
-use crate::scheduler::Outcome;
+use crate::scheduler::{Outcome, Recorded};
 use crate::worker::{CancelToken, JobContext};
 
 /// A claim query runs at least this often even while the store's change marker stands
@@ -302,7 +302,7 @@ impl<S: JobStore + Clone> WorkerPool<S> {
     }
 
     /// Lets go of recorded jobs and counts and logs how their recording went.
-    fn account(&self, run: &Run<'_>, done: &[(Job, Outcome)], result: Result<Vec<Guarded>>) {
+    fn account(&self, run: &Run<'_>, done: &[(Job, Outcome)], result: Result<Vec<Recorded>>) {
         let mut requested = Vec::new();
         {
             let mut running = run.running.lock();
@@ -325,22 +325,36 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                 return;
             }
         };
-        for ((job, outcome), guarded) in done.iter().zip(results) {
-            match (guarded, outcome) {
-                (Guarded::Applied, _) if requested.contains(&&job.id) => {
-                    run.failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(worker = %self.id, job = %job.id,
-                        "job cancelled while running");
-                }
-                (Guarded::Applied, Outcome::Succeeded { .. }) => {
+        for ((job, outcome), recorded) in done.iter().zip(results) {
+            let error = match outcome {
+                Outcome::Failed { error, .. } => error.as_str(),
+                Outcome::Succeeded { .. } => "",
+            };
+            let attempt = job.attempts.saturating_add(1);
+            if recorded != Recorded::Stale && requested.contains(&&job.id) {
+                // The store ended it cancelled, whatever the command reported.
+                run.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(worker = %self.id, job = %job.id, "job cancelled while running");
+                continue;
+            }
+            match recorded {
+                Recorded::Completed => {
                     run.succeeded.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(worker = %self.id, job = %job.id, "job succeeded");
                 }
-                (Guarded::Applied, Outcome::Failed { error, .. }) => {
+                Recorded::Retry(retry_at) => {
                     run.failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(worker = %self.id, job = %job.id, error = %error, "job failed");
+                    let retry_in = retry_at.since(self.scheduler.now());
+                    tracing::info!(worker = %self.id, job = %job.id, error, attempt,
+                        retry_at = %retry_at.to_rfc3339(), retry_in_ms = u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX),
+                        "job failed; its retry is due at {}", retry_at.to_rfc3339());
                 }
-                (Guarded::Stale, _) => {
+                Recorded::Dead => {
+                    run.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(worker = %self.id, job = %job.id, error, attempt,
+                        "job failed with its attempts spent; moved to the dead-letter queue");
+                }
+                Recorded::Stale => {
                     run.lost.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(worker = %self.id, job = %job.id,
                         "job was taken from this worker while it ran; its result is discarded");

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use queuectl_store::{Guarded, Heartbeat, JobStore, LeaseRef, Marker, Wake};
+use queuectl_store::{Guarded, Heartbeat, JobStore, LeaseRef, Marker, StoreError, Wake};
 
 use super::{Run, WorkerPool};
 
@@ -23,6 +23,10 @@ const CANCEL_CHECK: Duration = Duration::from_secs(1);
 /// is a write; on PostgreSQL it also sends a notification), so a cancel usually arrives
 /// within about this long.
 const CANCEL_TICK: Duration = Duration::from_millis(100);
+
+/// How often a running worker checks that no newer queuectl migrated its store (one read
+/// of a table of a few rows).
+const SCHEMA_CHECK_EVERY: Duration = Duration::from_secs(3);
 
 impl<S: JobStore + Clone> WorkerPool<S> {
     /// Renews the leases of every job this worker holds, every third of a lease.
@@ -133,9 +137,15 @@ impl<S: JobStore + Clone> WorkerPool<S> {
         }
     }
 
-    /// Keeps the registry entry fresh; notices `worker stop` and a wrongful deregistration.
+    /// Keeps the registry entry fresh; notices `worker stop` and a wrongful deregistration,
+    /// and (every [`SCHEMA_CHECK_EVERY`]) a store migrated past this build.
     pub(super) fn heartbeat_loop(&self, run: &Run<'_>) {
+        let mut last_schema_check = Instant::now();
         while !run.done.wait_timeout(self.heartbeat_interval) {
+            if last_schema_check.elapsed() >= SCHEMA_CHECK_EVERY {
+                last_schema_check = Instant::now();
+                self.check_schema(run);
+            }
             let store = self.scheduler.store();
             match store.heartbeat_worker(&self.id, self.scheduler.now()) {
                 Ok(Heartbeat::StopRequested) => {
@@ -157,6 +167,28 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                 }
                 Err(e) => tracing::warn!(worker = %self.id, error = %e, "heartbeat failed"),
             }
+        }
+    }
+
+    /// A newer queuectl migrated the store while this worker ran: this build can no longer
+    /// be trusted to claim or write jobs in it. Stop claiming, let the running jobs finish
+    /// (as `worker stop` does), and end the run with the error (exit 1 in the CLI).
+    /// Other failures of the check are only logged: the next one may pass.
+    fn check_schema(&self, run: &Run<'_>) {
+        match self.scheduler.store().check_schema_version() {
+            Ok(()) => {}
+            Err(e @ StoreError::NewerSchema { .. }) => {
+                let mut error = run.error.lock();
+                if error.is_none() {
+                    tracing::error!(worker = %self.id, error = %e,
+                        "the store was migrated past this worker: claiming nothing more, \
+                         finishing running jobs, then exiting");
+                    *error = Some(e.into());
+                    drop(error);
+                    run.stop.cancel();
+                }
+            }
+            Err(e) => tracing::warn!(worker = %self.id, error = %e, "schema check failed"),
         }
     }
 

@@ -11,6 +11,40 @@ use crate::row::{count_of, WorkerRow};
 use crate::schema::{settings, workers};
 use crate::Session;
 
+// ----- schema -----
+
+/// [`Coordination::check_schema_version`](queuectl_store::Coordination::check_schema_version),
+/// given this build's migration versions: one read of Diesel's migration table.
+///
+/// # Errors
+/// [`StoreError::NewerSchema`](queuectl_store::StoreError::NewerSchema), or driver failures.
+pub fn check_schema_version<S: Session<Conn = Conn>>(
+    store: &S,
+    known: &[String],
+) -> StoreResult<()> {
+    let applied = store.read(|conn| Ok(schema_versions(conn)?))?;
+    crate::version::check_versions(known, &applied)
+}
+
+/// Every migration version recorded in the store (Diesel's `__diesel_schema_migrations`).
+///
+/// # Errors
+/// Only driver failures (the table is missing on a store that was never migrated).
+pub fn schema_versions(conn: &mut Conn) -> QueryResult<Vec<String>> {
+    #[derive(QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+    Ok(
+        diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+            .load::<Version>(conn)?
+            .into_iter()
+            .map(|v| v.version)
+            .collect(),
+    )
+}
+
 // ----- settings -----
 
 /// [`Coordination::setting`](queuectl_store::Coordination::setting).
