@@ -229,7 +229,10 @@ mod tests {
         assert_eq!(listed, expected);
 
         let mut conn = schema.raw_connection();
-        conn.revert_last_migration(MIGRATIONS).expect("down");
+        // Back to the first release's schema: every later migration down, newest first.
+        while conn.applied_migrations().expect("applied").len() > 1 {
+            conn.revert_last_migration(MIGRATIONS).expect("down");
+        }
         let reverted: Vec<Vec<String>> =
             diesel::sql_query("SELECT queues FROM workers ORDER BY seq")
                 .load::<Queues>(&mut conn)

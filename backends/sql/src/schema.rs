@@ -99,6 +99,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Per-queue controls: a row per queue whose settings differ from the defaults.
+    queue_settings (queue) {
+        /// The queue's name.
+        queue -> Text,
+        /// Whether claims skip the queue.
+        paused -> Bool,
+        /// At most this many of its jobs `processing` at once; `NULL`: no limit.
+        concurrency -> Nullable<BigInt>,
+        /// Milliseconds since the epoch.
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
     /// The worker registry, in registration order.
     workers (seq) {
         /// Registration order.
@@ -124,4 +138,11 @@ diesel::table! {
 
 diesel::joinable!(job_output -> jobs (job_seq));
 diesel::joinable!(job_attempts -> jobs (job_seq));
-diesel::allow_tables_to_appear_in_same_query!(jobs, job_output, job_attempts, settings, workers);
+diesel::allow_tables_to_appear_in_same_query!(
+    jobs,
+    job_output,
+    job_attempts,
+    queue_settings,
+    settings,
+    workers
+);

@@ -19,7 +19,11 @@ mod coordination;
 #[allow(clippy::duplicate_mod)]
 #[path = "portable/job.rs"]
 mod job;
+#[allow(clippy::duplicate_mod)]
+#[path = "portable/queue.rs"]
+mod queue;
 
 pub use self::check::*;
 pub use self::coordination::*;
 pub use self::job::*;
+pub use self::queue::*;

@@ -13,8 +13,8 @@ use std::time::Duration;
 use crate::{
     AttemptStats, AttemptStatsRequest, Capabilities, ChangeFeed, ClaimRequest, Coordination,
     Guarded, Heartbeat, Job, JobFilter, JobId, JobPage, JobPageRequest, JobRecord, JobStore, Jobs,
-    LeaseRef, Marker, NewJob, QueueStats, StateCounts, StoreResult, Timestamp, Transition, Wake,
-    WorkerInfo,
+    LeaseRef, Marker, NewJob, QueueChange, QueueSettings, QueueStats, StateCounts, StoreResult,
+    Timestamp, Transition, Wake, WorkerInfo,
 };
 
 /// A wrapper around a store: every call of the store's traits is forwarded to
@@ -143,6 +143,14 @@ pub enum Call<'a> {
     },
     /// [`Coordination::settings`].
     Settings,
+    /// [`Coordination::queue_settings`].
+    QueueSettings,
+    /// [`Coordination::set_queue_settings`].
+    SetQueueSettings {
+        queue: &'a str,
+        change: QueueChange,
+        now: Timestamp,
+    },
     /// [`Coordination::deregister_worker`].
     DeregisterWorker { worker_id: &'a str },
     /// [`Coordination::heartbeat_worker`].
@@ -186,6 +194,8 @@ impl Call<'_> {
             Call::Setting { .. } => "setting",
             Call::SetSetting { .. } => "set_setting",
             Call::Settings => "settings",
+            Call::QueueSettings => "queue_settings",
+            Call::SetQueueSettings { .. } => "set_queue_settings",
             Call::DeregisterWorker { .. } => "deregister_worker",
             Call::HeartbeatWorker { .. } => "heartbeat_worker",
             Call::ListWorkers => "list_workers",
@@ -211,6 +221,7 @@ impl Call<'_> {
                 | Call::QueueStats { .. }
                 | Call::Setting { .. }
                 | Call::Settings
+                | Call::QueueSettings
                 | Call::ListWorkers
                 | Call::ChangeMarker
                 | Call::WaitForChange { .. }
@@ -336,6 +347,19 @@ impl<D: Decorator> Coordination for D {
     }
     fn settings(&self) -> StoreResult<Vec<(String, String)>> {
         through(self, &Call::Settings, |s| s.settings())
+    }
+    fn queue_settings(&self) -> StoreResult<Vec<QueueSettings>> {
+        through(self, &Call::QueueSettings, |s| s.queue_settings())
+    }
+    fn set_queue_settings(
+        &self,
+        queue: &str,
+        change: QueueChange,
+        now: Timestamp,
+    ) -> StoreResult<QueueSettings> {
+        through(self, &Call::SetQueueSettings { queue, change, now }, |s| {
+            s.set_queue_settings(queue, change, now)
+        })
     }
     fn deregister_worker(&self, worker_id: &str) -> StoreResult<()> {
         through(self, &Call::DeregisterWorker { worker_id }, |s| {

@@ -19,6 +19,7 @@ mod error;
 mod feed;
 mod job;
 mod overview;
+mod queue;
 mod request;
 mod store;
 mod time;
@@ -35,6 +36,7 @@ pub use crate::overview::{
     page_matches, queue_stats_of, AttemptStats, AttemptStatsBuilder, AttemptStatsRequest,
     Histogram, JobCursor, JobPage, JobPageRequest, QueueAttempts, QueueStats, ThroughputBucket,
 };
+pub use crate::queue::{QueueChange, QueueSettings};
 pub use crate::request::{Capabilities, ClaimRequest, LeaseRef, WorkerInfo};
 pub use crate::store::{ChangeFeed, Coordination, JobStore, Jobs};
 pub use crate::time::Timestamp;

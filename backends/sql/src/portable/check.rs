@@ -3,8 +3,8 @@
 use diesel::prelude::*;
 
 use super::Conn;
-use crate::row::{AttemptRow, JobRow, OutputRow, WorkerRow};
-use crate::schema::{job_attempts, job_output, jobs, settings, workers};
+use crate::row::{AttemptRow, JobRow, OutputRow, QueueSettingsRow, WorkerRow};
+use crate::schema::{job_attempts, job_output, jobs, queue_settings, settings, workers};
 
 /// Reads every table through [`crate::schema`] and [`crate::row`]: fails if the dialect's
 /// migrations left a table or column that the shared schema names missing, or of another
@@ -27,6 +27,9 @@ pub fn check_schema(conn: &mut Conn) -> QueryResult<()> {
     settings::table
         .select((settings::key, settings::value, settings::updated_at))
         .load::<(String, String, i64)>(conn)?;
+    queue_settings::table
+        .select(QueueSettingsRow::as_select())
+        .load(conn)?;
     workers::table
         .select((workers::seq, WorkerRow::as_select()))
         .load::<(i64, WorkerRow)>(conn)?;
