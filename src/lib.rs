@@ -101,7 +101,7 @@
 //!
 //! | | |
 //! |---|---|
-//! | the state machine | [`Scheduler`], [`EnqueueRequest`], [`Outcome`], [`Recovery`]; [`Queue`] and [`StoreTarget`] to open one from a string |
+//! | the state machine | [`Scheduler`], [`EnqueueRequest`], [`Outcome`], [`Recovery`], [`QueueOverview`] (queue controls); [`Queue`] and [`StoreTarget`] to open one from a string |
 //! | running jobs | [`WorkerPool`] and its [`WorkerPoolBuilder`], [`PoolReport`], [`Shutdown`], [`CancelToken`]; [`Handler`], [`JobContext`], [`ShellHandler`]; [`live_workers`] |
 //! | typed jobs | [`TypedJob`], [`enqueue_typed`] |
 //! | stores | [`MemoryStore`], [`SqliteStore`] ([`SqliteOptions`], [`Durability`]), `PostgresStore` and `PostgresOptions` (feature `postgres`) |
@@ -158,7 +158,7 @@ pub use crate::clock::{Clock, SystemClock};
 pub use crate::config::{parse_duration, parse_whole_seconds, SettingKey, Settings};
 pub use crate::error::{Error, Result};
 pub use crate::queue::Queue;
-pub use crate::scheduler::{EnqueueRequest, Outcome, Recovery, Scheduler};
+pub use crate::scheduler::{EnqueueRequest, Outcome, QueueOverview, Recovery, Scheduler};
 pub use crate::target::StoreTarget;
 pub use crate::typed::{enqueue_typed, enqueue_typed_many, error_chain, JobResult, TypedJob};
 pub use crate::worker::{
@@ -171,9 +171,9 @@ pub use queuectl_store::{
     AttemptRecord, AttemptStats, AttemptStatsRequest, BoxError, Call, Capabilities, ChangeFeed,
     ClaimRequest, ClaimToken, Coordination, Decorator, Execution, Guarded, Heartbeat, Histogram,
     Job, JobCursor, JobFilter, JobId, JobOutput, JobPage, JobPageRequest, JobRecord, JobState,
-    JobStore, Jobs, LeaseRef, Marker, NewJob, QueueAttempts, QueueStats, StateCounts, StoreError,
-    StoreResult, ThroughputBucket, Timestamp, Transition, TransitionKind, UnknownState, Wake,
-    WorkerInfo,
+    JobStore, Jobs, LeaseRef, Marker, NewJob, QueueAttempts, QueueChange, QueueSettings,
+    QueueStats, StateCounts, StoreError, StoreResult, ThroughputBucket, Timestamp, Transition,
+    TransitionKind, UnknownState, Wake, WorkerInfo,
 };
 pub use queuectl_store_memory::MemoryStore;
 #[cfg(feature = "postgres")]

@@ -161,6 +161,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Logs(a) => cmd::logs::run(db, &a),
         Command::Dlq(c) => cmd::dlq::run(db, c),
         Command::Cancel(a) => cmd::cancel::run(db, &a.id),
+        Command::Queue(c) => cmd::queue::run(db, c),
         Command::Config(c) => cmd::config::run(db, c),
         Command::Migrate(a) => cmd::migrate::run(db, &a),
         Command::Backup(a) => cmd::backup::run(db, &a),

@@ -176,7 +176,7 @@ pub(crate) fn jobs_table(jobs: &[Job]) -> Vec<String> {
 }
 
 /// `s` on one line (control characters become spaces), at most `max` characters.
-fn one_line(s: &str, max: usize) -> String {
+pub(crate) fn one_line(s: &str, max: usize) -> String {
     let flat: String = s
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })

@@ -4,6 +4,7 @@
 //! docs/CLI.md; the store only applies the guarded transitions it is handed (River's
 //! `job_executor` / `job_rescuer` split). Time comes from an injected [`Clock`].
 
+mod queues;
 mod rescue;
 mod retry;
 
@@ -16,6 +17,7 @@ use queuectl_store::{
     Timestamp, Transition, TransitionKind,
 };
 
+pub use self::queues::QueueOverview;
 pub(crate) use self::rescue::recovery_transition;
 // The reference model (testing::model) follows the same policy.
 #[cfg(feature = "testing")]

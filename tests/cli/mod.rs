@@ -43,6 +43,7 @@ mod inspect;
 mod migrate;
 mod multihost;
 mod operate;
+mod queues;
 // Needs the PostgreSQL store (its schema checks go through the store API).
 #[cfg(feature = "postgres")]
 mod postgres;

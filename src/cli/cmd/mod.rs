@@ -13,6 +13,7 @@ pub(crate) mod list;
 pub(crate) mod logs;
 pub(crate) mod metrics;
 pub(crate) mod migrate;
+pub(crate) mod queue;
 pub(crate) mod show;
 pub(crate) mod status;
 pub(crate) mod wait;
