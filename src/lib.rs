@@ -135,7 +135,7 @@
 //!
 //! | | |
 //! |---|---|
-//! | the state machine | [`Scheduler`], [`EnqueueRequest`], [`Outcome`], [`Recovery`]; [`Queue`] and [`StoreTarget`] to open one from a string |
+//! | the state machine | [`Scheduler`], [`EnqueueRequest`], [`Outcome`], [`Recovery`], [`QueueOverview`] (queue controls); [`Queue`] and [`StoreTarget`] to open one from a string |
 //! | running jobs | [`WorkerPool`] and its [`WorkerPoolBuilder`], [`PoolReport`], [`Shutdown`], [`CancelToken`]; [`Handler`], [`JobContext`], [`ShellHandler`]; [`live_workers`] |
 //! | typed jobs | [`TypedJob`], [`enqueue_typed`] |
 //! | stores | [`MemoryStore`], [`SqliteStore`] ([`SqliteOptions`], [`Durability`]), `PostgresStore` and `PostgresOptions` (feature `postgres`) |
@@ -196,8 +196,8 @@ pub use crate::cron::CronSpec;
 pub use crate::error::{Error, Result};
 pub use crate::queue::Queue;
 pub use crate::scheduler::{
-    fire_id, EnqueueRequest, FireReport, JobTemplate, Outcome, Pruned, Recorded, Recovery,
-    ScheduleRequest, Scheduler, PRUNE_BATCH, RETENTION_INTERVAL,
+    fire_id, EnqueueRequest, FireReport, JobTemplate, Outcome, Pruned, QueueOverview, Recorded,
+    Recovery, ScheduleRequest, Scheduler, PRUNE_BATCH, RETENTION_INTERVAL,
 };
 pub use crate::target::StoreTarget;
 pub use crate::typed::{enqueue_typed, enqueue_typed_many, error_chain, JobResult, TypedJob};
@@ -212,9 +212,9 @@ pub use queuectl_store::{
     ClaimRequest, ClaimToken, Coordination, Decorator, Enqueued, Execution, Fired, Guarded,
     Heartbeat, Histogram, Job, JobCursor, JobFilter, JobId, JobOptions, JobOutput, JobPage,
     JobPageRequest, JobRecord, JobState, JobStore, Jobs, LeaseRef, Limits, LiveOutput, Marker,
-    NewJob, PruneRequest, QueueAttempts, QueueStats, Schedule, ScheduleFire, StateCounts,
-    StoreError, StoreResult, ThroughputBucket, Timestamp, Transition, TransitionKind, UnknownState,
-    Wake, WorkerInfo, CANCELLED_WHILE_RUNNING,
+    NewJob, PruneRequest, QueueAttempts, QueueChange, QueueSettings, QueueStats, Schedule,
+    ScheduleFire, StateCounts, StoreError, StoreResult, ThroughputBucket, Timestamp, Transition,
+    TransitionKind, UnknownState, Wake, WorkerInfo, CANCELLED_WHILE_RUNNING,
 };
 pub use queuectl_store_memory::MemoryStore;
 #[cfg(feature = "postgres")]

@@ -176,6 +176,12 @@ pub(crate) enum Command {
         after_help = "Without --older-than each state's retention setting is the age (retention-completed,\nretention-cancelled, retention-dead; a state kept forever, retention 0, is skipped).\n\nExamples:\n  queuectl prune\n  queuectl prune --older-than 1d --dry-run\n  queuectl prune --state dead --older-than 30d\n  queuectl prune --older-than 0 --state completed --state cancelled"
     )]
     Prune(PruneArgs),
+    /// Queues: list them with their counts, pause and resume them, cap their concurrency.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  queuectl queue list\n  queuectl queue pause mail\n  queuectl queue concurrency reports 2"
+    )]
+    Queue(QueueCommand),
     /// Read and change persisted settings.
     #[command(
         subcommand,
@@ -510,7 +516,8 @@ pub(crate) struct WorkerStartArgs {
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(10..))]
     pub(crate) poll_interval_ms: Option<u64>,
 
-    /// Exit 0 once no job of the served queues is pending, failed or processing.
+    /// Exit 0 once no job of the served queues is pending, failed or processing, on any
+    /// worker (paused queues left aside).
     #[arg(long)]
     pub(crate) drain: bool,
 
@@ -716,6 +723,55 @@ pub(crate) struct BackupArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum QueueCommand {
+    /// Every queue that has jobs or settings: paused, concurrency limit, jobs per state.
+    #[command(after_help = "Examples:\n  queuectl queue list\n  queuectl queue list --json")]
+    List(QueueListArgs),
+    /// Stop every worker (on any host) from starting jobs of a queue; running jobs finish,
+    /// and enqueueing still works.
+    #[command(
+        after_help = "Examples:\n  queuectl queue pause mail\n  queuectl queue pause default"
+    )]
+    Pause(QueueNameArg),
+    /// Let workers start jobs of a paused queue again.
+    #[command(after_help = "Examples:\n  queuectl queue resume mail")]
+    Resume(QueueNameArg),
+    /// Run at most N jobs of a queue at once across every worker and host (none: no limit).
+    #[command(
+        after_help = "Examples:\n  queuectl queue concurrency reports 2\n  queuectl queue concurrency reports none"
+    )]
+    Concurrency(QueueConcurrencyArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct QueueListArgs {
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct QueueNameArg {
+    /// The queue's name.
+    #[arg(value_name = "QUEUE", value_parser = non_blank)]
+    pub(crate) queue: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct QueueConcurrencyArgs {
+    /// The queue's name.
+    #[arg(value_name = "QUEUE", value_parser = non_blank)]
+    pub(crate) queue: String,
+
+    /// At most this many of its jobs run at once: an integer of at least 1, or `none`.
+    #[arg(value_name = "N|none", value_parser = parse_concurrency)]
+    pub(crate) limit: Limit,
+}
+
+/// A concurrency limit as given: `None` for `none` (no limit).
+pub(crate) type Limit = Option<u32>;
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum ConfigCommand {
     /// Print one setting's value.
     #[command(
@@ -808,6 +864,19 @@ fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
         .map_err(|_| "expected IP:PORT, e.g. 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080".to_owned())
 }
 
+/// `none` (no limit) or an integer of at least 1.
+fn parse_concurrency(s: &str) -> Result<Limit, String> {
+    const EXPECTED: &str = "expected an integer of at least 1, or none";
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    match s.parse::<u32>() {
+        Ok(0) => Err(format!("0 would run nothing: {EXPECTED}")),
+        Ok(n) => Ok(Some(n)),
+        Err(_) => Err(format!("'{s}' is not a limit: {EXPECTED}")),
+    }
+}
+
 fn non_blank(s: &str) -> Result<String, String> {
     if s.trim().is_empty() {
         Err("must not be blank".to_owned())
@@ -824,6 +893,17 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn concurrency_is_none_or_a_positive_integer() {
+        assert_eq!(parse_concurrency("none"), Ok(None));
+        assert_eq!(parse_concurrency("NONE"), Ok(None));
+        assert_eq!(parse_concurrency("1"), Ok(Some(1)));
+        assert_eq!(parse_concurrency("4096"), Ok(Some(4096)));
+        for bad in ["0", "-1", "1.5", "", " 2", "two", "99999999999"] {
+            assert!(parse_concurrency(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -176,6 +176,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Retry(a) => cmd::retry::run(db, &a.ids),
         Command::Delete(a) => cmd::delete::run(db, &a.ids),
         Command::Prune(a) => cmd::prune::run(db, &a),
+        Command::Queue(c) => cmd::queue::run(db, c),
         Command::Config(c) => cmd::config::run(db, c),
         Command::Migrate(a) => cmd::migrate::run(db, &a),
         Command::Backup(a) => cmd::backup::run(db, &a),

@@ -285,7 +285,7 @@ pub(crate) fn span(d: std::time::Duration) -> String {
 }
 
 /// `s` on one line (control characters become spaces), at most `max` characters.
-fn one_line(s: &str, max: usize) -> String {
+pub(crate) fn one_line(s: &str, max: usize) -> String {
     let flat: String = s
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })

@@ -6,6 +6,7 @@
 
 mod operate;
 mod periodic;
+mod queues;
 mod rescue;
 mod retry;
 
@@ -21,6 +22,7 @@ use queuectl_store::{
 
 pub use self::operate::{Pruned, PRUNE_BATCH, RETENTION_INTERVAL};
 pub use self::periodic::{fire_id, FireReport, JobTemplate, ScheduleRequest};
+pub use self::queues::QueueOverview;
 pub(crate) use self::rescue::recovery_transition;
 // The reference model (testing::model) follows the same policy.
 #[cfg(feature = "testing")]

@@ -109,8 +109,10 @@ impl<S: JobStore + Clone> WorkerPoolBuilder<S> {
         self
     }
 
-    /// Exit once no job of the served queues is pending, failed or processing (future-dated
-    /// ones included). Default off: run until stopped. (To run only what is due now, use
+    /// Exit once no job of the served queues is claimable now or later: none pending or
+    /// failed (future-dated ones included) and none processing on any worker (it may come
+    /// back), leaving aside jobs of paused queues (see [`Scheduler::queues_drained`]).
+    /// Default off: run until stopped. (To run only what is due now, use
     /// [`WorkerPool::run_due`].)
     #[must_use]
     pub fn drain(mut self, drain: bool) -> Self {

@@ -199,6 +199,35 @@ store_test! {
     }
 }
 
+store_test! {
+    /// The overview shows a queue's controls and pauses or resumes it, guarded like every
+    /// action.
+    fn queues_are_paused_and_resumed_from_the_overview(env) {
+        env.enqueue(r#"{"command":"true","queue":"mail"}"#);
+        env.run(&["queue", "concurrency", "mail", "2"]).ok();
+        let dash = start(&env, &[]);
+        let page = dash.get("/");
+        assert!(page.body.contains(r#"action="/queue/pause""#), "{}", page.body);
+        assert!(page.body.contains("max 2"), "{}", page.body);
+        let pause = |csrf: &str| {
+            Request::post_form(dash.addr, "/queue/pause", &[("queue", "mail"), ("csrf", csrf)])
+                .header("Origin", &dash.origin())
+                .send()
+        };
+        assert_eq!(pause("guess").status, 403);
+        assert_eq!(env.run(&["queue", "list", "--json"]).json()[0]["paused"], false);
+        let ok = pause(&dash.csrf());
+        assert_eq!(ok.status, 303, "{ok:?}");
+        assert_eq!(env.run(&["queue", "list", "--json"]).json()[0]["paused"], true);
+        let resume = Request::post_form(dash.addr, "/queue/resume", &[("queue", "mail"), ("csrf", &dash.csrf())])
+            .header("Origin", &dash.origin())
+            .send();
+        assert_eq!(resume.status, 303, "{resume:?}");
+        let q = env.run(&["queue", "list", "--json"]).json();
+        assert_eq!((q[0]["paused"].clone(), q[0]["concurrency"].clone()), (false.into(), 2.into()));
+    }
+}
+
 #[test]
 fn read_only_hides_and_refuses_actions() {
     let env = Env::new();

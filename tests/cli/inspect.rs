@@ -193,7 +193,7 @@ store_test! {
 }
 
 store_test! {
-    fn status_prints_one_line_per_state_then_workers(env) {
+    fn status_prints_one_line_per_state_then_workers_then_the_queues(env) {
         env.enqueue(r#"{"command":"true"}"#);
         env.enqueue(r#"{"command":"true"}"#);
         let c = env.enqueue(r#"{"command":"true"}"#);
@@ -201,13 +201,18 @@ store_test! {
         let out = env.run(&["status"]).ok();
         assert_eq!(
             out,
-            "pending: 2\nprocessing: 0\ncompleted: 0\nfailed: 0\ndead: 0\ncancelled: 1\nworkers: 0\n"
+            "pending: 2\nprocessing: 0\ncompleted: 0\nfailed: 0\ndead: 0\ncancelled: 1\nworkers: 0\n\n\
+             QUEUE    PAUSED  CONCURRENCY  PENDING  PROCESSING  FAILED  DEAD  COMPLETED  CANCELLED\n\
+             default  no      none         2        0           0       0     0          1\n"
         );
         let json = env.status();
         assert_eq!(
             json,
             serde_json::json!({"pending":2,"processing":0,"completed":0,"failed":0,"dead":0,
-                               "cancelled":1,"workers":0})
+                               "cancelled":1,"workers":0,
+                               "queues":[{"queue":"default","paused":false,"concurrency":null,
+                                          "pending":2,"processing":0,"failed":0,"dead":0,
+                                          "completed":0,"cancelled":1}]})
         );
     }
 }

@@ -48,6 +48,7 @@ mod live;
 mod migrate;
 mod multihost;
 mod operate;
+mod queues;
 // Needs the PostgreSQL store (its schema checks go through the store API).
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -34,6 +34,14 @@ fn usage_errors_exit_2() {
         &["show"],
         &["dlq"],
         &["config", "get"],
+        &["queue"],
+        &["queue", "pause"],
+        &["queue", "pause", ""],
+        &["queue", "concurrency", "q"],
+        &["queue", "concurrency", "q", "0"],
+        &["queue", "concurrency", "q", "-1"],
+        &["queue", "concurrency", "q", "many"],
+        &["queue", "list", "--bogus"],
     ];
     for args in cases {
         let run = env.run(args).code(2);
@@ -136,6 +144,11 @@ const COMMANDS: &[&[&str]] = &[
     &["config", "get"],
     &["config", "set"],
     &["config", "list"],
+    &["queue"],
+    &["queue", "list"],
+    &["queue", "pause"],
+    &["queue", "resume"],
+    &["queue", "concurrency"],
     &["migrate"],
     &["backup"],
     &["bench"],

@@ -2,7 +2,7 @@
 //! fault-injection tests.
 //!
 //! Test bodies are ordinary generic functions, grouped by role in modules (`enqueue`,
-//! `claim`, `finish`, `rescue`, `admin`, `cancel`, `operate`, `overview`, `concurrency`, `schedule`, `options`, `version`); the [`store_conformance!`] macro
+//! `claim`, `finish`, `rescue`, `admin`, `cancel`, `operate`, `overview`, `queue`, `concurrency`, `schedule`, `options`, `version`); the [`store_conformance!`] macro
 //! lists every case once and expands one `#[test]` per case, so adding a case here runs it
 //! against every store. Each store has exactly one call site,
 //! `backends/<store>/tests/conformance.rs`:
@@ -46,6 +46,7 @@ mod live;
 mod operate;
 mod options;
 mod overview;
+mod queue;
 mod rescue;
 mod schedule;
 mod version;
@@ -62,6 +63,7 @@ pub mod cases {
     pub use crate::operate::*;
     pub use crate::options::*;
     pub use crate::overview::*;
+    pub use crate::queue::*;
     pub use crate::rescue::*;
     pub use crate::schedule::*;
     pub use crate::version::*;
@@ -201,6 +203,15 @@ macro_rules! store_conformance {
             page_returns_newest_first_and_continues_below_the_cursor,
             queue_stats_counts_each_queue_by_state_sorted_by_name,
             queue_stats_oldest_due_is_the_earliest_due_pending_job,
+            // queue.rs
+            claim_keeps_claim_order_across_limited_and_other_queues,
+            claim_of_a_limited_queue_skips_jobs_not_due_and_queues_not_served,
+            claim_skips_a_paused_queue_even_with_room_under_its_limit,
+            claim_skips_paused_queues_and_takes_other_queues_in_their_place,
+            claim_takes_at_most_the_room_a_limited_queue_has_left,
+            claim_takes_nothing_from_a_queue_at_or_over_its_limit,
+            concurrent_claimers_never_exceed_a_queue_limit,
+            queue_settings_change_one_setting_at_a_time_and_keep_only_non_defaults,
             // concurrency.rs
             change_marker_changes_after_job_writes,
             concurrent_claims_never_return_the_same_job,
@@ -269,6 +280,7 @@ mod tests {
             include_str!("operate.rs"),
             include_str!("live.rs"),
             include_str!("overview.rs"),
+            include_str!("queue.rs"),
             include_str!("rescue.rs"),
             include_str!("schedule.rs"),
         ];

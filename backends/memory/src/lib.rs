@@ -60,8 +60,8 @@ use queuectl_store::{
     AttemptStatsRequest, Capabilities, ChangeFeed, ClaimRequest, ClaimToken, Coordination,
     Enqueued, Execution, Fired, Guarded, Heartbeat, Job, JobCursor, JobFilter, JobId, JobPage,
     JobPageRequest, JobRecord, JobState, Jobs, LeaseRef, LiveOutput, Marker, NewJob, PruneRequest,
-    QueueStats, Schedule, ScheduleFire, StateCounts, StoreError, StoreResult, Timestamp,
-    Transition, TransitionKind, WorkerInfo, CANCELLED_WHILE_RUNNING,
+    QueueChange, QueueSettings, QueueStats, Schedule, ScheduleFire, StateCounts, StoreError,
+    StoreResult, Timestamp, Transition, TransitionKind, WorkerInfo, CANCELLED_WHILE_RUNNING,
 };
 
 /// An in-process [`JobStore`](queuectl_store::JobStore); see the [crate docs](crate).
@@ -233,6 +233,8 @@ struct State {
     /// Bumped by every call that changed a job: [`ChangeFeed::change_marker`].
     change_marker: u64,
     settings: BTreeMap<String, String>,
+    /// Queues whose settings differ from the defaults.
+    queues: BTreeMap<String, QueueSettings>,
     /// In registration order.
     workers: Vec<WorkerInfo>,
     /// Periodic jobs by name (so listed in byte order of names).
@@ -390,6 +392,36 @@ impl State {
             }),
             _ => Ok(()),
         }
+    }
+
+    /// How many more jobs each paused (0) or limited queue admits now: its limit minus its
+    /// jobs `processing`. Queues not listed admit any number.
+    fn queue_room(&self) -> HashMap<&str, u64> {
+        let mut room: HashMap<&str, u64> = self
+            .queues
+            .values()
+            .filter(|q| !q.is_default())
+            .map(|q| {
+                let limit = if q.paused {
+                    0
+                } else {
+                    q.concurrency.map_or(u64::MAX, u64::from)
+                };
+                (q.queue.as_str(), limit)
+            })
+            .collect();
+        if room.values().any(|r| *r > 0) {
+            for seq in self.processing.values() {
+                if let Some(left) = self
+                    .jobs
+                    .get(*seq)
+                    .and_then(|e| room.get_mut(e.job.queue.as_str()))
+                {
+                    *left = left.saturating_sub(1);
+                }
+            }
+        }
+        room
     }
 
     fn changed(&mut self) {
@@ -607,16 +639,32 @@ impl Jobs for MemoryStore {
     fn claim(&self, req: &ClaimRequest) -> StoreResult<Vec<Job>> {
         let mut state = self.state.lock();
         let limit = usize::try_from(req.limit).unwrap_or(usize::MAX);
+        // Room left in each queue that is paused (none) or limited; the store's one mutex
+        // makes counting and claiming one atomic step.
+        let mut room = state.queue_room();
         let picked: Vec<Seq> = state
             .ready
             .iter()
             .filter(|(_, at, _)| *at <= req.now)
             .filter(|(_, _, seq)| {
-                req.queues.is_empty()
-                    || state
-                        .jobs
-                        .get(*seq)
-                        .is_some_and(|e| req.queues.contains(&e.job.queue))
+                if req.queues.is_empty() && room.is_empty() {
+                    return true;
+                }
+                let Some(entry) = state.jobs.get(*seq) else {
+                    return false;
+                };
+                let queue = &entry.job.queue;
+                if !req.queues.is_empty() && !req.queues.contains(queue) {
+                    return false;
+                }
+                match room.get_mut(queue.as_str()) {
+                    None => true,
+                    Some(0) => false,
+                    Some(left) => {
+                        *left -= 1;
+                        true
+                    }
+                }
             })
             .map(|(_, _, seq)| *seq)
             .take(limit)
@@ -1015,6 +1063,32 @@ impl Coordination for MemoryStore {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
+    }
+
+    // ----- queue controls -----
+
+    fn queue_settings(&self) -> StoreResult<Vec<QueueSettings>> {
+        Ok(self.state.lock().queues.values().cloned().collect())
+    }
+
+    fn set_queue_settings(
+        &self,
+        queue: &str,
+        change: QueueChange,
+        _now: Timestamp,
+    ) -> StoreResult<QueueSettings> {
+        let mut state = self.state.lock();
+        let mut settings = state
+            .queues
+            .remove(queue)
+            .unwrap_or_else(|| QueueSettings::new(queue));
+        change.apply(&mut settings);
+        if !settings.is_default() {
+            state.queues.insert(queue.to_owned(), settings.clone());
+        }
+        // Jobs a pause or a limit held back may be claimable now.
+        state.changed();
+        Ok(settings)
     }
 
     // ----- worker registry -----

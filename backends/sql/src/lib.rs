@@ -10,7 +10,7 @@
 //!   same columns with the same encodings);
 //! - [`row`]: rows ↔ store types, the only place that knows how a field is encoded;
 //! - [`sqlite`] and [`pg`]: the shared operations (reads, lists, counts, cancel, requeue,
-//!   prune, import, expired leases, settings, the worker registry), each a function over a
+//!   prune, import, expired leases, settings, queue controls, the worker registry), each a function over a
 //!   store's [`Session`], and the pieces the dialects' own statements share (what a claim
 //!   writes, the row-by-row guarded transition, the schema check);
 //! - [`shared_job_methods!`] and [`coordination_methods!`]: the trait methods that call them,
@@ -41,6 +41,7 @@
 
 mod error;
 mod outcome;
+mod plan;
 pub mod row;
 pub mod schema;
 mod session;
@@ -48,6 +49,7 @@ pub mod version;
 
 pub use crate::error::Failure;
 pub use crate::outcome::{guarded, reject_repeats, Finished};
+pub use crate::plan::{first_in_claim_order, Candidate, ClaimPlan};
 pub use crate::session::Session;
 
 /// The crates the macros name, under paths that do not depend on how the calling crate
@@ -86,7 +88,7 @@ macro_rules! statement {
 /// Expands, inside a store's `impl queuectl_store::Jobs`, to the methods the core implements:
 /// `expired_leases`, `cancel_requests`, `put_live_output`, `live_output`, `prune_finished`,
 /// `cancel`, `counts`, `delete`, `find_ids_by_prefix`, `get`, `get_record`, `import`, `list`,
-/// `requeue_all_dead` and `requeue`, each calling the function of the same name in the
+/// `queue_stats`, `requeue_all_dead` and `requeue`, each calling the function of the same name in the
 /// module named by `$dialect` ([`sqlite`] or [`pg`]) with the store as its [`Session`], and
 /// `capabilities` (both dialects claim exclusively across processes). The store writes the
 /// rest (`enqueue_many`, `claim`, `finish`, `finish_and_claim`, `renew_leases`) itself.
@@ -201,6 +203,13 @@ macro_rules! shared_job_methods {
             $crate::$dialect::attempt_stats(self, req)
         }
 
+        fn queue_stats(
+            &self,
+            now: $crate::__store::Timestamp,
+        ) -> $crate::__store::StoreResult<::std::vec::Vec<$crate::__store::QueueStats>> {
+            $crate::$dialect::queue_stats(self, now)
+        }
+
         fn requeue_all_dead(
             &self,
             now: $crate::__store::Timestamp,
@@ -244,6 +253,21 @@ macro_rules! coordination_methods {
 
         fn settings(&self) -> $crate::__store::StoreResult<::std::vec::Vec<(String, String)>> {
             $crate::$dialect::settings(self)
+        }
+
+        fn queue_settings(
+            &self,
+        ) -> $crate::__store::StoreResult<::std::vec::Vec<$crate::__store::QueueSettings>> {
+            $crate::$dialect::queue_settings(self)
+        }
+
+        fn set_queue_settings(
+            &self,
+            queue: &str,
+            change: $crate::__store::QueueChange,
+            now: $crate::__store::Timestamp,
+        ) -> $crate::__store::StoreResult<$crate::__store::QueueSettings> {
+            $crate::$dialect::set_queue_settings(self, queue, change, now)
         }
 
         fn deregister_worker(&self, worker_id: &str) -> $crate::__store::StoreResult<()> {

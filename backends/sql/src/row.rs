@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 use diesel::prelude::*;
 use queuectl_store::{
     AttemptRecord, ClaimToken, Job, JobId, JobOptions, JobOutput, JobState, LiveOutput, NewJob,
-    Schedule, StoreError, StoreResult, Timestamp, WorkerInfo,
+    QueueSettings, Schedule, StoreError, StoreResult, Timestamp, WorkerInfo,
 };
 
-use crate::schema::{job_attempts, jobs, live_output, schedules, workers};
+use crate::schema::{job_attempts, jobs, live_output, queue_settings, schedules, workers};
 
 /// A `jobs` row as read back: by [`Selectable`] in the shared queries, by name
 /// ([`QueryableByName`]) from a dialect's hand-written claim.
@@ -601,6 +601,49 @@ fn timeout_to_db(timeout: Option<u64>, id: &JobId) -> StoreResult<Option<i64>> {
                 message: format!("job {id}: timeout of {secs} s is too large to store"),
                 source: None,
             }),
+    }
+}
+
+/// A `queue_settings` row.
+#[derive(Debug, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = queue_settings)]
+#[cfg_attr(feature = "sqlite", diesel(check_for_backend(diesel::sqlite::Sqlite)))]
+#[cfg_attr(feature = "postgres", diesel(check_for_backend(diesel::pg::Pg)))]
+pub struct QueueSettingsRow {
+    queue: String,
+    paused: bool,
+    concurrency: Option<i64>,
+    updated_at: i64,
+}
+
+impl QueueSettingsRow {
+    /// Encodes a queue's settings, changed at `now`.
+    #[must_use]
+    pub fn from_settings(settings: &QueueSettings, now: Timestamp) -> Self {
+        QueueSettingsRow {
+            queue: settings.queue.clone(),
+            paused: settings.paused,
+            concurrency: settings.concurrency.map(i64::from),
+            updated_at: now.as_millis(),
+        }
+    }
+
+    /// Decodes the row.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] for a limit outside `u32`.
+    pub fn into_settings(self) -> StoreResult<QueueSettings> {
+        let concurrency = match self.concurrency {
+            None => None,
+            Some(n) => Some(u32::try_from(n).map_err(|_| StoreError::Corrupt {
+                what: format!("queue {}: concurrency {n}", self.queue),
+            })?),
+        };
+        Ok(QueueSettings {
+            queue: self.queue,
+            paused: self.paused,
+            concurrency,
+        })
     }
 }
 

@@ -123,6 +123,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Per-queue controls: a row per queue whose settings differ from the defaults.
+    queue_settings (queue) {
+        /// The queue's name.
+        queue -> Text,
+        /// Whether claims skip the queue.
+        paused -> Bool,
+        /// At most this many of its jobs `processing` at once; `NULL`: no limit.
+        concurrency -> Nullable<BigInt>,
+        /// Milliseconds since the epoch.
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
     /// The worker registry, in registration order.
     workers (seq) {
         /// Registration order.
@@ -174,6 +188,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     jobs,
     live_output,
     job_attempts,
+    queue_settings,
     settings,
     workers,
     schedules

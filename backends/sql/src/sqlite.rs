@@ -32,6 +32,9 @@ mod operate;
 #[path = "portable/overview.rs"]
 mod overview;
 #[allow(clippy::duplicate_mod)]
+#[path = "portable/queue.rs"]
+mod queue;
+#[allow(clippy::duplicate_mod)]
 #[path = "portable/schedule.rs"]
 mod schedule;
 
@@ -47,4 +50,5 @@ pub use self::coordination::*;
 pub use self::job::*;
 pub use self::operate::*;
 pub use self::overview::*;
+pub use self::queue::*;
 pub use self::schedule::*;

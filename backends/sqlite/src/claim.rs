@@ -19,6 +19,15 @@
 //!
 //! Both are query types of their own (not `sql_query`) so that Diesel caches their prepared
 //! statements: the SQL text depends only on whether a queue filter is present.
+//!
+//! Queue controls: the claim first reads `queue_settings`, which has a row only for a paused
+//! or limited queue, so it is empty (and [`PickDue`] runs as described) unless an operator
+//! paused or limited a queue. Otherwise [`PickCandidates`] picks from the other queues and
+//! from each limited queue up to its room (limit minus its jobs `processing`), and the
+//! candidates are merged in claim order (`queuectl_store_sql::ClaimPlan`). The count and the
+//! claim run under the write lock of the same `BEGIN IMMEDIATE` transaction, so no other
+//! claimer, in this process or another, can change the count between them: the limit holds
+//! exactly.
 
 use std::collections::HashMap;
 
@@ -28,9 +37,9 @@ use diesel::sql_types::{BigInt, Text, Untyped};
 use diesel::sqlite::Sqlite;
 use queuectl_store::{ClaimRequest, ClaimToken, Job, StoreError};
 
-use queuectl_store_sql::row::JobRow;
-use queuectl_store_sql::sqlite::ClaimStamp;
-use queuectl_store_sql::Failure;
+use queuectl_store_sql::row::{JobRow, QueueSettingsRow};
+use queuectl_store_sql::sqlite::{load_queue_settings, processing_per_queue, ClaimStamp};
+use queuectl_store_sql::{first_in_claim_order, Candidate, ClaimPlan, Failure};
 
 /// Claims as [`queuectl_store::Jobs::claim`] says. Must run inside an immediate
 /// transaction.
@@ -43,12 +52,19 @@ pub(crate) fn claim(conn: &mut SqliteConnection, req: &ClaimRequest) -> Result<V
     } else {
         Some(json_array(&req.queues)?)
     };
-    let picked: Vec<i64> = PickDue {
-        now: req.now.as_millis(),
-        limit: i64::from(req.limit),
-        queues,
-    }
-    .load(conn)?;
+    let settings = load_queue_settings(conn)?
+        .into_iter()
+        .map(QueueSettingsRow::into_settings)
+        .collect::<Result<Vec<_>, _>>()?;
+    let picked: Vec<i64> = match ClaimPlan::new(&settings, req) {
+        None => PickDue {
+            now: req.now.as_millis(),
+            limit: i64::from(req.limit),
+            queues,
+        }
+        .load(conn)?,
+        Some(plan) => pick_under_controls(conn, req, queues, &plan)?,
+    };
     if picked.is_empty() {
         return Ok(Vec::new());
     }
@@ -69,6 +85,40 @@ pub(crate) fn claim(conn: &mut SqliteConnection, req: &ClaimRequest) -> Result<V
         .into_iter()
         .map(|(_, row)| row.into_job().map_err(Failure::Store))
         .collect()
+}
+
+/// The `seq`s of the jobs to claim when some queue is paused or limited, in claim order:
+/// see the module docs.
+fn pick_under_controls(
+    conn: &mut SqliteConnection,
+    req: &ClaimRequest,
+    queues: Option<String>,
+    plan: &ClaimPlan,
+) -> Result<Vec<i64>, Failure> {
+    let now = req.now.as_millis();
+    let mut candidates: Vec<Candidate> = PickCandidates {
+        now,
+        limit: i64::from(req.limit),
+        queues,
+        only: None,
+    }
+    .load(conn)?;
+    let running = processing_per_queue(conn, &plan.limited_names())?;
+    for (queue, room) in plan.rooms(&running, req.limit) {
+        candidates.extend(
+            PickCandidates {
+                now,
+                limit: room,
+                queues: None,
+                only: Some(queue),
+            }
+            .load::<Candidate>(conn)?,
+        );
+    }
+    Ok(first_in_claim_order(candidates, req.limit)
+        .into_iter()
+        .map(|c| c.seq)
+        .collect())
 }
 
 /// A JSON array, the one bind parameter that carries a list into `json_each(?)`: the SQL
@@ -108,6 +158,46 @@ impl QueryFragment<Sqlite> for PickDue {
 }
 
 queuectl_store_sql::statement!(PickDue, SqliteConnection, BigInt);
+
+/// [`PickDue`] with each row's claim-order key, for a claim under queue controls: due jobs
+/// of one limited queue (`only`), or else of every queue without a `queue_settings` row
+/// (neither paused nor limited), through the same partial index.
+#[derive(Debug)]
+struct PickCandidates {
+    now: i64,
+    limit: i64,
+    queues: Option<String>,
+    only: Option<String>,
+}
+
+impl QueryFragment<Sqlite> for PickCandidates {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        out.push_sql(
+            "SELECT seq, priority, next_run_at FROM jobs INDEXED BY jobs_claim \
+             WHERE state IN ('pending', 'failed') AND next_run_at <= ",
+        );
+        out.push_bind_param::<BigInt, _>(&self.now)?;
+        if let Some(queues) = &self.queues {
+            out.push_sql(" AND queue IN (SELECT value FROM json_each(");
+            out.push_bind_param::<Text, _>(queues)?;
+            out.push_sql("))");
+        }
+        if let Some(queue) = &self.only {
+            out.push_sql(" AND queue = ");
+            out.push_bind_param::<Text, _>(queue)?;
+        } else {
+            out.push_sql(
+                " AND queue NOT IN (SELECT queue FROM queue_settings \
+                 WHERE paused OR concurrency IS NOT NULL)",
+            );
+        }
+        out.push_sql(" ORDER BY priority DESC, next_run_at, seq LIMIT ");
+        out.push_bind_param::<BigInt, _>(&self.limit)?;
+        Ok(())
+    }
+}
+
+queuectl_store_sql::statement!(PickCandidates, SqliteConnection, Untyped);
 
 /// `UPDATE jobs SET <claimed> WHERE seq IN (<picked>) RETURNING <every column>`.
 #[derive(Debug)]

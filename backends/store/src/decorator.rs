@@ -13,8 +13,9 @@ use std::time::Duration;
 use crate::{
     AttemptStats, AttemptStatsRequest, Capabilities, ChangeFeed, ClaimRequest, Coordination,
     Enqueued, Fired, Guarded, Heartbeat, Job, JobFilter, JobId, JobPage, JobPageRequest, JobRecord,
-    JobState, JobStore, Jobs, LeaseRef, LiveOutput, Marker, NewJob, PruneRequest, QueueStats,
-    Schedule, ScheduleFire, StateCounts, StoreResult, Timestamp, Transition, Wake, WorkerInfo,
+    JobState, JobStore, Jobs, LeaseRef, LiveOutput, Marker, NewJob, PruneRequest, QueueChange,
+    QueueSettings, QueueStats, Schedule, ScheduleFire, StateCounts, StoreResult, Timestamp,
+    Transition, Wake, WorkerInfo,
 };
 
 /// A wrapper around a store: every call of the store's traits is forwarded to
@@ -165,6 +166,14 @@ pub enum Call<'a> {
     },
     /// [`Coordination::settings`].
     Settings,
+    /// [`Coordination::queue_settings`].
+    QueueSettings,
+    /// [`Coordination::set_queue_settings`].
+    SetQueueSettings {
+        queue: &'a str,
+        change: QueueChange,
+        now: Timestamp,
+    },
     /// [`Coordination::deregister_worker`].
     DeregisterWorker { worker_id: &'a str },
     /// [`Coordination::heartbeat_worker`].
@@ -232,6 +241,8 @@ impl Call<'_> {
             Call::Setting { .. } => "setting",
             Call::SetSetting { .. } => "set_setting",
             Call::Settings => "settings",
+            Call::QueueSettings => "queue_settings",
+            Call::SetQueueSettings { .. } => "set_queue_settings",
             Call::DeregisterWorker { .. } => "deregister_worker",
             Call::HeartbeatWorker { .. } => "heartbeat_worker",
             Call::ListWorkers => "list_workers",
@@ -266,6 +277,7 @@ impl Call<'_> {
                 | Call::CheckSchemaVersion
                 | Call::Setting { .. }
                 | Call::Settings
+                | Call::QueueSettings
                 | Call::ListWorkers
                 | Call::ListSchedules
                 | Call::ChangeMarker
@@ -427,6 +439,19 @@ impl<D: Decorator> Coordination for D {
     }
     fn settings(&self) -> StoreResult<Vec<(String, String)>> {
         through(self, &Call::Settings, |s| s.settings())
+    }
+    fn queue_settings(&self) -> StoreResult<Vec<QueueSettings>> {
+        through(self, &Call::QueueSettings, |s| s.queue_settings())
+    }
+    fn set_queue_settings(
+        &self,
+        queue: &str,
+        change: QueueChange,
+        now: Timestamp,
+    ) -> StoreResult<QueueSettings> {
+        through(self, &Call::SetQueueSettings { queue, change, now }, |s| {
+            s.set_queue_settings(queue, change, now)
+        })
     }
     fn deregister_worker(&self, worker_id: &str) -> StoreResult<()> {
         through(self, &Call::DeregisterWorker { worker_id }, |s| {

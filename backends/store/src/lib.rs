@@ -20,6 +20,7 @@ mod feed;
 mod job;
 mod output;
 mod overview;
+mod queue;
 mod request;
 mod schedule;
 mod store;
@@ -38,6 +39,7 @@ pub use crate::overview::{
     page_matches, queue_stats_of, AttemptStats, AttemptStatsBuilder, AttemptStatsRequest,
     Histogram, JobCursor, JobPage, JobPageRequest, QueueAttempts, QueueStats, ThroughputBucket,
 };
+pub use crate::queue::{QueueChange, QueueSettings};
 pub use crate::request::{Capabilities, ClaimRequest, LeaseRef, PruneRequest, WorkerInfo};
 pub use crate::schedule::{Fired, Schedule, ScheduleFire};
 pub use crate::store::{ChangeFeed, Coordination, JobStore, Jobs};

@@ -13,8 +13,8 @@ use std::time::Duration;
 use crate::{
     AttemptStats, AttemptStatsRequest, Capabilities, ClaimRequest, Enqueued, Fired, Guarded,
     Heartbeat, Job, JobFilter, JobId, JobPage, JobPageRequest, JobRecord, JobState, LeaseRef,
-    LiveOutput, Marker, NewJob, PruneRequest, QueueStats, Schedule, ScheduleFire, StateCounts,
-    StoreResult, Timestamp, Transition, Wake, WorkerInfo,
+    LiveOutput, Marker, NewJob, PruneRequest, QueueChange, QueueSettings, QueueStats, Schedule,
+    ScheduleFire, StateCounts, StoreResult, Timestamp, Transition, Wake, WorkerInfo,
 };
 
 /// Durable storage for jobs: every trait of the seam in one bound.
@@ -76,7 +76,16 @@ pub trait Jobs: Debug + Send + Sync + 'static {
     ///
     /// Due means state `pending` or `failed` with `next_run_at <= req.now`, in one of
     /// `req.queues` (all queues when empty). Order: `priority` descending, then
-    /// `next_run_at`, then insertion order. Each claimed job gets `worker_id`, one fresh
+    /// `next_run_at`, then insertion order.
+    ///
+    /// The queue controls of [`Coordination::queue_settings`] hold inside the claim: no job
+    /// of a paused queue is taken, and of a queue limited to N at most N minus its jobs
+    /// already `processing` are, counted atomically with the claim, so no number of
+    /// concurrent claimers (threads, processes, hosts) ever has more than N of its jobs
+    /// `processing` at once. Jobs the limit or a pause leaves behind do not hold up jobs of
+    /// other queues, which are taken in their place in the same order.
+    ///
+    /// Each claimed job gets `worker_id`, one fresh
     /// [`crate::ClaimToken`] for this call, `lease_until = req.lease_until`,
     /// `started_at = updated_at = req.now`; `next_run_at` is cleared and `attempts` is
     /// unchanged. Concurrent claims, from threads or (where
@@ -396,6 +405,30 @@ pub trait Coordination: Debug + Send + Sync + 'static {
     /// # Errors
     /// Only driver failures.
     fn settings(&self) -> StoreResult<Vec<(String, String)>>;
+
+    // ----- queue controls -----
+
+    /// Every queue whose settings differ from the defaults (see [`QueueSettings`]), sorted
+    /// by name (byte order).
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn queue_settings(&self) -> StoreResult<Vec<QueueSettings>>;
+
+    /// Applies `change` to `queue`'s settings (starting from the defaults if it has none)
+    /// in one transaction, and returns them as stored after it. Settings that end up the
+    /// defaults are not kept. The next claim that starts after this returns obeys them (see
+    /// [`Jobs::claim`]); jobs already `processing` are left alone. The queue need not hold
+    /// any job. Values are validated by the caller.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn set_queue_settings(
+        &self,
+        queue: &str,
+        change: QueueChange,
+        now: Timestamp,
+    ) -> StoreResult<QueueSettings>;
 
     // ----- worker registry -----
 

@@ -16,6 +16,7 @@ pub(crate) mod logs;
 pub(crate) mod metrics;
 pub(crate) mod migrate;
 pub(crate) mod prune;
+pub(crate) mod queue;
 pub(crate) mod retry;
 pub(crate) mod show;
 pub(crate) mod status;

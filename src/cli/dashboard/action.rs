@@ -6,11 +6,11 @@
 //! - [`JobAction`]: `POST /job/<name>` with form fields `id` and `csrf`, a button on the
 //!   job's page in the states it applies to.
 //! - [`BulkAction`]: `POST /jobs/<name>` with the field `csrf`, a button on the list of
-//!   the state it acts on.
-//! - Queue actions (pause, resume) will be a third enum served as `POST /queue/<name>` with
-//!   a `queue` field, offered on the overview's queue rows.
+//!   the state it acts on. (Purging the DLQ belongs here.)
+//! - [`QueueAction`]: `POST /queue/<name>` with the fields `queue` and `csrf`, a button on
+//!   each of the overview's queue rows.
 
-use queuectl::{JobId, JobState};
+use queuectl::{JobId, JobState, QueueSettings};
 
 use crate::cli::open_store::Sched;
 
@@ -182,6 +182,58 @@ impl BulkAction {
     }
 }
 
+/// An action on one queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum QueueAction {
+    /// No worker starts the queue's jobs (`queue pause`).
+    Pause,
+    /// Workers start them again (`queue resume`).
+    Resume,
+}
+
+impl QueueAction {
+    /// Every queue action.
+    pub(crate) const ALL: [QueueAction; 2] = [QueueAction::Pause, QueueAction::Resume];
+
+    /// The route segment.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            QueueAction::Pause => "pause",
+            QueueAction::Resume => "resume",
+        }
+    }
+
+    /// The action named `name`, if any.
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// The button's text.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            QueueAction::Pause => "Pause",
+            QueueAction::Resume => "Resume",
+        }
+    }
+
+    /// The one button a queue's row offers: pause a running queue, resume a paused one.
+    pub(crate) fn offered(paused: bool) -> Self {
+        if paused {
+            QueueAction::Resume
+        } else {
+            QueueAction::Pause
+        }
+    }
+
+    /// Does it; returns the queue's settings after it.
+    pub(crate) fn apply(self, sched: &Sched, queue: &str) -> queuectl::Result<QueueSettings> {
+        match self {
+            QueueAction::Pause => sched.pause_queue(queue),
+            QueueAction::Resume => sched.resume_queue(queue),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +247,9 @@ mod tests {
             assert_eq!(BulkAction::from_name(a.name()), Some(a));
         }
         assert_eq!(JobAction::from_name("destroy"), None);
+        for a in QueueAction::ALL {
+            assert_eq!(QueueAction::from_name(a.name()), Some(a));
+        }
     }
 
     #[test]

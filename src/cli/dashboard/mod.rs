@@ -17,7 +17,7 @@
 //! | `GET /workers` | the worker registry and heartbeats |
 //! | `GET /schedules` | periodic jobs (`queuectl cron`), read-only |
 //! | `GET /metrics` | the Prometheus text of [`crate::cli::metrics`] |
-//! | `POST /job/<action>`, `POST /jobs/<action>` | the actions of [`action`] |
+//! | `POST /job/<action>`, `POST /jobs/<action>`, `POST /queue/<action>` | the actions of [`action`] |
 
 mod action;
 mod guard;
@@ -38,11 +38,11 @@ use axum::{Form, Router};
 use queuectl::live_workers;
 use queuectl::{
     AttemptStats, AttemptStatsRequest, JobCursor, JobId, JobPage, JobPageRequest, JobRecord,
-    JobState, StoreError, Timestamp, WorkerInfo,
+    JobState, QueueStats, StoreError, Timestamp, WorkerInfo,
 };
 use serde::Deserialize;
 
-use self::action::{BulkAction, JobAction};
+use self::action::{BulkAction, JobAction, QueueAction};
 use self::html::{esc, job_href, Layout};
 use self::view::{ListFilter, Overview};
 use crate::cli::metrics;
@@ -149,6 +149,7 @@ impl App {
             .route("/assets/app.css", get(stylesheet))
             .route("/job/{action}", post(job_action))
             .route("/jobs/{action}", post(bulk_action))
+            .route("/queue/{action}", post(queue_action))
             .fallback(not_found)
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),
@@ -289,11 +290,23 @@ async fn load_overview(app: &App) -> Result<Arc<Overview>, AppError> {
         .overview
         .get(app, |sched| {
             let now = sched.now();
-            let queues = sched.store().queue_stats(now)?;
+            let mut queues = sched.store().queue_stats(now)?;
+            let settings = sched.store().queue_settings()?;
+            // A paused or limited queue without jobs still gets its row (and its button).
+            for s in &settings {
+                if !queues.iter().any(|q| q.queue == s.queue) {
+                    queues.push(QueueStats {
+                        queue: s.queue.clone(),
+                        ..QueueStats::default()
+                    });
+                }
+            }
+            queues.sort_by(|a, b| a.queue.cmp(&b.queue));
             let live = live_workers(sched)?;
             Ok(Overview {
                 now,
                 queues,
+                settings,
                 workers: live.len(),
                 slots: live.iter().map(|w| u64::from(w.slots)).sum(),
             })
@@ -333,7 +346,11 @@ async fn overview_page(State(app): State<App>) -> Result<Html<String>, AppError>
     let overview = load_overview(&app).await?;
     let body = format!(
         r#"<h1>Overview</h1>{counts}<h2>Throughput</h2>{chart}"#,
-        counts = view::live("/part/counts", 2_000, &view::counts_part(&overview)),
+        counts = view::live(
+            "/part/counts",
+            2_000,
+            &view::counts_part(&overview, app.csrf(), app.read_only())
+        ),
         // The chart reads attempt history, which can be slow on a large store without an
         // aggregate query: the page does not wait for it, the script loads it at once.
         chart = view::live(
@@ -347,7 +364,10 @@ async fn overview_page(State(app): State<App>) -> Result<Html<String>, AppError>
 
 async fn counts_part(State(app): State<App>) -> Result<Response, AppError> {
     let overview = load_overview(&app).await?;
-    Ok(part(view::counts_part(&overview), 2_000))
+    Ok(part(
+        view::counts_part(&overview, app.csrf(), app.read_only()),
+        2_000,
+    ))
 }
 
 async fn throughput_part(State(app): State<App>) -> Result<Response, AppError> {
@@ -680,4 +700,23 @@ async fn bulk_action(
         action.offered_on().as_str(),
         action.name()
     )))
+}
+
+#[derive(Debug, Deserialize)]
+struct QueueForm {
+    queue: String,
+}
+
+async fn queue_action(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    Form(form): Form<QueueForm>,
+) -> Result<Redirect, AppError> {
+    let action = QueueAction::from_name(&name)
+        .ok_or_else(|| AppError::NotFound(format!("no queue action named {name}")))?;
+    let queue = form.queue.clone();
+    app.blocking(move |sched| Ok(action.apply(sched, &queue)?))
+        .await?;
+    tracing::info!(action = action.name(), queue = %form.queue, "dashboard action");
+    Ok(Redirect::to("/"))
 }

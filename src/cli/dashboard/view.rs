@@ -5,11 +5,11 @@
 use std::fmt::Write as _;
 
 use queuectl::{
-    AttemptStats, JobPage, JobRecord, JobState, QueueStats, Schedule, StateCounts, Timestamp,
-    WorkerInfo,
+    AttemptStats, JobPage, JobRecord, JobState, QueueSettings, QueueStats, Schedule, StateCounts,
+    Timestamp, WorkerInfo,
 };
 
-use super::action::{BulkAction, JobAction};
+use super::action::{BulkAction, JobAction, QueueAction};
 use super::html::{
     action_form, esc, job_href, maybe_time, one_line, query, relative, state_badge, time,
 };
@@ -22,8 +22,10 @@ pub(crate) const CHART_MINUTES: i64 = 60;
 pub(crate) struct Overview {
     /// When it was read.
     pub(crate) now: Timestamp,
-    /// Every queue's counts.
+    /// Every queue's counts (a queue with settings and no job has a row of zeros).
     pub(crate) queues: Vec<QueueStats>,
+    /// The queues whose settings differ from the defaults (paused, limited).
+    pub(crate) settings: Vec<QueueSettings>,
     /// Live worker processes and their slots.
     pub(crate) workers: usize,
     /// Their slots.
@@ -61,8 +63,9 @@ fn list_href(state: Option<JobState>, queue: Option<&str>) -> String {
     )
 }
 
-/// The overview's counts: a card per state, then a row per queue.
-pub(crate) fn counts_part(o: &Overview) -> String {
+/// The overview's counts: a card per state, then a row per queue with its controls and,
+/// unless `read_only`, a button to pause or resume it.
+pub(crate) fn counts_part(o: &Overview, csrf: &str, read_only: bool) -> String {
     let totals = o.totals();
     let mut out = String::from(r#"<div class="cards">"#);
     for state in JobState::ALL {
@@ -89,7 +92,7 @@ pub(crate) fn counts_part(o: &Overview) -> String {
     for state in JobState::ALL {
         let _ = write!(out, "<th>{}</th>", state.as_str());
     }
-    out.push_str(r#"<th title="How long the longest-waiting due pending job has waited">Waiting</th></tr></thead><tbody>"#);
+    out.push_str(r#"<th title="How long the longest-waiting due pending job has waited">Waiting</th><th title="Paused queues start no job; a limit caps how many run at once">Controls</th></tr></thead><tbody>"#);
     for q in &o.queues {
         let _ = write!(
             out,
@@ -110,7 +113,29 @@ pub(crate) fn counts_part(o: &Overview) -> String {
             || "–".to_owned(),
             |due| relative(due, o.now).replace(" ago", ""),
         );
-        let _ = write!(out, "<td>{}</td></tr>", esc(&waiting));
+        let _ = write!(out, "<td>{}</td>", esc(&waiting));
+        let settings = o.settings.iter().find(|s| s.queue == q.queue);
+        let paused = settings.is_some_and(|s| s.paused);
+        let mut controls = Vec::new();
+        if paused {
+            controls.push(r#"<span class="badge s-cancelled">paused</span>"#.to_owned());
+        }
+        if let Some(n) = settings.and_then(|s| s.concurrency) {
+            controls.push(format!(
+                r#"<span title="At most {n} at once">max {n}</span>"#
+            ));
+        }
+        if !read_only {
+            let action = QueueAction::offered(paused);
+            controls.push(action_form(
+                &format!("/queue/{}", action.name()),
+                &[("queue", &q.queue)],
+                action.label(),
+                csrf,
+                None,
+            ));
+        }
+        let _ = write!(out, "<td>{}</td></tr>", controls.join(" "));
     }
     out.push_str("</tbody></table>");
     out
@@ -620,13 +645,22 @@ mod tests {
             oldest_due: None,
         }];
         assert_no_raw_markup(&list_header(&filter, &queues, "tok", false));
+        let settings = queues
+            .iter()
+            .map(|q| QueueSettings {
+                queue: q.queue.clone(),
+                paused: true,
+                concurrency: Some(2),
+            })
+            .collect();
         let overview = Overview {
             now,
             queues,
+            settings,
             workers: 0,
             slots: 0,
         };
-        assert_no_raw_markup(&counts_part(&overview));
+        assert_no_raw_markup(&counts_part(&overview, "tok", false));
         let worker = WorkerInfo {
             id: XSS.to_owned(),
             host: XSS.to_owned(),

@@ -7,8 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use queuectl_store::{
-    ClaimToken, Execution, Job, JobFilter, JobState, JobStore, LeaseRef, Marker,
-    CANCELLED_WHILE_RUNNING,
+    ClaimToken, Execution, Job, JobStore, LeaseRef, Marker, CANCELLED_WHILE_RUNNING,
 };
 
 use super::{Mode, Run, Running, WorkerPool};
@@ -127,32 +126,14 @@ impl<S: JobStore + Clone> WorkerPool<S> {
         }
     }
 
-    /// Whether no job of the served queues is pending, failed or processing.
+    /// Whether nothing is left for a draining worker: see [`crate::Scheduler::queues_drained`].
     fn drained(&self) -> bool {
-        let store = self.scheduler.store();
-        let check = || -> queuectl_store::StoreResult<bool> {
-            if self.queues.is_empty() {
-                let c = store.counts()?;
-                return Ok(c.pending + c.failed + c.processing == 0);
-            }
-            for queue in &self.queues {
-                for state in [JobState::Pending, JobState::Failed, JobState::Processing] {
-                    let filter = JobFilter {
-                        state: Some(state),
-                        queue: Some(queue.clone()),
-                        limit: Some(1),
-                    };
-                    if !store.list(&filter)?.is_empty() {
-                        return Ok(false);
-                    }
-                }
-            }
-            Ok(true)
-        };
-        check().unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "cannot check whether the queues are drained");
-            false
-        })
+        self.scheduler
+            .queues_drained(&self.queues)
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot check whether the queues are drained");
+                false
+            })
     }
 
     /// Runs a claimed batch; returns the last outcomes, not yet recorded, for the caller to

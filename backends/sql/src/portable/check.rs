@@ -3,8 +3,10 @@
 use diesel::prelude::*;
 
 use super::Conn;
-use crate::row::{AttemptRow, JobRow, LiveRow, ScheduleRow, WorkerRow};
-use crate::schema::{job_attempts, jobs, live_output, schedules, settings, workers};
+use crate::row::{AttemptRow, JobRow, LiveRow, QueueSettingsRow, ScheduleRow, WorkerRow};
+use crate::schema::{
+    job_attempts, jobs, live_output, queue_settings, schedules, settings, workers,
+};
 
 /// Reads every table through [`crate::schema`] and [`crate::row`]: fails if the dialect's
 /// migrations left a table or column that the shared schema names missing, or of another
@@ -31,6 +33,9 @@ pub fn check_schema(conn: &mut Conn) -> QueryResult<()> {
     settings::table
         .select((settings::key, settings::value, settings::updated_at))
         .load::<(String, String, i64)>(conn)?;
+    queue_settings::table
+        .select(QueueSettingsRow::as_select())
+        .load(conn)?;
     workers::table
         .select((workers::seq, WorkerRow::as_select()))
         .load::<(i64, WorkerRow)>(conn)?;
