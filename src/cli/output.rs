@@ -361,7 +361,7 @@ mod tests {
         let text = serde_json::to_string(&JobJson::new(&j)).unwrap();
         assert_eq!(
             text,
-            r#"{"id":"a","command":"echo hi","state":"pending","attempts":0,"max_retries":3,"created_at":"2025-11-28T17:15:09.123Z","updated_at":"2025-11-28T17:15:09.123Z","queue":"default","priority":0,"run_at":"2025-11-28T17:15:09.123Z","next_run_at":"2025-11-28T17:15:09.123Z","timeout":null,"exit_code":null,"last_error":null,"worker_id":null,"started_at":null,"finished_at":null,"cancel_requested":false}"#
+            r#"{"id":"a","command":"echo hi","state":"pending","attempts":0,"max_retries":3,"created_at":"2025-11-28T17:15:09.123Z","updated_at":"2025-11-28T17:15:09.123Z","queue":"default","priority":0,"run_at":"2025-11-28T17:15:09.123Z","next_run_at":"2025-11-28T17:15:09.123Z","timeout":null,"exit_code":null,"last_error":null,"worker_id":null,"started_at":null,"finished_at":null,"cancel_requested":false,"cwd":null,"unique_key":null,"limits":null,"env":{},"depends_on":[]}"#
         );
     }
 

@@ -697,7 +697,11 @@ mod tests {
         assert!(html.contains(r#"action="/job/delete""#), "{html}");
         assert!(!html.contains(r#"action="/job/cancel""#), "{html}");
         r.job.state = JobState::Processing;
-        assert!(!job_part(&r, now, "tok", false).contains("<form"));
+        // A running job can only be cancelled (its worker stops it).
+        let html = job_part(&r, now, "tok", false);
+        assert!(html.contains(r#"action="/job/cancel""#), "{html}");
+        assert!(!html.contains(r#"action="/job/retry""#), "{html}");
+        assert!(!html.contains(r#"action="/job/delete""#), "{html}");
         r.job.state = JobState::Pending;
         let html = job_part(&r, now, "tok", false);
         assert!(html.contains(r#"action="/job/cancel""#), "{html}");
