@@ -277,12 +277,14 @@ mod tests {
             include_str!("concurrency.rs"),
             include_str!("enqueue.rs"),
             include_str!("finish.rs"),
-            include_str!("operate.rs"),
             include_str!("live.rs"),
+            include_str!("operate.rs"),
+            include_str!("options.rs"),
             include_str!("overview.rs"),
             include_str!("queue.rs"),
             include_str!("rescue.rs"),
             include_str!("schedule.rs"),
+            include_str!("version.rs"),
         ];
         let defined: BTreeSet<&str> = sources
             .iter()
