@@ -264,7 +264,11 @@ store_test! {
             }
             w.kill();
             let where_ = host.map_or("same host", |_| "other host");
-            let store = if env.pg().is_some() { "postgres" } else { "sqlite" };
+            let store = if env.target().to_string_lossy().starts_with("postgres") {
+                "postgres"
+            } else {
+                "sqlite"
+            };
             eprintln!("cancel latency ({store}, {where_}): {took:?}");
             for t in &took {
                 assert!(*t < Duration::from_secs(3), "{where_}: {t:?}");
