@@ -35,6 +35,31 @@ fn a_stalled_store_does_not_hand_a_live_workers_job_to_another_worker() {
         .execute(&mut conn)
         .unwrap();
     std::thread::sleep(Duration::from_secs(4));
+    // The race was staged only if A's lease really expired while the lock was held (so B
+    // saw an expired lease of a job that A was still running): check, still holding it.
+    #[derive(QueryableByName)]
+    struct Lease {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+        lease_until: Option<i64>,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        state: String,
+    }
+    let lease = diesel::sql_query("SELECT lease_until, state FROM jobs WHERE id = 'long'")
+        .get_result::<Lease>(&mut conn)
+        .unwrap();
+    let now_ms = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    assert_eq!(lease.state, "processing");
+    assert!(
+        lease.lease_until.is_some_and(|until| until < now_ms),
+        "the lease did not expire during the stall ({:?} vs now {now_ms}): nothing was staged",
+        lease.lease_until
+    );
     diesel::sql_query("COMMIT").execute(&mut conn).unwrap();
 
     wait_until(Duration::from_secs(30), "the job to complete", || {
