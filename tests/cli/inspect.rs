@@ -226,3 +226,35 @@ store_test! {
         assert!(run.stderr.contains("not found"), "{}", run.stderr);
     }
 }
+
+store_test! {
+    /// `list --json` streams page by page (1,000 jobs a page): across page boundaries it
+    /// still prints every job once, in insertion order, honouring `--limit` and filters,
+    /// and an empty result is `[]`.
+    fn list_json_streams_every_job_in_order_across_pages(env) {
+        let batch: String = (0..2_500)
+            .map(|i| {
+                let queue = if i % 2 == 0 { "even" } else { "odd" };
+                format!("{{\"id\":\"s{i:05}\",\"command\":\"true\",\"queue\":\"{queue}\"}}\n")
+            })
+            .collect();
+        env.run_stdin(&["enqueue", "-"], &batch).ok();
+        let ids = |args: &[&str]| -> Vec<String> {
+            let mut all = vec!["list", "--json"];
+            all.extend_from_slice(args);
+            env.run(&all)
+                .json()
+                .as_array()
+                .expect("an array")
+                .iter()
+                .map(|j| s(j, "id").to_owned())
+                .collect()
+        };
+        let expected: Vec<String> = (0..2_500).map(|i| format!("s{i:05}")).collect();
+        assert_eq!(ids(&[]), expected);
+        assert_eq!(ids(&["--limit", "1500"]), expected[..1500].to_vec());
+        let odd: Vec<String> = expected.iter().skip(1).step_by(2).cloned().collect();
+        assert_eq!(ids(&["--queue", "odd"]), odd);
+        assert_eq!(env.run(&["list", "--json", "--queue", "none"]).ok(), "[]\n");
+    }
+}

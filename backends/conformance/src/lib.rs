@@ -200,6 +200,7 @@ macro_rules! store_conformance {
             attempt_stats_of_a_store_without_attempts_is_empty,
             attempt_stats_summarise_finished_attempts_per_queue,
             page_filters_by_state_queue_and_search,
+            list_after_pages_through_what_list_returns_in_insertion_order,
             page_returns_newest_first_and_continues_below_the_cursor,
             queue_stats_counts_each_queue_by_state_sorted_by_name,
             queue_stats_oldest_due_is_the_earliest_due_pending_job,

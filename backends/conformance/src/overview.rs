@@ -139,6 +139,73 @@ pub fn page_returns_newest_first_and_continues_below_the_cursor<S: JobStore>(sto
     );
 }
 
+/// `list_after` pages through exactly what `list` returns, oldest first, for any filter and
+/// page size; its filter's own `limit` is ignored; a page ending with the last job has no
+/// `next`.
+pub fn list_after_pages_through_what_list_returns_in_insertion_order<S: JobStore>(
+    store: TestStore<S>,
+) {
+    let jobs = (0..11).map(|i| {
+        let state = if i % 3 == 0 {
+            JobState::Dead
+        } else {
+            JobState::Pending
+        };
+        in_queue(
+            &format!("l{i:02}"),
+            if i % 2 == 0 { "a" } else { "b" },
+            state,
+        )
+    });
+    for job in jobs {
+        insert(&*store, job);
+    }
+    let filters = [
+        queuectl_store::JobFilter::default(),
+        queuectl_store::JobFilter {
+            state: Some(JobState::Pending),
+            ..queuectl_store::JobFilter::default()
+        },
+        queuectl_store::JobFilter {
+            queue: Some("a".to_owned()),
+            limit: Some(1),
+            ..queuectl_store::JobFilter::default()
+        },
+        queuectl_store::JobFilter {
+            state: Some(JobState::Dead),
+            queue: Some("b".to_owned()),
+            limit: None,
+        },
+    ];
+    for filter in filters {
+        let expected = store
+            .list(&queuectl_store::JobFilter {
+                limit: None,
+                ..filter.clone()
+            })
+            .expect("list");
+        for size in [1, 2, 3, 20] {
+            let mut seen = Vec::new();
+            let mut after = None;
+            loop {
+                let page = store.list_after(&filter, after, size).expect("list_after");
+                assert!(page.jobs.len() <= size as usize, "{filter:?} {size}");
+                seen.extend(page.jobs);
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            assert_eq!(ids(&seen), ids(&expected), "{filter:?}, pages of {size}");
+        }
+    }
+    assert!(store
+        .list_after(&queuectl_store::JobFilter::default(), None, 0)
+        .expect("limit 0")
+        .jobs
+        .is_empty());
+}
+
 /// State, queue and search filters combine; search is a case-sensitive substring of the
 /// id or the command, with `%`, `_` and `*` matching only themselves; the returned jobs are
 /// the full rows `get` returns.

@@ -189,6 +189,15 @@ macro_rules! shared_job_methods {
             $crate::$dialect::list(self, filter)
         }
 
+        fn list_after(
+            &self,
+            filter: &$crate::__store::JobFilter,
+            after: ::std::option::Option<$crate::__store::JobCursor>,
+            limit: u32,
+        ) -> $crate::__store::StoreResult<$crate::__store::JobPage> {
+            $crate::$dialect::list_after(self, filter, after, limit)
+        }
+
         fn page(
             &self,
             req: &$crate::__store::JobPageRequest,

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use crate::{
     AttemptStats, AttemptStatsRequest, Capabilities, ChangeFeed, ClaimRequest, Coordination,
-    Enqueued, Fired, Guarded, Heartbeat, Job, JobFilter, JobId, JobPage, JobPageRequest, JobRecord,
-    JobState, JobStore, Jobs, LeaseRef, LiveOutput, Marker, NewJob, PruneRequest, QueueChange,
-    QueueSettings, QueueStats, Schedule, ScheduleFire, StateCounts, StoreResult, Timestamp,
-    Transition, Wake, WorkerInfo,
+    Enqueued, Fired, Guarded, Heartbeat, Job, JobCursor, JobFilter, JobId, JobPage, JobPageRequest,
+    JobRecord, JobState, JobStore, Jobs, LeaseRef, LiveOutput, Marker, NewJob, PruneRequest,
+    QueueChange, QueueSettings, QueueStats, Schedule, ScheduleFire, StateCounts, StoreResult,
+    Timestamp, Transition, Wake, WorkerInfo,
 };
 
 /// A wrapper around a store: every call of the store's traits is forwarded to
@@ -142,6 +142,12 @@ pub enum Call<'a> {
     Import { records: &'a [JobRecord] },
     /// [`Jobs::list`].
     List { filter: &'a JobFilter },
+    /// [`Jobs::list_after`].
+    ListAfter {
+        filter: &'a JobFilter,
+        after: Option<JobCursor>,
+        limit: u32,
+    },
     /// [`Jobs::page`].
     Page { req: &'a JobPageRequest },
     /// [`Jobs::queue_stats`].
@@ -233,6 +239,7 @@ impl Call<'_> {
             Call::GetRecord { .. } => "get_record",
             Call::Import { .. } => "import",
             Call::List { .. } => "list",
+            Call::ListAfter { .. } => "list_after",
             Call::Page { .. } => "page",
             Call::QueueStats { .. } => "queue_stats",
             Call::RequeueAllDead { .. } => "requeue_all_dead",
@@ -272,6 +279,7 @@ impl Call<'_> {
                 | Call::Get { .. }
                 | Call::GetRecord { .. }
                 | Call::List { .. }
+                | Call::ListAfter { .. }
                 | Call::Page { .. }
                 | Call::QueueStats { .. }
                 | Call::CheckSchemaVersion
@@ -401,6 +409,19 @@ impl<D: Decorator> Jobs for D {
     }
     fn list(&self, filter: &JobFilter) -> StoreResult<Vec<Job>> {
         through(self, &Call::List { filter }, |s| s.list(filter))
+    }
+    fn list_after(
+        &self,
+        filter: &JobFilter,
+        after: Option<JobCursor>,
+        limit: u32,
+    ) -> StoreResult<JobPage> {
+        let call = Call::ListAfter {
+            filter,
+            after,
+            limit,
+        };
+        through(self, &call, |s| s.list_after(filter, after, limit))
     }
     fn page(&self, req: &JobPageRequest) -> StoreResult<JobPage> {
         through(self, &Call::Page { req }, |s| s.page(req))

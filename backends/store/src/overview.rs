@@ -385,6 +385,30 @@ pub(crate) fn page_by_listing<J: Jobs + ?Sized>(
     Ok(page)
 }
 
+/// The provided [`Jobs::list_after`]: the cursor is a position in the filtered list.
+pub(crate) fn list_after_by_listing<J: Jobs + ?Sized>(
+    store: &J,
+    filter: &JobFilter,
+    after: Option<JobCursor>,
+    limit: u32,
+) -> StoreResult<JobPage> {
+    let all = store.list(&JobFilter {
+        limit: None,
+        ..filter.clone()
+    })?;
+    let start = after.map_or(0, |JobCursor(pos)| {
+        usize::try_from(pos).map_or(all.len(), |p| p.saturating_add(1).min(all.len()))
+    });
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let end = start.saturating_add(limit).min(all.len());
+    let next = (end < all.len() && end > start)
+        .then(|| JobCursor(u64::try_from(end - 1).unwrap_or(u64::MAX)));
+    Ok(JobPage {
+        jobs: all.into_iter().skip(start).take(end - start).collect(),
+        next,
+    })
+}
+
 /// The provided [`Jobs::attempt_stats`].
 pub(crate) fn attempt_stats_by_listing<J: Jobs + ?Sized>(
     store: &J,

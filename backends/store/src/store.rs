@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use crate::{
     AttemptStats, AttemptStatsRequest, Capabilities, ClaimRequest, Enqueued, Fired, Guarded,
-    Heartbeat, Job, JobFilter, JobId, JobPage, JobPageRequest, JobRecord, JobState, LeaseRef,
-    LiveOutput, Marker, NewJob, PruneRequest, QueueChange, QueueSettings, QueueStats, Schedule,
-    ScheduleFire, StateCounts, StoreResult, Timestamp, Transition, Wake, WorkerInfo,
+    Heartbeat, Job, JobCursor, JobFilter, JobId, JobPage, JobPageRequest, JobRecord, JobState,
+    LeaseRef, LiveOutput, Marker, NewJob, PruneRequest, QueueChange, QueueSettings, QueueStats,
+    Schedule, ScheduleFire, StateCounts, StoreResult, Timestamp, Transition, Wake, WorkerInfo,
 };
 
 /// Durable storage for jobs: every trait of the seam in one bound.
@@ -305,6 +305,26 @@ pub trait Jobs: Debug + Send + Sync + 'static {
     /// # Errors
     /// Only driver failures.
     fn list(&self, filter: &JobFilter) -> StoreResult<Vec<Job>>;
+
+    /// Up to `limit` jobs matching `filter` (its `limit` is ignored) inserted after the one
+    /// `after` stands for (`None`: from the oldest), in insertion order; [`JobPage::next`]
+    /// continues where the page ended. What `list` streams through, so listing a million
+    /// jobs holds one page in memory, not all of them.
+    ///
+    /// Provided, and slow: built on [`Jobs::list`] of every job (O(jobs) per page), the
+    /// cursor holding a position in that list. A store with an insertion sequence overrides
+    /// it with one indexed query, the cursor holding the sequence.
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn list_after(
+        &self,
+        filter: &JobFilter,
+        after: Option<JobCursor>,
+        limit: u32,
+    ) -> StoreResult<JobPage> {
+        crate::overview::list_after_by_listing(self, filter, after, limit)
+    }
 
     /// Up to `req.limit` jobs matching `req`, newest first (reverse insertion order),
     /// starting below `req.before`; [`JobPage::next`] continues where the page ended.

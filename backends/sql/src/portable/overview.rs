@@ -9,8 +9,8 @@
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text};
 use queuectl_store::{
-    AttemptStats, AttemptStatsBuilder, AttemptStatsRequest, JobCursor, JobPage, JobPageRequest,
-    StoreResult, Timestamp,
+    AttemptStats, AttemptStatsBuilder, AttemptStatsRequest, JobCursor, JobFilter, JobPage,
+    JobPageRequest, StoreResult, Timestamp,
 };
 
 use super::{position_of, Conn};
@@ -57,6 +57,52 @@ pub fn page<S: Session<Conn = Conn>>(store: &S, req: &JobPageRequest) -> StoreRe
         Ok(query.load(conn)?)
     })?;
     let limit = usize::try_from(req.limit).unwrap_or(usize::MAX);
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last()
+            .map(|row| JobCursor(u64::try_from(row.seq).unwrap_or(0)))
+    } else {
+        None
+    };
+    Ok(JobPage {
+        jobs: decode_jobs(rows)?,
+        next,
+    })
+}
+
+/// [`Jobs::list_after`](queuectl_store::Jobs::list_after): oldest first by `seq` from just
+/// after the cursor (the `seq` of the last job returned), through the `(state, seq)` index
+/// when filtered by state, stopping after `limit + 1` rows.
+///
+/// # Errors
+/// Only driver failures.
+pub fn list_after<S: Session<Conn = Conn>>(
+    store: &S,
+    filter: &JobFilter,
+    after: Option<JobCursor>,
+    limit: u32,
+) -> StoreResult<JobPage> {
+    if limit == 0 {
+        return Ok(JobPage::default());
+    }
+    let mut rows: Vec<JobRow> = store.read(|conn| {
+        let mut query = jobs::table
+            .select(JobRow::as_select())
+            .order(jobs::seq.asc())
+            .limit(i64::from(limit) + 1)
+            .into_boxed();
+        if let Some(state) = filter.state {
+            query = query.filter(jobs::state.eq(state.as_str()));
+        }
+        if let Some(queue) = &filter.queue {
+            query = query.filter(jobs::queue.eq(queue.as_str()));
+        }
+        if let Some(JobCursor(after)) = after {
+            query = query.filter(jobs::seq.gt(i64::try_from(after).unwrap_or(i64::MAX)));
+        }
+        Ok(query.load(conn)?)
+    })?;
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let next = if rows.len() > limit {
         rows.truncate(limit);
         rows.last()
