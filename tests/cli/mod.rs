@@ -408,3 +408,20 @@ pub(crate) fn s<'a>(v: &'a Value, key: &str) -> &'a str {
         .as_str()
         .unwrap_or_else(|| panic!("{key} is not a string in {v}"))
 }
+
+/// Columns a line takes in a terminal: 2 for CJK and emoji, 1 for the rest (enough here).
+pub(crate) fn display_width(line: &str) -> usize {
+    line.chars()
+        .map(|c| match u32::from(c) {
+            0x1100..=0x115F
+            | 0x2E80..=0xA4CF
+            | 0xAC00..=0xD7A3
+            | 0xF900..=0xFAFF
+            | 0xFE30..=0xFE4F
+            | 0xFF00..=0xFF60
+            | 0xFFE0..=0xFFE6
+            | 0x1F300..=0x1FAFF => 2,
+            _ => 1,
+        })
+        .sum()
+}

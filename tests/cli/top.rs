@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use super::{Env, BIN};
+use super::{display_width, Env, BIN};
 
 store_test!(
     fn top_without_a_terminal_exits_1_saying_so(env) {
@@ -57,23 +57,6 @@ store_test!(
         env.run(&["top", "--width", "80"]).code(2);
     }
 );
-
-/// Columns a line takes in a terminal: 2 for CJK and emoji, 1 for the rest (enough here).
-fn display_width(s: &str) -> usize {
-    s.chars()
-        .map(|c| match u32::from(c) {
-            0x1100..=0x115F
-            | 0x2E80..=0xA4CF
-            | 0xAC00..=0xD7A3
-            | 0xF900..=0xFAFF
-            | 0xFE30..=0xFE4F
-            | 0xFF00..=0xFF60
-            | 0xFFE0..=0xFFE6
-            | 0x1F300..=0x1FAFF => 2,
-            _ => 1,
-        })
-        .sum()
-}
 
 /// A tmux server of its own (its own socket), killed on drop.
 struct Tmux {

@@ -30,7 +30,7 @@ pub fn page<S: Session<Conn = Conn>>(store: &S, req: &JobPageRequest) -> StoreRe
     if req.limit == 0 {
         return Ok(JobPage::default());
     }
-    let mut rows: Vec<JobRow> = store.read(|conn| {
+    let rows: Vec<JobRow> = store.read(|conn| {
         let mut query = jobs::table
             .select(JobRow::as_select())
             .order(jobs::seq.desc())
@@ -56,18 +56,7 @@ pub fn page<S: Session<Conn = Conn>>(store: &S, req: &JobPageRequest) -> StoreRe
         }
         Ok(query.load(conn)?)
     })?;
-    let limit = usize::try_from(req.limit).unwrap_or(usize::MAX);
-    let next = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last()
-            .map(|row| JobCursor(u64::try_from(row.seq).unwrap_or(0)))
-    } else {
-        None
-    };
-    Ok(JobPage {
-        jobs: decode_jobs(rows)?,
-        next,
-    })
+    into_page(rows, req.limit)
 }
 
 /// [`Jobs::list_after`](queuectl_store::Jobs::list_after): oldest first by `seq` from just
@@ -85,7 +74,7 @@ pub fn list_after<S: Session<Conn = Conn>>(
     if limit == 0 {
         return Ok(JobPage::default());
     }
-    let mut rows: Vec<JobRow> = store.read(|conn| {
+    let rows: Vec<JobRow> = store.read(|conn| {
         let mut query = jobs::table
             .select(JobRow::as_select())
             .order(jobs::seq.asc())
@@ -102,6 +91,12 @@ pub fn list_after<S: Session<Conn = Conn>>(
         }
         Ok(query.load(conn)?)
     })?;
+    into_page(rows, limit)
+}
+
+/// The page of at most `limit` of `rows` (read with `limit + 1`): one row more than the
+/// page means more follow, and the cursor is the `seq` of the page's last job.
+fn into_page(mut rows: Vec<JobRow>, limit: u32) -> StoreResult<JobPage> {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let next = if rows.len() > limit {
         rows.truncate(limit);
