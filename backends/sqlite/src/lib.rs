@@ -113,7 +113,7 @@ use queuectl_store::{
 };
 use queuectl_store_sql::row::InsertJob;
 use queuectl_store_sql::schema::jobs;
-use queuectl_store_sql::sqlite::apply_transition;
+use queuectl_store_sql::sqlite::{self, apply_transition};
 use queuectl_store_sql::{guarded, reject_repeats, Failure, Session};
 
 use crate::error::{failure_to_store_error, is_busy_failure, pool_error};
@@ -544,13 +544,24 @@ fn finish_in(
         // Ids travel as JSON text; one with a NUL would not survive the round trip.
         && transitions.iter().all(|t| !t.id.as_str().contains('\0'))
         && reject_repeats(transitions.iter().map(|t| &t.id)).is_ok();
-    if batched {
-        return finish::finish_executions(conn, transitions, now);
-    }
-    transitions
+    let results = if batched {
+        finish::finish_executions(conn, transitions, now)?
+    } else {
+        transitions
+            .iter()
+            .map(|t| apply_transition(conn, t, now))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    // What the jobs that reached a final state mean to the jobs waiting on them, in the
+    // same transaction (one probe when no job waits on anything).
+    let ended: Vec<&str> = transitions
         .iter()
-        .map(|t| apply_transition(conn, t, now))
-        .collect()
+        .zip(&results)
+        .filter(|(_, r)| r.is_applied())
+        .map(|(t, _)| t.id.as_str())
+        .collect();
+    sqlite::settle(conn, &ended, now)?;
+    Ok(results)
 }
 
 impl Jobs for SqliteStore {
@@ -561,7 +572,11 @@ impl Jobs for SqliteStore {
             return Ok(Vec::new());
         }
         let rows = InsertJob::batch(jobs, now)?;
-        self.write(|conn| enqueue::insert_new_jobs(conn, &rows))
+        self.write(|conn| {
+            let outcomes = enqueue::insert_new_jobs(conn, &rows)?;
+            sqlite::link_new_jobs(conn, jobs, &outcomes)?;
+            Ok(outcomes)
+        })
     }
 
     // ----- worker -----
