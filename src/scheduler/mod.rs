@@ -1031,7 +1031,7 @@ mod tests {
             "limits"
         );
         assert_eq!(
-            field(with(&|r| r.depends_on = vec![JobId::new("p")])),
+            field(with(&|r| r.depends_on = vec![JobId::new(" ")])),
             "depends_on"
         );
 

@@ -41,6 +41,7 @@ mod cancel;
 mod chaos;
 mod cron;
 mod dashboard;
+mod deps;
 mod enqueue;
 mod inspect;
 mod job_options;
