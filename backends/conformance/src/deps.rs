@@ -10,7 +10,7 @@ use queuectl_store::{
 };
 
 use crate::fixture::{
-    claim_request, execution, ids, insert, job_in_state, new_job_with_id, transition, T0,
+    at, claim_request, execution, ids, insert, job_in_state, new_job_with_id, transition, T0,
 };
 use crate::TestStore;
 
@@ -87,6 +87,44 @@ pub fn a_dependant_is_claimable_only_once_every_parent_completed<S: JobStore>(st
         store.get(&JobId::new("c")).expect("get").options.depends_on,
         [JobId::new("p1"), JobId::new("p2")]
     );
+}
+
+/// A job released by its last parent has waited since then: its `next_run_at` (claim
+/// order, the oldest-due age) is the release time, and while blocked it is not due.
+pub fn a_released_dependant_is_due_from_its_release<S: JobStore>(store: TestStore<S>) {
+    store.enqueue(&new_job_with_id("p"), T0).expect("enqueue");
+    store.enqueue(&child("c", &["p"]), T0).expect("enqueue");
+    let p = store.claim(&claim_request("w1", T0, 10)).expect("claim");
+    assert_eq!(ids(&p), ["p"]);
+    let stats = store.queue_stats(at(30)).expect("queue_stats");
+    assert_eq!(
+        stats[0].oldest_due, None,
+        "a blocked job is not due: {stats:?}"
+    );
+    let kind = TransitionKind::Completed {
+        execution: execution(0, "", ""),
+    };
+    store
+        .finish(&[transition(&p[0], kind)], at(60))
+        .expect("finish");
+    let c = store.get(&JobId::new("c")).expect("get");
+    assert_eq!(c.next_run_at, Some(at(60)));
+    let stats = store.queue_stats(at(61)).expect("queue_stats");
+    assert_eq!(stats[0].oldest_due, Some(at(60)), "{stats:?}");
+    assert_eq!(stats[0].waiting, 0);
+}
+
+/// An enqueue with dependencies whose id is taken is a `Conflict` naming it, as without.
+pub fn an_enqueue_with_dependencies_of_a_taken_id_is_a_conflict<S: JobStore>(store: TestStore<S>) {
+    store.enqueue(&new_job_with_id("p"), T0).expect("enqueue");
+    store
+        .enqueue(&new_job_with_id("taken"), T0)
+        .expect("enqueue");
+    match store.enqueue(&child("taken", &["p"]), T0) {
+        Err(StoreError::Conflict(id)) => assert_eq!(id.as_str(), "taken"),
+        other => panic!("expected Conflict(taken), got {other:?}"),
+    }
+    assert_eq!(store.list(&Default::default()).expect("list").len(), 2);
 }
 
 /// A parent that completed before the child was enqueued is met at once, and stays met

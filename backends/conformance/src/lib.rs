@@ -240,7 +240,9 @@ macro_rules! store_conformance {
             a_dependant_is_claimable_only_once_every_parent_completed,
             a_parent_cancelled_while_running_cancels_its_dependants,
             a_parent_that_cannot_complete_cancels_its_dependants_transitively,
+            a_released_dependant_is_due_from_its_release,
             a_retried_dependant_waits_again_or_is_refused_naming_the_parent,
+            an_enqueue_with_dependencies_of_a_taken_id_is_a_conflict,
             dependants_enqueued_while_the_parent_completes_are_never_stranded,
             enqueue_refuses_parents_it_cannot_wait_for_storing_nothing,
         }

@@ -510,7 +510,13 @@ impl State {
             JobState::Completed => {
                 for child in self.deps.remove(&id).unwrap_or_default() {
                     if let Some(&c) = self.ids.get(&child) {
-                        self.modify(c, |e| e.unmet = e.unmet.saturating_sub(1));
+                        self.modify(c, |e| {
+                            e.unmet = e.unmet.saturating_sub(1);
+                            // Released: it has waited since now (see the SQL `met`).
+                            if e.unmet == 0 && e.job.state == JobState::Pending {
+                                e.job.next_run_at = e.job.next_run_at.map(|at| at.max(now));
+                            }
+                        });
                     }
                 }
             }
@@ -1197,11 +1203,24 @@ impl Jobs for MemoryStore {
     fn queue_stats(&self, now: Timestamp) -> StoreResult<Vec<QueueStats>> {
         let state = self.state.lock();
         let mut stats = queue_stats_of(state.jobs.values().map(|e| &e.job), now);
+        // Jobs waiting on dependencies are counted apart and are not due.
+        let mut waiting: HashMap<&str, u64> = HashMap::new();
         for entry in state.jobs.values() {
             if entry.unmet > 0 && entry.job.state == JobState::Pending {
-                if let Some(s) = stats.iter_mut().find(|s| s.queue == entry.job.queue) {
-                    s.waiting += 1;
-                }
+                *waiting.entry(entry.job.queue.as_str()).or_default() += 1;
+            }
+        }
+        for s in &mut stats {
+            if let Some(&n) = waiting.get(s.queue.as_str()) {
+                s.waiting = n;
+                s.oldest_due = state
+                    .jobs
+                    .values()
+                    .filter(|e| e.unmet == 0 && e.job.queue == s.queue)
+                    .filter(|e| e.job.state == JobState::Pending)
+                    .filter_map(|e| e.job.next_run_at)
+                    .filter(|at| *at <= now)
+                    .min();
             }
         }
         Ok(stats)

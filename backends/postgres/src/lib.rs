@@ -504,8 +504,12 @@ impl Jobs for PostgresStore {
         if query.keyed() {
             return self.enqueue_keyed(&query, jobs);
         }
-        let insert_all = |conn: &mut PgConnection| -> Result<(), Failure> {
-            match query.clone().get_result::<enqueue::Enqueued>(conn) {
+        // What the insert's result means; `conn` must be usable afterwards (outside a
+        // transaction the failed statement aborted) to look up the taken id.
+        let inserted = |conn: &mut PgConnection,
+                        result: QueryResult<enqueue::Enqueued>|
+         -> Result<(), Failure> {
+            match result {
                 Ok(done) if usize::try_from(done.inserted).ok() == Some(rows.len()) => Ok(()),
                 Ok(done) => Err(StoreError::Backend {
                     message: format!("enqueue stored {} of {} jobs", done.inserted, rows.len()),
@@ -528,16 +532,21 @@ impl Jobs for PostgresStore {
             }
         };
         if jobs.iter().any(|j| !j.options.depends_on.is_empty()) {
-            // The jobs and their dependencies in one transaction.
+            // The jobs and their dependencies in one transaction; the insert in a savepoint
+            // of its own, so that a taken id leaves the transaction able to say which.
             let stored = vec![Enqueued::Stored; rows.len()];
             self.write(|conn| {
-                insert_all(conn)?;
+                let result = conn.transaction(|conn| query.clone().get_result(conn));
+                inserted(conn, result)?;
                 pg::link_new_jobs(conn, jobs, &stored)?;
                 Ok(())
             })?;
         } else {
             // One statement, committed on its own.
-            self.run(insert_all)?;
+            self.run(|conn| {
+                let result = query.clone().get_result(conn);
+                inserted(conn, result)
+            })?;
         }
         self.wrote();
         Ok(vec![Enqueued::Stored; rows.len()])

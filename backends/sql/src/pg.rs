@@ -70,7 +70,29 @@ fn parent_states(
     crate::schema::jobs::table
         .filter(crate::schema::jobs::id.eq_any(ids))
         .select((crate::schema::jobs::id, crate::schema::jobs::state))
-        .order(crate::schema::jobs::seq)
+        // In id order, as finishes and lease renewals lock jobs: no cycle of waits.
+        .order(crate::schema::jobs::id)
         .for_share()
         .load(conn)
+}
+
+/// Locks the jobs waiting on `parents` (in `seq` order, `FOR UPDATE`) before `settle`
+/// changes them one parent at a time: two finishes whose parents share children then wait
+/// for each other in one order instead of deadlocking.
+fn lock_children(conn: &mut Conn, parents: &[String]) -> diesel::QueryResult<()> {
+    use crate::schema::{job_deps, jobs};
+    use diesel::prelude::*;
+    jobs::table
+        .filter(
+            jobs::seq.eq_any(
+                job_deps::table
+                    .filter(job_deps::parent_id.eq_any(parents))
+                    .select(job_deps::child_seq),
+            ),
+        )
+        .select(jobs::seq)
+        .order(jobs::seq)
+        .for_update()
+        .load::<i64>(conn)
+        .map(drop)
 }

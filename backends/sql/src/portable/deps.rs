@@ -242,6 +242,9 @@ pub fn settle(conn: &mut Conn, ids: &[&str], now: Timestamp) -> Result<bool, Fai
     if parents.is_empty() {
         return Ok(false);
     }
+    for chunk in parents.chunks(CHUNK) {
+        super::lock_children(conn, chunk)?;
+    }
     let mut states: Vec<(String, String)> = Vec::with_capacity(parents.len());
     for chunk in parents.chunks(CHUNK) {
         states.extend(
@@ -255,7 +258,7 @@ pub fn settle(conn: &mut Conn, ids: &[&str], now: Timestamp) -> Result<bool, Fai
     let mut doomed = Vec::new();
     for (parent, state) in states {
         match state_name(&state) {
-            Some(JobState::Completed) => ready |= met(conn, &parent)?,
+            Some(JobState::Completed) => ready |= met(conn, &parent, now)?,
             Some(JobState::Dead) => doomed.push((parent, "ended dead")),
             Some(JobState::Cancelled) => doomed.push((parent, "was cancelled")),
             _ => {}
@@ -348,6 +351,23 @@ pub fn recount(conn: &mut Conn, seq: i64, id: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Locks the parents the job `id` still waits on (PostgreSQL: `FOR SHARE`, in id order)
+/// before a retry changes the job, so the retry takes its locks in the order finishes and
+/// cancels do (parent, then child).
+///
+/// # Errors
+/// Driver failures.
+pub fn lock_parents_of(conn: &mut Conn, id: &str) -> Result<(), Failure> {
+    let parents: Vec<String> = job_deps::table
+        .filter(job_deps::child_seq.eq_any(jobs::table.filter(jobs::id.eq(id)).select(jobs::seq)))
+        .select(job_deps::parent_id)
+        .load(conn)?;
+    if !parents.is_empty() {
+        super::parent_states(conn, &parents)?;
+    }
+    Ok(())
+}
+
 /// Whether any job waits on anything: one probe, so that finishes pay next to nothing
 /// while no job has dependencies.
 fn any_waiting(conn: &mut Conn) -> Result<bool, Failure> {
@@ -359,8 +379,8 @@ fn any_waiting(conn: &mut Conn) -> Result<bool, Failure> {
 
 /// `parent` completed: its children have one parent fewer to wait for. Returns whether
 /// one of them became claimable.
-fn met(conn: &mut Conn, parent: &str) -> Result<bool, Failure> {
-    let left: Vec<i32> = diesel::update(
+fn met(conn: &mut Conn, parent: &str, now: Timestamp) -> Result<bool, Failure> {
+    let left: Vec<(i64, i32)> = diesel::update(
         jobs::table.filter(
             jobs::seq.eq_any(
                 job_deps::table
@@ -370,10 +390,27 @@ fn met(conn: &mut Conn, parent: &str) -> Result<bool, Failure> {
         ),
     )
     .set(jobs::unmet_parents.eq(jobs::unmet_parents - 1))
-    .returning(jobs::unmet_parents)
+    .returning((jobs::seq, jobs::unmet_parents))
     .load(conn)?;
     diesel::delete(job_deps::table.filter(job_deps::parent_id.eq(parent))).execute(conn)?;
-    Ok(left.contains(&0))
+    // A released job has waited since it became claimable, not since it was enqueued:
+    // claim order, the oldest-due age and pickup times count from now.
+    let released: Vec<i64> = left
+        .iter()
+        .filter(|(_, unmet)| *unmet == 0)
+        .map(|(seq, _)| *seq)
+        .collect();
+    if !released.is_empty() {
+        diesel::update(
+            jobs::table
+                .filter(jobs::seq.eq_any(&released))
+                .filter(jobs::state.eq(JobState::Pending.as_str()))
+                .filter(jobs::next_run_at.lt(now.as_millis())),
+        )
+        .set(jobs::next_run_at.eq(now.as_millis()))
+        .execute(conn)?;
+    }
+    Ok(!released.is_empty())
 }
 
 fn state_name(s: &str) -> Option<JobState> {

@@ -32,6 +32,7 @@ pub fn requeue<S: Session<Conn = Conn>>(
     let row = store.write(|conn| {
         // A job whose unique key another active job holds stays where it is (KeyHeld).
         check_key_free(conn, id)?;
+        super::deps::lock_parents_of(conn, id.as_str())?;
         let row = diesel::update(
             jobs::table
                 .filter(jobs::id.eq(id.as_str()))
