@@ -3,6 +3,7 @@
 
 mod due;
 mod executor;
+mod faults;
 mod pool;
 mod process;
 mod typed;

@@ -283,7 +283,28 @@ impl<S: JobStore + Clone> WorkerPool<S> {
     }
 
     /// Lets go of recorded jobs and counts and logs how their recording went.
-    fn account(&self, run: &Run<'_>, done: &[(Job, Outcome)], result: Result<Vec<Recorded>>) {
+    ///
+    /// Outcomes the store refused (a full disk, a store out of reach) stay held, their
+    /// leases renewed, and go to [`Run::unrecorded`], which the recorder thread
+    /// (`record.rs`) keeps trying to record until the store accepts them.
+    pub(super) fn account(
+        &self,
+        run: &Run<'_>,
+        done: &[(Job, Outcome)],
+        result: Result<Vec<Recorded>>,
+    ) {
+        let results = match result {
+            Ok(results) => results,
+            Err(e) => {
+                for (job, _) in done {
+                    tracing::error!(worker = %self.id, job = %job.id, error = %e,
+                        "cannot record the job's result; it stays held and recording is \
+                         retried until the store accepts it");
+                }
+                run.unrecorded.lock().extend(done.iter().cloned());
+                return;
+            }
+        };
         let mut requested = Vec::new();
         {
             let mut running = run.running.lock();
@@ -296,16 +317,6 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                 }
             }
         }
-        let results = match result {
-            Ok(results) => results,
-            Err(e) => {
-                for (job, _) in done {
-                    tracing::error!(worker = %self.id, job = %job.id, error = %e,
-                        "cannot record the job's result; it will be recovered when its lease expires");
-                }
-                return;
-            }
-        };
         for ((job, outcome), recorded) in done.iter().zip(results) {
             let error = match outcome {
                 Outcome::Failed { error, .. } => error.as_str(),
@@ -356,15 +367,20 @@ impl<S: JobStore + Clone> WorkerPool<S> {
             }
             Ok(_) => tracing::warn!(worker = %self.id, job = %job.id,
                 "job was no longer ours to release"),
-            Err(e) => tracing::error!(worker = %self.id, job = %job.id, error = %e,
-                "cannot release the job; it will be recovered when its lease expires"),
+            Err(e) => {
+                // Left registered at exit, so that recovery puts it back once this process
+                // is gone (a live local worker's jobs are never taken from it).
+                run.keep_registered.store(true, Ordering::Relaxed);
+                tracing::error!(worker = %self.id, job = %job.id, error = %e,
+                    "cannot release the job; it is recovered once this worker has exited");
+            }
         }
     }
 }
 
 /// Runs a store call that records outcomes, again while the store says it is busy (up to
 /// [`FINISH_ATTEMPTS`] tries, backing off).
-fn with_retries<T>(mut op: impl FnMut() -> Result<T>) -> Result<T> {
+pub(super) fn with_retries<T>(mut op: impl FnMut() -> Result<T>) -> Result<T> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -378,7 +394,7 @@ fn with_retries<T>(mut op: impl FnMut() -> Result<T>) -> Result<T> {
     }
 }
 
-fn error_backoff(poll: Duration, failures: u32) -> Duration {
+pub(super) fn error_backoff(poll: Duration, failures: u32) -> Duration {
     let factor = 2u32.saturating_pow(failures.min(16));
     poll.saturating_mul(factor).min(MAX_ERROR_BACKOFF).max(poll)
 }

@@ -1,0 +1,173 @@
+//! The pool under store faults (issue #12): a store that refuses writes for a while (a
+//! full disk), and a store that cannot be reached (a partition).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use queuectl::prelude::*;
+use queuectl::{
+    Call, EnqueueRequest, Job, JobContext, JobId, JobState, JobStore, Outcome, PoolReport,
+    Scheduler, Shutdown, StoreError, WorkerPool, WorkerPoolBuilder,
+};
+use queuectl_store_memory::MemoryStore;
+
+use crate::support::intercept::Intercept;
+
+use super::{wait_until, HANG};
+
+/// A memory store that fails the calls `refuse` picks while `full` is set, with the error a
+/// full disk gives.
+fn refusing(
+    full: &Arc<AtomicBool>,
+    refuse: fn(&Call<'_>) -> bool,
+) -> Arc<Intercept<MemoryStore>> {
+    let full = Arc::clone(full);
+    let refused = Arc::new(AtomicU32::new(0));
+    Arc::new(Intercept::new(MemoryStore::new(), move |_, call| {
+        if full.load(Ordering::SeqCst) && refuse(call) {
+            refused.fetch_add(1, Ordering::SeqCst);
+            return Err(StoreError::Backend {
+                message: format!("database or disk is full ({})", call.name()),
+                source: None,
+            });
+        }
+        Ok(())
+    }))
+}
+
+fn builder<S: JobStore + Clone>(scheduler: Scheduler<S>, dir: &Path) -> WorkerPoolBuilder<S> {
+    WorkerPool::builder(scheduler)
+        .poll_interval(Duration::from_millis(10))
+        .lease(Duration::from_secs(2))
+        .recovery_interval(Duration::from_millis(100))
+        .host_id("test-host")
+        .group_dir(dir.join("groups"))
+}
+
+fn spawn<S: JobStore + Clone>(
+    pool: WorkerPool<S>,
+    shutdown: &Shutdown,
+) -> thread::JoinHandle<PoolReport> {
+    let shutdown = shutdown.clone();
+    thread::spawn(move || pool.run(&shutdown).expect("pool run"))
+}
+
+fn join(handle: thread::JoinHandle<PoolReport>) -> PoolReport {
+    wait_until("the pool exits", || handle.is_finished());
+    handle.join().expect("pool thread panicked")
+}
+
+/// Enqueues `n` jobs of kind `count`.
+fn enqueue_counted<S: JobStore>(scheduler: &Scheduler<S>, n: usize) -> Vec<JobId> {
+    (0..n)
+        .map(|i| {
+            scheduler
+                .enqueue(EnqueueRequest {
+                    command: format!("{i}"),
+                    kind: Some("count".to_owned()),
+                    ..EnqueueRequest::default()
+                })
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Item 1: the disk fills while jobs run (every write refused), then frees up. Every
+/// result the worker could not record is recorded once the store accepts writes again:
+/// every job ends `completed`, each run exactly once, without waiting for the worker to
+/// exit.
+#[test]
+fn results_refused_by_a_full_store_are_recorded_once_it_accepts_writes_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = Arc::new(AtomicBool::new(false));
+    let scheduler = Scheduler::new(refusing(&full, |c| c.is_write()));
+    let ids = enqueue_counted(&scheduler, 20);
+    let runs: Arc<Mutex<HashMap<JobId, u32>>> = Arc::default();
+    let seen = Arc::clone(&runs);
+    let filling = Arc::clone(&full);
+    let filled = AtomicBool::new(false);
+    let shutdown = Shutdown::new();
+    let pool = builder(scheduler.clone(), dir.path())
+        .slots(2)
+        .claim_batch(4)
+        .handler("count", move |job: &Job, _: &JobContext| {
+            let mut runs = seen.lock();
+            *runs.entry(job.id.clone()).or_default() += 1;
+            // The disk fills (once) while the first jobs run.
+            if runs.len() >= 3 && !filled.swap(true, Ordering::SeqCst) {
+                filling.store(true, Ordering::SeqCst);
+            }
+            Outcome::success()
+        })
+        .build();
+    let handle = spawn(pool, &shutdown);
+    wait_until("the disk is full", || full.load(Ordering::SeqCst));
+    // Long enough for the finishes to fail past their retries, and for leases to expire.
+    thread::sleep(Duration::from_secs(3));
+    let processing = ids
+        .iter()
+        .filter(|id| scheduler.store().get(id).unwrap().state == JobState::Processing)
+        .count();
+    assert!(processing > 0, "the fault was staged: results are unrecorded");
+    full.store(false, Ordering::SeqCst);
+    wait_until("every job is completed", || {
+        ids.iter()
+            .all(|id| scheduler.store().get(id).unwrap().state == JobState::Completed)
+    });
+    shutdown.request_graceful();
+    let report = join(handle);
+    assert_eq!(report.succeeded, 20);
+    let runs = runs.lock();
+    assert_eq!(runs.len(), 20);
+    assert!(runs.values().all(|n| *n == 1), "each job ran once: {runs:?}");
+    for id in &ids {
+        assert_eq!(scheduler.store().get(id).unwrap().attempts, 1);
+    }
+}
+
+/// Item 1, at exit: results that still cannot be recorded when the worker stops are not
+/// orphaned: the worker stays registered (with its pid), so that once its process is gone
+/// the recovery of any later `status`, `list` or worker on this host puts them back, as
+/// for a crashed worker.
+#[test]
+fn a_worker_that_exits_with_unrecorded_results_stays_registered_for_recovery() {
+    fn finishes(call: &Call<'_>) -> bool {
+        matches!(call, Call::Finish { .. } | Call::FinishAndClaim { .. })
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let full = Arc::new(AtomicBool::new(true));
+    let scheduler = Scheduler::new(refusing(&full, finishes));
+    let ids = enqueue_counted(&scheduler, 2);
+    let shutdown = Shutdown::new();
+    let pool = builder(scheduler.clone(), dir.path())
+        .claim_batch(1)
+        .handler("count", |_: &Job, _: &JobContext| Outcome::success())
+        .build();
+    let worker = pool.id().to_owned();
+    let handle = spawn(pool, &shutdown);
+    wait_until("both jobs ran", || {
+        ids.iter()
+            .all(|id| scheduler.store().get(id).unwrap().worker_id.is_some())
+    });
+    shutdown.request_graceful();
+    let started = std::time::Instant::now();
+    let report = join(handle);
+    assert!(started.elapsed() < HANG);
+    assert_eq!(report.succeeded, 0);
+    full.store(false, Ordering::SeqCst);
+    let workers = scheduler.store().list_workers().unwrap();
+    assert!(
+        workers.iter().any(|w| w.id == worker),
+        "the worker stays registered while jobs it holds are unrecorded"
+    );
+    for id in &ids {
+        let job = scheduler.store().get(id).unwrap();
+        assert_eq!(job.state, JobState::Processing);
+        assert_eq!(job.worker_id.as_deref(), Some(worker.as_str()));
+    }
+}
