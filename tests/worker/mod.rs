@@ -5,6 +5,7 @@ mod due;
 mod executor;
 mod faults;
 mod pool;
+mod steps;
 mod process;
 mod typed;
 

@@ -28,7 +28,7 @@ use queuectl_store::{ClaimToken, Job, JobId, JobStore, WorkerInfo};
 
 use super::context::{GroupTracker, OutputSink};
 use super::liveness::orphan::GroupRegistry;
-use super::liveness::Liveness;
+use super::liveness::{catch_up_clock, Liveness};
 use super::state::StateMap;
 use super::{CancelToken, Handler, Shutdown};
 use crate::error::{Error, Result};
@@ -224,6 +224,7 @@ impl<S: JobStore + Clone> WorkerPool<S> {
             }
         };
         let slots = if mode == Mode::Due { 1 } else { self.slots };
+        catch_up_clock(&self.scheduler);
         let now = self.scheduler.now();
         let info = WorkerInfo {
             id: self.id.clone(),
