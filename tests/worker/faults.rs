@@ -171,3 +171,102 @@ fn a_worker_that_exits_with_unrecorded_results_stays_registered_for_recovery() {
         assert_eq!(job.worker_id.as_deref(), Some(worker.as_str()));
     }
 }
+
+/// Item 5: a worker cut off from the store (every call of its connection blocks, as in a
+/// network partition) kills its job before the lease can expire for a worker of another
+/// host, which then recovers and runs it: the two runs never overlap.
+#[test]
+fn a_partitioned_worker_kills_its_job_before_another_host_can_take_it() {
+    use std::time::Instant;
+
+    let dir = tempfile::tempdir().unwrap();
+    let shared = Arc::new(MemoryStore::new());
+    let partitioned = Arc::new(AtomicBool::new(false));
+    let blocked = Arc::clone(&partitioned);
+    let seen_by_a = Arc::new(AtomicU32::new(0));
+    let looks = Arc::clone(&seen_by_a);
+    // Worker A's connection: blocks every call while partitioned.
+    let store_a = Arc::new(Intercept::new(Arc::clone(&shared), move |_, call| {
+        if matches!(call, Call::ListWorkers) {
+            looks.fetch_add(1, Ordering::SeqCst);
+        }
+        while blocked.load(Ordering::SeqCst) {
+            thread::sleep(Duration::from_millis(5));
+        }
+        Ok(())
+    }));
+    let scheduler_a = Scheduler::new(store_a);
+    let scheduler_b = Scheduler::new(Arc::clone(&shared));
+    let id = scheduler_b
+        .enqueue(EnqueueRequest {
+            command: "x".to_owned(),
+            kind: Some("mark".to_owned()),
+            ..EnqueueRequest::default()
+        })
+        .unwrap();
+    // (worker, "start" | "end", when)
+    let marks: Marks = Arc::default();
+    let done = Arc::new(AtomicBool::new(false));
+    type Marks = Arc<Mutex<Vec<(&'static str, &'static str, Instant)>>>;
+    fn pool<S: JobStore + Clone>(
+        scheduler: Scheduler<S>,
+        host: &'static str,
+        dir: &Path,
+        marks: &Marks,
+        done: &Arc<AtomicBool>,
+    ) -> WorkerPool<S> {
+        let marks = Arc::clone(marks);
+        let done = Arc::clone(done);
+        WorkerPool::builder(scheduler)
+            .poll_interval(Duration::from_millis(10))
+            .lease(Duration::from_secs(1))
+            .recovery_interval(Duration::from_millis(20))
+            .host_id(host)
+            .group_dir(dir.join(host))
+            .handler("mark", move |_: &Job, ctx: &JobContext| {
+                marks.lock().push((host, "start", Instant::now()));
+                while !ctx.is_cancelled() && !done.load(Ordering::SeqCst) {
+                    thread::sleep(Duration::from_millis(2));
+                }
+                marks.lock().push((host, "end", Instant::now()));
+                Outcome::success()
+            })
+            .build()
+    }
+    let shutdown = Shutdown::new();
+    let a = spawn(pool(scheduler_a.clone(), "host-a", dir.path(), &marks, &done), &shutdown);
+    wait_until("worker A runs the job", || marks.lock().len() == 1);
+    let b = spawn(pool(scheduler_b.clone(), "host-b", dir.path(), &marks, &done), &shutdown);
+    // Let A's recovery pass see B registered, then cut A off.
+    wait_until("B is registered", || {
+        scheduler_b.store().list_workers().unwrap().len() == 2
+    });
+    let looked = seen_by_a.load(Ordering::SeqCst);
+    wait_until("A looked at the registry since", || {
+        seen_by_a.load(Ordering::SeqCst) >= looked + 2
+    });
+    partitioned.store(true, Ordering::SeqCst);
+    wait_until("worker B runs the job", || {
+        marks.lock().iter().any(|(w, what, _)| *w == "host-b" && *what == "start")
+    });
+    done.store(true, Ordering::SeqCst);
+    wait_until("B completes it", || {
+        scheduler_b.store().get(&id).unwrap().state == JobState::Completed
+    });
+    partitioned.store(false, Ordering::SeqCst);
+    shutdown.request_graceful();
+    join(a);
+    join(b);
+    let marks = marks.lock();
+    let at = |w: &str, what: &str| {
+        marks
+            .iter()
+            .find(|(m, x, _)| *m == w && *x == what)
+            .map(|(_, _, t)| *t)
+            .unwrap()
+    };
+    assert!(
+        at("host-a", "end") < at("host-b", "start"),
+        "the partitioned worker's run overlapped the recovering worker's: {marks:?}"
+    );
+}

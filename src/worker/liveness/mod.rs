@@ -32,6 +32,7 @@
 pub(super) mod orphan;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -60,6 +61,9 @@ pub(super) struct Liveness {
     lease: Duration,
     /// What a running pool saw change, and when on its monotonic clock.
     watch: Mutex<Watch>,
+    /// Whether a pass saw a worker of another host registered: only such a worker can
+    /// take a job from a live worker of this host (by lease expiry).
+    other_hosts: AtomicBool,
 }
 
 /// Values a pool watches stand still: other workers' heartbeats, expired leases.
@@ -94,7 +98,13 @@ impl Liveness {
             host: host.into(),
             lease,
             watch: Mutex::new(Watch::default()),
+            other_hosts: AtomicBool::new(false),
         }
+    }
+
+    /// Whether a recovery pass of this run saw a worker of another host registered.
+    pub(super) fn other_hosts_seen(&self) -> bool {
+        self.other_hosts.load(Ordering::Relaxed)
     }
 
     fn stale_after(&self) -> Duration {
@@ -184,6 +194,9 @@ impl Liveness {
             }
         };
         let mut live_here: Vec<&str> = Vec::new();
+        if workers.iter().any(|w| w.host != self.host) {
+            self.other_hosts.store(true, Ordering::Relaxed);
+        }
         if me.is_some() {
             let listed: HashSet<&str> = workers.iter().map(|w| w.id.as_str()).collect();
             self.watch

@@ -4,6 +4,8 @@
 //!
 //! - `slot.rs`: one slot's loop: claim (skipping the query while nothing changed), run a
 //!   batch, group-commit its outcomes, release what a stop left unstarted.
+//! - `fence.rs`: the self-fence, which kills a job whose lease this worker failed to renew
+//!   before the lease can expire for another host's worker.
 //! - `record.rs`: results the store refused, recorded again until it accepts them (and
 //!   at exit, released or left to recovery).
 //! - `upkeep.rs`: the helper threads: lease renewal, heartbeat, wake-up on other processes'
@@ -13,6 +15,7 @@
 //! Everything one run's threads share is in [`Run`]; the pool itself is immutable while it
 //! runs, so one pool may run again after it stopped.
 
+mod fence;
 mod record;
 mod slot;
 mod upkeep;
@@ -21,7 +24,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use queuectl_store::{ClaimToken, Job, JobId, JobStore, WorkerInfo};
@@ -145,6 +148,11 @@ struct Running {
     /// Cancelled when the store says an operator cancelled the job (`upkeep.rs`).
     request: CancelToken,
     lost: bool,
+    /// When its lease ends, on this process's monotonic clock, as far as this worker
+    /// knows: set from the lease at the claim, moved on by each renewal (`upkeep.rs`).
+    lease_deadline: Instant,
+    /// Killed by this worker for not renewing its lease in time (`fence.rs`).
+    fenced: bool,
 }
 
 impl<S: JobStore + Clone> WorkerPool<S> {
@@ -310,6 +318,9 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                 thread::Builder::new()
                     .name("queuectl-lease".to_owned())
                     .spawn_scoped(scope, || self.renew_loop(run)),
+                thread::Builder::new()
+                    .name("queuectl-fence".to_owned())
+                    .spawn_scoped(scope, || self.fence_loop(run)),
                 thread::Builder::new()
                     .name("queuectl-record".to_owned())
                     .spawn_scoped(scope, || self.record_loop(run)),

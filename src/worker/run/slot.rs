@@ -141,9 +141,14 @@ impl<S: JobStore + Clone> WorkerPool<S> {
     #[must_use]
     fn run_batch(&self, run: &Run<'_>, jobs: Vec<Job>) -> Vec<(Job, Outcome)> {
         {
+            let now = self.scheduler.now();
+            let claimed_at = Instant::now();
             let mut running = run.running.lock();
             for job in &jobs {
                 if let Some(token) = job.claim_token {
+                    // What is left of the lease the claim wrote (it may have waited on the
+                    // store), on the monotonic clock from here on.
+                    let left = job.lease_until.map_or(run.lease, |until| until.since(now));
                     running.insert(
                         job.id.clone(),
                         Running {
@@ -151,6 +156,8 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                             cancel: run.shutdown.immediate_token().child(),
                             request: CancelToken::new(),
                             lost: false,
+                            lease_deadline: claimed_at + left.min(run.lease),
+                            fenced: false,
                         },
                     );
                 }
@@ -184,15 +191,20 @@ impl<S: JobStore + Clone> WorkerPool<S> {
     /// (its lease was lost, or it was released by an immediate stop). The job stays in
     /// `running`, its lease renewed, until its outcome is committed.
     fn execute(&self, run: &Run<'_>, job: Job) -> Option<(Job, Outcome)> {
-        let Some((cancel, request)) = run
+        let Some((cancel, request, fenced)) = run
             .running
             .lock()
             .get(&job.id)
-            .map(|r| (r.cancel.clone(), r.request.clone()))
+            .map(|r| (r.cancel.clone(), r.request.clone(), r.fenced))
         else {
             tracing::error!(job = %job.id, "claimed job without a claim token; not running it");
             return None;
         };
+        if fenced {
+            // Its lease lapsed while it waited in the batch: not ours to start.
+            self.release_fenced(run, &job);
+            return None;
+        }
         if request.is_cancelled() {
             // Cancelled while it waited in a claimed batch: never started. The store
             // records it `cancelled` whatever it is told.
@@ -228,7 +240,12 @@ impl<S: JobStore + Clone> WorkerPool<S> {
             },
         };
         let mut running = run.running.lock();
-        let lost = running.get(&job.id)?.lost;
+        let (lost, fenced) = running.get(&job.id).map(|r| (r.lost, r.fenced))?;
+        if fenced && !lost {
+            drop(running);
+            self.release_fenced(run, &job);
+            return None;
+        }
         if lost {
             running.remove(&job.id);
             drop(running);
@@ -355,7 +372,7 @@ impl<S: JobStore + Clone> WorkerPool<S> {
         }
     }
 
-    fn release(&self, run: &Run<'_>, job: &Job, token: ClaimToken) {
+    pub(super) fn release(&self, run: &Run<'_>, job: &Job, token: ClaimToken) {
         let lease = LeaseRef {
             id: job.id.clone(),
             token,
