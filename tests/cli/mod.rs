@@ -42,6 +42,7 @@ mod chaos;
 mod cron;
 mod dashboard;
 mod enqueue;
+mod full_disk;
 mod inspect;
 mod job_options;
 mod live;
