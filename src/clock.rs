@@ -128,9 +128,11 @@ impl Clock for SteadyClock {
     fn observe(&self, seen: Timestamp) {
         let now = self.now();
         if seen > now && seen.since(now) <= OBSERVE_AHEAD_MAX {
-            tracing::info!(behind_ms = u64::try_from(seen.since(now).as_millis())
-                .unwrap_or(u64::MAX), "the wall clock is behind what the store recorded \
-                (a backward step?): going on from the store's time");
+            tracing::info!(
+                behind_ms = u64::try_from(seen.since(now).as_millis()).unwrap_or(u64::MAX),
+                "the wall clock is behind what the store recorded \
+                (a backward step?): going on from the store's time"
+            );
             *self.last.lock() = Some((seen, Instant::now()));
         }
     }

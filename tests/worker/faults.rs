@@ -22,10 +22,7 @@ use super::{wait_until, HANG};
 
 /// A memory store that fails the calls `refuse` picks while `full` is set, with the error a
 /// full disk gives.
-fn refusing(
-    full: &Arc<AtomicBool>,
-    refuse: fn(&Call<'_>) -> bool,
-) -> Arc<Intercept<MemoryStore>> {
+fn refusing(full: &Arc<AtomicBool>, refuse: fn(&Call<'_>) -> bool) -> Arc<Intercept<MemoryStore>> {
     let full = Arc::clone(full);
     let refused = Arc::new(AtomicU32::new(0));
     Arc::new(Intercept::new(MemoryStore::new(), move |_, call| {
@@ -113,7 +110,10 @@ fn results_refused_by_a_full_store_are_recorded_once_it_accepts_writes_again() {
         .iter()
         .filter(|id| scheduler.store().get(id).unwrap().state == JobState::Processing)
         .count();
-    assert!(processing > 0, "the fault was staged: results are unrecorded");
+    assert!(
+        processing > 0,
+        "the fault was staged: results are unrecorded"
+    );
     full.store(false, Ordering::SeqCst);
     wait_until("every job is completed", || {
         ids.iter()
@@ -124,7 +124,10 @@ fn results_refused_by_a_full_store_are_recorded_once_it_accepts_writes_again() {
     assert_eq!(report.succeeded, 20);
     let runs = runs.lock();
     assert_eq!(runs.len(), 20);
-    assert!(runs.values().all(|n| *n == 1), "each job ran once: {runs:?}");
+    assert!(
+        runs.values().all(|n| *n == 1),
+        "each job ran once: {runs:?}"
+    );
     for id in &ids {
         assert_eq!(scheduler.store().get(id).unwrap().attempts, 1);
     }
@@ -234,9 +237,15 @@ fn a_partitioned_worker_kills_its_job_before_another_host_can_take_it() {
             .build()
     }
     let shutdown = Shutdown::new();
-    let a = spawn(pool(scheduler_a.clone(), "host-a", dir.path(), &marks, &done), &shutdown);
+    let a = spawn(
+        pool(scheduler_a.clone(), "host-a", dir.path(), &marks, &done),
+        &shutdown,
+    );
     wait_until("worker A runs the job", || marks.lock().len() == 1);
-    let b = spawn(pool(scheduler_b.clone(), "host-b", dir.path(), &marks, &done), &shutdown);
+    let b = spawn(
+        pool(scheduler_b.clone(), "host-b", dir.path(), &marks, &done),
+        &shutdown,
+    );
     // Let A's recovery pass see B registered, then cut A off.
     wait_until("B is registered", || {
         scheduler_b.store().list_workers().unwrap().len() == 2
@@ -247,7 +256,10 @@ fn a_partitioned_worker_kills_its_job_before_another_host_can_take_it() {
     });
     partitioned.store(true, Ordering::SeqCst);
     wait_until("worker B runs the job", || {
-        marks.lock().iter().any(|(w, what, _)| *w == "host-b" && *what == "start")
+        marks
+            .lock()
+            .iter()
+            .any(|(w, what, _)| *w == "host-b" && *what == "start")
     });
     done.store(true, Ordering::SeqCst);
     wait_until("B completes it", || {

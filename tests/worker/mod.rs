@@ -5,8 +5,8 @@ mod due;
 mod executor;
 mod faults;
 mod pool;
-mod steps;
 mod process;
+mod steps;
 mod typed;
 
 use std::path::Path;

@@ -11,8 +11,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use queuectl::prelude::*;
 use queuectl::{
-    Call, Clock, EnqueueRequest, Job, JobContext, JobId, JobState, JobStore, Outcome,
-    PoolReport, Scheduler, Shutdown, SteadyClock, Timestamp, WorkerPool, WorkerPoolBuilder,
+    Call, Clock, EnqueueRequest, Job, JobContext, JobId, JobState, JobStore, Outcome, PoolReport,
+    Scheduler, Shutdown, SteadyClock, Timestamp, WorkerPool, WorkerPoolBuilder,
 };
 use queuectl_store_memory::MemoryStore;
 

@@ -487,8 +487,7 @@ fn create_owner_only(path: &Path) -> bool {
 /// full disk, a read-only directory), with any `-wal` and `-shm` files, so nothing
 /// half-made is left. A file another process has meanwhile filled is left alone.
 fn remove_half_made(path: &Path) {
-    if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) && std::fs::remove_file(path).is_ok()
-    {
+    if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) && std::fs::remove_file(path).is_ok() {
         for suffix in ["-wal", "-shm"] {
             let mut side = path.as_os_str().to_owned();
             side.push(suffix);

@@ -221,7 +221,10 @@ mod tests {
     fn start_ticks_tell_a_process_from_a_later_one() {
         let me = start_ticks(std::process::id()).unwrap();
         assert_eq!(start_ticks(std::process::id()), Some(me));
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         let theirs = start_ticks(child.id()).unwrap();
         assert!(theirs >= me);
         child.kill().unwrap();
