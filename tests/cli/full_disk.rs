@@ -4,8 +4,9 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
-use super::{run, Env};
+use super::{run, wait_until, Env};
 
 /// A tmpfs mounted for one test, unmounted when dropped.
 struct Tmpfs {
@@ -118,4 +119,47 @@ fn a_read_only_file_system_is_named() {
     cmd.arg("--db").arg(fs.dir.join("new.db")).arg("init");
     let out = run(cmd).code(1);
     assert!(out.stderr.contains("read-only"), "{}", out.stderr);
+}
+
+/// Item 1, the audit's repro: a 3 MB file system fills while 40 jobs print 400 KB each
+/// under a 2 s lease; once it has room again, every result the worker could not record is
+/// recorded (nothing stays `processing`), without restarting the worker.
+#[test]
+fn a_worker_records_its_results_once_a_full_disk_has_room_again() {
+    let env = Env::new();
+    let fs = tmpfs_or_skip!(env, "3m");
+    let db = fs.dir.join("q.db");
+    let cmd = |args: &[&str]| {
+        let mut cmd = env.bare();
+        cmd.arg("--db").arg(&db).args(args);
+        cmd
+    };
+    run(cmd(&["init"])).ok();
+    run(cmd(&["config", "set", "lease-seconds", "2"])).ok();
+    let file = env.dir().join("jobs.jsonl");
+    let line = r#"{"command":"head -c 400000 /dev/zero | tr '\\000' x"}"#;
+    std::fs::write(&file, format!("{line}\n").repeat(40)).unwrap();
+    run(cmd(&["enqueue", "--file", file.to_str().unwrap()])).ok();
+    let mut worker = env.spawn(cmd(&["worker", "start", "--count", "2"]));
+    wait_until(
+        Duration::from_secs(60),
+        "the disk fills under the worker",
+        || worker.stderr().contains("cannot record the job's result"),
+    );
+    let status = Command::new("mount")
+        .args(["-o", "remount,size=200m"])
+        .arg(&fs.dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let counts = || {
+        let s = run(cmd(&["status", "--json"])).json();
+        (s["processing"].as_u64(), s["completed"].as_u64())
+    };
+    wait_until(Duration::from_secs(60), "every job is completed", || {
+        counts() == (Some(0), Some(40))
+    });
+    assert!(worker.is_running());
+    worker.signal(nix::sys::signal::Signal::SIGTERM);
+    worker.wait(Duration::from_secs(30)).code(0);
 }
