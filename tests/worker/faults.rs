@@ -22,19 +22,27 @@ use super::{wait_until, HANG};
 
 /// A memory store that fails the calls `refuse` picks while `full` is set, with the error a
 /// full disk gives.
-fn refusing(full: &Arc<AtomicBool>, refuse: fn(&Call<'_>) -> bool) -> Arc<Intercept<MemoryStore>> {
+/// Also returns how many finishes it refused.
+fn refusing(
+    full: &Arc<AtomicBool>,
+    refuse: fn(&Call<'_>) -> bool,
+) -> (Arc<Intercept<MemoryStore>>, Arc<AtomicU32>) {
     let full = Arc::clone(full);
-    let refused = Arc::new(AtomicU32::new(0));
-    Arc::new(Intercept::new(MemoryStore::new(), move |_, call| {
+    let refused_finishes = Arc::new(AtomicU32::new(0));
+    let count = Arc::clone(&refused_finishes);
+    let store = Arc::new(Intercept::new(MemoryStore::new(), move |_, call| {
         if full.load(Ordering::SeqCst) && refuse(call) {
-            refused.fetch_add(1, Ordering::SeqCst);
+            if matches!(call, Call::Finish { .. } | Call::FinishAndClaim { .. }) {
+                count.fetch_add(1, Ordering::SeqCst);
+            }
             return Err(StoreError::Backend {
                 message: format!("database or disk is full ({})", call.name()),
                 source: None,
             });
         }
         Ok(())
-    }))
+    }));
+    (store, refused_finishes)
 }
 
 fn builder<S: JobStore + Clone>(scheduler: Scheduler<S>, dir: &Path) -> WorkerPoolBuilder<S> {
@@ -82,7 +90,8 @@ fn enqueue_counted<S: JobStore>(scheduler: &Scheduler<S>, n: usize) -> Vec<JobId
 fn results_refused_by_a_full_store_are_recorded_once_it_accepts_writes_again() {
     let dir = tempfile::tempdir().unwrap();
     let full = Arc::new(AtomicBool::new(false));
-    let scheduler = Scheduler::new(refusing(&full, |c| c.is_write()));
+    let (store, refused) = refusing(&full, |c| c.is_write());
+    let scheduler = Scheduler::new(store);
     let ids = enqueue_counted(&scheduler, 20);
     let runs: Arc<Mutex<HashMap<JobId, u32>>> = Arc::default();
     let seen = Arc::clone(&runs);
@@ -103,17 +112,16 @@ fn results_refused_by_a_full_store_are_recorded_once_it_accepts_writes_again() {
         })
         .build();
     let handle = spawn(pool, &shutdown);
-    wait_until("the disk is full", || full.load(Ordering::SeqCst));
-    // Long enough for the finishes to fail past their retries, and for leases to expire.
-    thread::sleep(Duration::from_secs(3));
-    let processing = ids
-        .iter()
-        .filter(|id| scheduler.store().get(id).unwrap().state == JobState::Processing)
-        .count();
-    assert!(
-        processing > 0,
-        "the fault was staged: results are unrecorded"
-    );
+    // Staged: a finish was refused, and a held job's lease has run out (renewals are
+    // refused too), so only the worker itself can still record it.
+    wait_until("a result is refused", || refused.load(Ordering::SeqCst) > 0);
+    wait_until("a held job's lease expires", || {
+        let now = scheduler.now();
+        ids.iter().any(|id| {
+            let job = scheduler.store().get(id).unwrap();
+            job.state == JobState::Processing && job.lease_until.is_some_and(|t| t < now)
+        })
+    });
     full.store(false, Ordering::SeqCst);
     wait_until("every job is completed", || {
         ids.iter()
@@ -144,7 +152,8 @@ fn a_worker_that_exits_with_unrecorded_results_stays_registered_for_recovery() {
     }
     let dir = tempfile::tempdir().unwrap();
     let full = Arc::new(AtomicBool::new(true));
-    let scheduler = Scheduler::new(refusing(&full, finishes));
+    let (store, _) = refusing(&full, finishes);
+    let scheduler = Scheduler::new(store);
     let ids = enqueue_counted(&scheduler, 2);
     let shutdown = Shutdown::new();
     let pool = builder(scheduler.clone(), dir.path())
