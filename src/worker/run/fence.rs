@@ -5,7 +5,8 @@
 //! watched it stand still for half a lease, see `liveness`), so the two runs cannot
 //! overlap, whatever cut the worker off from the store (a partition, a store that blocks
 //! its connection). The job is then released (uncharged) once the store answers, unless
-//! someone took it meanwhile.
+//! someone took it meanwhile; one that had already succeeded is recorded instead (`Stale`
+//! if the lease was lost).
 //!
 //! It fences only while it has seen a worker of another host registered in this run: on a
 //! store only this host's workers use, nobody takes a job from a live worker (see

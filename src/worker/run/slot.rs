@@ -241,7 +241,9 @@ impl<S: JobStore + Clone> WorkerPool<S> {
         };
         let mut running = run.running.lock();
         let (lost, fenced) = running.get(&job.id).map(|r| (r.lost, r.fenced))?;
-        if fenced && !lost {
+        // A fenced job that finished cleanly before the kill keeps its success (recorded
+        // if the lease is still ours); anything else may be our own kill: give it back.
+        if fenced && !lost && !matches!(outcome, Outcome::Succeeded { .. }) {
             drop(running);
             self.release_fenced(run, &job);
             return None;
