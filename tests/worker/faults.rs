@@ -189,16 +189,34 @@ fn a_worker_that_exits_with_unrecorded_results_stays_registered_for_recovery() {
 /// host, which then recovers and runs it: the two runs never overlap.
 #[test]
 fn a_partitioned_worker_kills_its_job_before_another_host_can_take_it() {
+    let shared = Arc::new(MemoryStore::new());
+    partitioned_worker_case(Arc::clone(&shared), shared);
+}
+
+/// The same over PostgreSQL: each worker has its own connection pool, and worker A's calls
+/// block before they reach the server.
+#[cfg(feature = "postgres")]
+#[test]
+fn a_partitioned_worker_on_postgres_kills_its_job_before_another_host_can_take_it() {
+    let Some(schema) = crate::support::pg::PgSchema::new() else {
+        return;
+    };
+    partitioned_worker_case(schema.store(), Arc::new(schema.store()));
+}
+
+/// Worker A (its store `inner_a` behind a wrapper that can block every call) runs a job;
+/// worker B of another host (on `store_b`, the same data) is seen by A; A is cut off; B
+/// recovers and runs the job. A's run must end before B's starts.
+fn partitioned_worker_case<A: JobStore, B: JobStore + Clone>(inner_a: A, store_b: B) {
     use std::time::Instant;
 
     let dir = tempfile::tempdir().unwrap();
-    let shared = Arc::new(MemoryStore::new());
     let partitioned = Arc::new(AtomicBool::new(false));
     let blocked = Arc::clone(&partitioned);
     let seen_by_a = Arc::new(AtomicU32::new(0));
     let looks = Arc::clone(&seen_by_a);
     // Worker A's connection: blocks every call while partitioned.
-    let store_a = Arc::new(Intercept::new(Arc::clone(&shared), move |_, call| {
+    let store_a = Arc::new(Intercept::new(inner_a, move |_, call| {
         if matches!(call, Call::ListWorkers) {
             looks.fetch_add(1, Ordering::SeqCst);
         }
@@ -208,7 +226,7 @@ fn a_partitioned_worker_kills_its_job_before_another_host_can_take_it() {
         Ok(())
     }));
     let scheduler_a = Scheduler::new(store_a);
-    let scheduler_b = Scheduler::new(Arc::clone(&shared));
+    let scheduler_b = Scheduler::new(store_b);
     let id = scheduler_b
         .enqueue(EnqueueRequest {
             command: "x".to_owned(),
