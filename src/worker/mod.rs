@@ -74,6 +74,11 @@
 //! its registry entry. A running pool also recovers expired leases, except those held by a
 //! live worker on its own host (stalled, not dead: taking its job would run it twice).
 //!
+//! A pool cut off from its store keeps what it ran: results the store refuses (a full
+//! disk) are recorded once it accepts writes again. While a worker of another host uses
+//! the store, a pool that cannot renew a lease kills that job a sixth of a lease before
+//! the lease ends (the self-fence), so the other host never runs it at the same time.
+//!
 //! [`Scheduler`]: crate::Scheduler
 //! [`Scheduler::release`]: crate::Scheduler::release
 //! [`Scheduler::wait_for_work`]: crate::Scheduler::wait_for_work
