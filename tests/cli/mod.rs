@@ -43,6 +43,7 @@ mod cron;
 mod dashboard;
 mod deps;
 mod enqueue;
+mod full_disk;
 mod inspect;
 mod job_options;
 mod live;

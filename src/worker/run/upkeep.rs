@@ -45,11 +45,15 @@ impl<S: JobStore + Clone> WorkerPool<S> {
             if leases.is_empty() {
                 continue;
             }
+            // The renewed leases end a lease after the renewal was sent, at the latest.
+            let sent = Instant::now();
             match self.scheduler.renew_leases(&leases, run.lease) {
                 Ok(results) => {
                     for (lease, guarded) in leases.iter().zip(results) {
                         if guarded == Guarded::Stale {
                             self.lose(run, lease);
+                        } else {
+                            self.renewed(run, lease, sent + run.lease);
                         }
                     }
                 }
