@@ -309,3 +309,63 @@ fn partitioned_worker_case<A: JobStore, B: JobStore + Clone>(inner_a: A, store_b
         "the partitioned worker's run overlapped the recovering worker's: {marks:?}"
     );
 }
+
+/// A store call whose commit landed but whose acknowledgement was lost (the worker sees a
+/// transient error and sends it again): a re-sent finish finds its jobs already recorded,
+/// and a lost claim's jobs are held by nobody. Every job still ends `completed`, each run
+/// exactly once, a stranded claim recovered once its lease ran out (its owner, alive,
+/// knows it does not hold it).
+fn lost_acknowledgement_case(method: &'static str, claim_batch: u32) {
+    use queuectl_store_conformance::{Fault, FaultyStore};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FaultyStore::new(MemoryStore::new()));
+    let scheduler = Scheduler::new(Arc::clone(&store));
+    let ids = enqueue_counted(&scheduler, 12);
+    let runs: Arc<Mutex<HashMap<JobId, u32>>> = Arc::default();
+    let seen = Arc::clone(&runs);
+    let armed = Arc::clone(&store);
+    let shutdown = Shutdown::new();
+    let pool = builder(scheduler.clone(), dir.path())
+        .slots(1)
+        .claim_batch(claim_batch)
+        .handler("count", move |job: &Job, _: &JobContext| {
+            let mut runs = seen.lock();
+            *runs.entry(job.id.clone()).or_default() += 1;
+            if runs.len() == 3 {
+                armed.fail_next_call_to(method, Fault::LostAck);
+            }
+            Outcome::success()
+        })
+        .build();
+    let handle = spawn(pool, &shutdown);
+    wait_until("the lost acknowledgement is staged", || {
+        store.faults_injected() == 1
+    });
+    wait_until("every job is completed", || {
+        ids.iter()
+            .all(|id| scheduler.store().get(id).unwrap().state == JobState::Completed)
+    });
+    shutdown.request_graceful();
+    join(handle);
+    let runs = runs.lock();
+    assert_eq!(runs.len(), 12);
+    assert!(
+        runs.values().all(|n| *n == 1),
+        "each job ran once: {runs:?}"
+    );
+    for id in &ids {
+        assert_eq!(scheduler.store().get(id).unwrap().attempts, 1);
+    }
+}
+
+#[test]
+fn a_finish_and_claim_whose_acknowledgement_was_lost_strands_nothing() {
+    lost_acknowledgement_case("finish_and_claim", 2);
+}
+
+#[test]
+fn a_claim_whose_acknowledgement_was_lost_strands_nothing() {
+    // The case waits until a plain claim (the pool's claim after an idle wait) was hit.
+    lost_acknowledgement_case("claim", 1);
+}

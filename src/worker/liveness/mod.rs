@@ -178,6 +178,10 @@ impl Liveness {
     ///   succeeds, or it dies and the first rule applies. Across hosts only the lease can
     ///   tell.
     ///
+    /// - *An expired lease of the recovering worker itself* on a job it does not hold
+    ///   (`holds` says which it holds): a claim whose commit landed but whose answer was
+    ///   lost, so nobody runs it. It is recovered like any other.
+    ///
     /// Without `me` (a CLI command), only dead workers of this host are handled.
     /// Failures are logged and retried at the next pass.
     pub(super) fn recover<S: JobStore>(
@@ -185,6 +189,7 @@ impl Liveness {
         scheduler: &Scheduler<S>,
         groups: &GroupRegistry,
         me: Option<&str>,
+        holds: &dyn Fn(&JobId) -> bool,
     ) {
         let workers = match scheduler.store().list_workers() {
             Ok(w) => w,
@@ -233,10 +238,13 @@ impl Liveness {
         let expired_seen: Mutex<HashSet<JobId>> = Mutex::default();
         let keep = |job: &Job| {
             expired_seen.lock().insert(job.id.clone());
-            job.worker_id
-                .as_deref()
-                .is_some_and(|w| live_here.contains(&w))
-                || !self.expired_long_enough(job)
+            let owner = job.worker_id.as_deref();
+            let held = if owner.is_some() && owner == me {
+                holds(&job.id)
+            } else {
+                owner.is_some_and(|w| live_here.contains(&w))
+            };
+            held || !self.expired_long_enough(job)
         };
         match scheduler.recover_expired_except(&keep) {
             Ok(r) => log_recovery(&r, "lease expired"),
@@ -289,7 +297,7 @@ impl Liveness {
 /// Unreadable settings; everything else is logged and retried at the next call.
 pub fn recover_dead_workers<S: JobStore>(scheduler: &Scheduler<S>, host: &str) -> Result<()> {
     let groups = GroupRegistry::new(GroupRegistry::default_root());
-    Liveness::from_settings(scheduler, host)?.recover(scheduler, &groups, None);
+    Liveness::from_settings(scheduler, host)?.recover(scheduler, &groups, None, &|_| true);
     Ok(())
 }
 

@@ -287,6 +287,8 @@ impl<S: JobStore + Clone> WorkerPool<S> {
 
     pub(super) fn recover_once(&self, run: &Run<'_>) {
         run.liveness
-            .recover(&self.scheduler, &self.groups, Some(&self.id));
+            .recover(&self.scheduler, &self.groups, Some(&self.id), &|id| {
+                run.running.lock().contains_key(id)
+            });
     }
 }
