@@ -199,6 +199,7 @@ macro_rules! store_conformance {
             requeue_from_states_leaves_a_job_that_changed_state_meanwhile,
             requeue_from_states_resets_each_retryable_state_keeping_history,
             // overview.rs
+            attempt_stats_keep_counting_attempts_of_pruned_and_deleted_jobs,
             attempt_stats_of_a_store_without_attempts_is_empty,
             attempt_stats_summarise_finished_attempts_per_queue,
             page_filters_by_state_queue_and_search,

@@ -225,12 +225,17 @@ pub trait Jobs: Debug + Send + Sync + 'static {
     /// Finished attempts summarised per queue (counts by outcome, histograms of duration
     /// and pickup latency over `req`'s bounds) and as a throughput series of `req.step_ms`
     /// buckets; see [`AttemptStats`] for exactly what each figure counts. Derived from the
-    /// history of the jobs in the store, so pruning or deleting a job removes its attempts
-    /// from the figures.
+    /// history of the jobs in the store plus, for the completed and failed counts and the
+    /// series, the attempts of jobs since pruned or deleted: a store keeps those as totals
+    /// per queue and minute ([`crate::FoldedAttempts`], added with
+    /// [`crate::AttemptStatsBuilder::add_folded`]) when [`Jobs::prune_finished`] or
+    /// [`Jobs::delete`] removes their jobs, in the same transaction, so the counts never go
+    /// down (the duration and pickup histograms cover the jobs still stored).
     ///
     /// Provided, and slow: built on [`Jobs::list`] of every job plus one
     /// [`Jobs::get_record`] per job that finished an attempt in the window, so O(jobs)
-    /// calls. A store with a query language overrides it with aggregate queries.
+    /// calls, and without folded totals. A store overrides it (the SQL stores with
+    /// aggregate queries), adding the totals it keeps.
     ///
     /// # Errors
     /// Only driver failures.

@@ -15,7 +15,7 @@ use queuectl_store::{
 
 use super::{position_of, Conn};
 use crate::row::{decode_jobs, JobRow};
-use crate::schema::jobs;
+use crate::schema::{attempt_totals, jobs};
 use crate::Session;
 
 /// [`Jobs::page`](queuectl_store::Jobs::page): newest first by `seq`, the cursor holding
@@ -137,7 +137,9 @@ struct SeriesGroup {
 
 /// [`Jobs::attempt_stats`](queuectl_store::Jobs::attempt_stats) as three aggregate
 /// queries (attempts by queue, outcome and duration bucket; the throughput series; first
-/// pickups by queue and bucket), each returning one row per group rather than per attempt.
+/// pickups by queue and bucket), each returning one row per group rather than per attempt,
+/// plus the rows of `attempt_totals` in the window (the attempts of deleted jobs, see
+/// `fold_attempts`), all in one snapshot.
 /// The histogram buckets are a `CASE` over the request's bounds, which are integers
 /// written into the SQL (nothing from outside is spliced in as text).
 ///
@@ -189,14 +191,29 @@ pub fn attempt_stats<S: Session<Conn = Conn>>(
         bucket = bucket_case(wait, &req.pickup_bounds_ms),
     );
 
-    let (attempts, series, pickups) = store.read(|conn| {
+    // One snapshot: a prune committing between the live attempts' query and the totals'
+    // would count its jobs' attempts twice (or not at all), and a counter read then would
+    // go down at the next read.
+    let (attempts, series, pickups, folded) = store.snapshot(|conn| {
         let attempts = diesel::sql_query(&attempts_sql).load::<AttemptGroup>(conn)?;
         let series = match &series_sql {
             Some(sql) => diesel::sql_query(sql).load::<SeriesGroup>(conn)?,
             None => Vec::new(),
         };
         let pickups = diesel::sql_query(&pickup_sql).load::<AttemptGroup>(conn)?;
-        Ok((attempts, series, pickups))
+        let mut folded = attempt_totals::table
+            .select((
+                attempt_totals::queue,
+                attempt_totals::minute,
+                attempt_totals::completed,
+                attempt_totals::failed,
+            ))
+            .into_boxed();
+        if let Some(since) = req.since {
+            folded = folded.filter(attempt_totals::minute.ge(since.as_millis()));
+        }
+        let folded: Vec<(String, i64, i64, i64)> = folded.load(conn)?;
+        Ok((attempts, series, pickups, folded))
     })?;
 
     let mut stats = AttemptStatsBuilder::new(req);
@@ -216,6 +233,10 @@ pub fn attempt_stats<S: Session<Conn = Conn>>(
     }
     for g in pickups {
         stats.add_pickups(&g.queue, index(g.bucket), count(g.n), count(g.total));
+    }
+    for (queue, minute, completed, failed) in folded {
+        let minute = Timestamp::from_millis(minute);
+        stats.add_folded(&queue, minute, count(completed), count(failed));
     }
     Ok(stats.build())
 }
