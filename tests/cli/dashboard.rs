@@ -513,7 +513,7 @@ store_test! {
 }
 
 /// The `queuectl_attempts_total` samples of a metrics text: (queue, outcome) → value.
-fn attempt_counters(text: &str) -> Vec<(String, String, f64)> {
+pub(crate) fn attempt_counters(text: &str) -> Vec<(String, String, f64)> {
     parse_metrics(text)
         .all("queuectl_attempts_total")
         .into_iter()

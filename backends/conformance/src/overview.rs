@@ -593,3 +593,48 @@ pub fn attempt_stats_keep_counting_attempts_of_pruned_and_deleted_jobs<S: JobSto
     assert!(no_series.series.is_empty());
     assert_eq!(counted(&no_series).0, before.0);
 }
+
+/// What one store folded, another imports and counts as its own (what `migrate` does):
+/// `folded_attempts` lists it by queue then minute, importing sums into the minutes a
+/// store already has, and an empty import changes nothing.
+pub fn folded_attempts_round_trip_through_import_and_add_up<S: JobStore>(store: TestStore<S>) {
+    use queuectl_store::FoldedAttempts;
+    assert_eq!(store.folded_attempts().expect("none yet"), Vec::new());
+    store.import_folded_attempts(&[]).expect("empty import");
+    let minute = |m: i64| Timestamp::from_millis((T0.as_millis() / 60_000 + m) * 60_000);
+    let folded = |queue: &str, m, completed, failed| FoldedAttempts {
+        queue: queue.to_owned(),
+        minute: minute(m),
+        completed,
+        failed,
+    };
+    store
+        .import_folded_attempts(&[folded("b", 0, 1, 0), folded("a", 1, 2, 1)])
+        .expect("import");
+    store
+        .import_folded_attempts(&[folded("a", 1, 3, 0), folded("a", 0, 0, 4)])
+        .expect("import again");
+    assert_eq!(
+        store.folded_attempts().expect("folded"),
+        [
+            folded("a", 0, 0, 4),
+            folded("a", 1, 5, 1),
+            folded("b", 0, 1, 0)
+        ]
+    );
+    let stats = store.attempt_stats(&stats_request(None)).expect("stats");
+    let bucket = |m, completed, failed| ThroughputBucket {
+        start: minute(m),
+        completed,
+        failed,
+    };
+    assert_eq!(
+        counted(&stats),
+        (
+            vec![("a".to_owned(), 5, 5), ("b".to_owned(), 1, 0)],
+            vec![bucket(0, 1, 4), bucket(1, 5, 1)]
+        )
+    );
+    // The jobs' counts are untouched: totals are not jobs.
+    assert_eq!(store.counts().expect("counts").total(), 0);
+}

@@ -59,11 +59,11 @@ use parking_lot::Mutex;
 use queuectl_store::{
     page_matches, queue_stats_of, AttemptRecord, AttemptStats, AttemptStatsBuilder,
     AttemptStatsRequest, Capabilities, ChangeFeed, ClaimRequest, ClaimToken, Coordination,
-    DependencyProblem, Enqueued, Execution, Fired, Guarded, Heartbeat, Job, JobCursor, JobFilter,
-    JobId, JobPage, JobPageRequest, JobRecord, JobState, Jobs, LeaseRef, LiveOutput, Marker,
-    NewJob, PruneRequest, QueueChange, QueueSettings, QueueStats, Schedule, ScheduleFire,
-    StateCounts, StoreError, StoreResult, Timestamp, Transition, TransitionKind, WorkerInfo,
-    CANCELLED_WHILE_RUNNING, FOLD_MINUTE_MS,
+    DependencyProblem, Enqueued, Execution, Fired, FoldedAttempts, Guarded, Heartbeat, Job,
+    JobCursor, JobFilter, JobId, JobPage, JobPageRequest, JobRecord, JobState, Jobs, LeaseRef,
+    LiveOutput, Marker, NewJob, PruneRequest, QueueChange, QueueSettings, QueueStats, Schedule,
+    ScheduleFire, StateCounts, StoreError, StoreResult, Timestamp, Transition, TransitionKind,
+    WorkerInfo, CANCELLED_WHILE_RUNNING, FOLD_MINUTE_MS,
 };
 
 /// An in-process [`JobStore`](queuectl_store::JobStore); see the [crate docs](crate).
@@ -1115,6 +1115,20 @@ impl Jobs for MemoryStore {
         Ok(found.into_iter().take(limit).cloned().collect())
     }
 
+    fn folded_attempts(&self) -> StoreResult<Vec<FoldedAttempts>> {
+        let state = self.state.lock();
+        Ok(state
+            .folded
+            .iter()
+            .map(|((queue, minute), (completed, failed))| FoldedAttempts {
+                queue: queue.clone(),
+                minute: Timestamp::from_millis(*minute),
+                completed: *completed,
+                failed: *failed,
+            })
+            .collect())
+    }
+
     fn get(&self, id: &JobId) -> StoreResult<Job> {
         let state = self.state.lock();
         state.entry(id).map(|e| e.job.clone())
@@ -1176,6 +1190,19 @@ impl Jobs for MemoryStore {
         }
         if !records.is_empty() {
             state.changed();
+        }
+        Ok(())
+    }
+
+    fn import_folded_attempts(&self, folded: &[FoldedAttempts]) -> StoreResult<()> {
+        let mut state = self.state.lock();
+        for f in folded {
+            let (completed, failed) = state
+                .folded
+                .entry((f.queue.clone(), f.minute.as_millis()))
+                .or_default();
+            *completed += f.completed;
+            *failed += f.failed;
         }
         Ok(())
     }

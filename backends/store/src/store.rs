@@ -11,10 +11,11 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use crate::{
-    AttemptStats, AttemptStatsRequest, Capabilities, ClaimRequest, Enqueued, Fired, Guarded,
-    Heartbeat, Job, JobCursor, JobFilter, JobId, JobPage, JobPageRequest, JobRecord, JobState,
-    LeaseRef, LiveOutput, Marker, NewJob, PruneRequest, QueueChange, QueueSettings, QueueStats,
-    Schedule, ScheduleFire, StateCounts, StoreResult, Timestamp, Transition, Wake, WorkerInfo,
+    AttemptStats, AttemptStatsRequest, Capabilities, ClaimRequest, Enqueued, Fired, FoldedAttempts,
+    Guarded, Heartbeat, Job, JobCursor, JobFilter, JobId, JobPage, JobPageRequest, JobRecord,
+    JobState, LeaseRef, LiveOutput, Marker, NewJob, PruneRequest, QueueChange, QueueSettings,
+    QueueStats, Schedule, ScheduleFire, StateCounts, StoreResult, Timestamp, Transition, Wake,
+    WorkerInfo,
 };
 
 /// Durable storage for jobs: every trait of the seam in one bound.
@@ -277,6 +278,14 @@ pub trait Jobs: Debug + Send + Sync + 'static {
     /// Only driver failures.
     fn find_ids_by_prefix(&self, prefix: &str, limit: u32) -> StoreResult<Vec<JobId>>;
 
+    /// The totals the store keeps of the finished attempts of jobs it deleted (see
+    /// [`Jobs::attempt_stats`]), one entry per queue and minute, sorted by queue then
+    /// minute. What `migrate` copies with [`Jobs::import_folded_attempts`].
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn folded_attempts(&self) -> StoreResult<Vec<FoldedAttempts>>;
+
     /// One job.
     ///
     /// # Errors
@@ -304,6 +313,14 @@ pub trait Jobs: Debug + Send + Sync + 'static {
     /// # Errors
     /// [`crate::StoreError::Conflict`] naming a duplicate id; nothing is stored.
     fn import(&self, records: &[JobRecord]) -> StoreResult<()>;
+
+    /// Adds `folded` (as [`Jobs::folded_attempts`] returns them, from another store) to the
+    /// totals this store keeps of the attempts of deleted jobs, in one transaction: a queue
+    /// and minute it already has are summed. Used to copy a queue between stores.
+    ///
+    /// # Errors
+    /// Only driver failures; then nothing was added.
+    fn import_folded_attempts(&self, folded: &[FoldedAttempts]) -> StoreResult<()>;
 
     /// Jobs matching `filter`, in insertion order, at most `filter.limit`.
     ///

@@ -1,17 +1,18 @@
 //! The operator's writes on single jobs and on finished history, written once for both
 //! dialects (compiled per connection type like `job.rs`): `retry` ([`requeue`]), `delete`
-//! ([`delete`]), `prune` / `dlq purge` / retention ([`prune_finished`]) and id-prefix
-//! lookup ([`find_ids_by_prefix`]).
+//! ([`delete`]), `prune` / `dlq purge` / retention ([`prune_finished`]), the totals kept
+//! of deleted jobs' attempts ([`folded_attempts`], [`import_folded_attempts`]) and
+//! id-prefix lookup ([`find_ids_by_prefix`]).
 
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{BigInt, Text};
-use queuectl_store::{Job, JobId, JobState, PruneRequest, StoreResult, Timestamp};
+use queuectl_store::{FoldedAttempts, Job, JobId, JobState, PruneRequest, StoreResult, Timestamp};
 
 use super::job::{check_key_free, not_applicable, requeued};
 use super::Conn;
 use crate::row::{count_of, limit_of, JobRow};
-use crate::schema::jobs;
+use crate::schema::{attempt_totals, jobs};
 use crate::Session;
 
 /// The backend of [`Conn`].
@@ -263,6 +264,72 @@ impl QueryFragment<Db> for FoldAttempts<'_> {
 }
 
 crate::statement!(FoldAttempts<'_>, Conn, BigInt);
+
+/// [`Jobs::folded_attempts`](queuectl_store::Jobs::folded_attempts): every row of
+/// `attempt_totals`, by queue then minute.
+///
+/// # Errors
+/// Only driver failures.
+pub fn folded_attempts<S: Session<Conn = Conn>>(store: &S) -> StoreResult<Vec<FoldedAttempts>> {
+    let rows: Vec<(String, i64, i64, i64)> = store.read(|conn| {
+        Ok(attempt_totals::table
+            .select((
+                attempt_totals::queue,
+                attempt_totals::minute,
+                attempt_totals::completed,
+                attempt_totals::failed,
+            ))
+            .order((attempt_totals::queue, attempt_totals::minute))
+            .load(conn)?)
+    })?;
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    Ok(rows
+        .into_iter()
+        .map(|(queue, minute, completed, failed)| FoldedAttempts {
+            queue,
+            minute: Timestamp::from_millis(minute),
+            completed: count(completed),
+            failed: count(failed),
+        })
+        .collect())
+}
+
+/// [`Jobs::import_folded_attempts`](queuectl_store::Jobs::import_folded_attempts): one
+/// upsert per entry, summing into a row that exists, all in one transaction.
+///
+/// # Errors
+/// Only driver failures.
+pub fn import_folded_attempts<S: Session<Conn = Conn>>(
+    store: &S,
+    folded: &[FoldedAttempts],
+) -> StoreResult<()> {
+    use diesel::upsert::excluded;
+    if folded.is_empty() {
+        return Ok(());
+    }
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    store.write(|conn| {
+        for f in folded {
+            diesel::insert_into(attempt_totals::table)
+                .values((
+                    attempt_totals::queue.eq(&f.queue),
+                    attempt_totals::minute.eq(f.minute.as_millis()),
+                    attempt_totals::completed.eq(count(f.completed)),
+                    attempt_totals::failed.eq(count(f.failed)),
+                ))
+                .on_conflict((attempt_totals::queue, attempt_totals::minute))
+                .do_update()
+                .set((
+                    attempt_totals::completed
+                        .eq(attempt_totals::completed + excluded(attempt_totals::completed)),
+                    attempt_totals::failed
+                        .eq(attempt_totals::failed + excluded(attempt_totals::failed)),
+                ))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}
 
 /// `SELECT seq FROM jobs WHERE id = ? AND state <> 'processing'`, locking the row
 /// ([`super::LOCK_ROWS`]): the job [`delete`] is about to delete.
