@@ -10,3 +10,5 @@ CREATE TABLE attempt_totals (
     failed    BIGINT  NOT NULL,
     PRIMARY KEY (queue, minute)
 );
+-- The dashboard's and top's windows read the recent minutes of every queue.
+CREATE INDEX attempt_totals_minute ON attempt_totals (minute);

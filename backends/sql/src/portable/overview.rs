@@ -15,7 +15,7 @@ use queuectl_store::{
 
 use super::{position_of, Conn};
 use crate::row::{decode_jobs, JobRow};
-use crate::schema::{attempt_totals, jobs};
+use crate::schema::jobs;
 use crate::Session;
 
 /// [`Jobs::page`](queuectl_store::Jobs::page): newest first by `seq`, the cursor holding
@@ -135,6 +135,18 @@ struct SeriesGroup {
     n: i64,
 }
 
+#[derive(QueryableByName)]
+struct FoldedGroup {
+    #[diesel(sql_type = Text)]
+    queue: String,
+    #[diesel(sql_type = BigInt)]
+    minute: i64,
+    #[diesel(sql_type = BigInt)]
+    completed: i64,
+    #[diesel(sql_type = BigInt)]
+    failed: i64,
+}
+
 /// [`Jobs::attempt_stats`](queuectl_store::Jobs::attempt_stats) as three aggregate
 /// queries (attempts by queue, outcome and duration bucket; the throughput series; first
 /// pickups by queue and bucket), each returning one row per group rather than per attempt,
@@ -191,6 +203,23 @@ pub fn attempt_stats<S: Session<Conn = Conn>>(
         bucket = bucket_case(wait, &req.pickup_bounds_ms),
     );
 
+    // The totals of deleted jobs' attempts in the window: per minute for a series (read
+    // through the `minute` index), else one row per queue (what the metrics ask for, over
+    // every minute ever folded).
+    let folded_since = req
+        .since
+        .map(|t| format!("WHERE minute >= {}", t.as_millis()))
+        .unwrap_or_default();
+    let folded_sql = if step > 0 {
+        format!("SELECT queue, minute, completed, failed FROM attempt_totals {folded_since}")
+    } else {
+        format!(
+            "SELECT queue, CAST(min(minute) AS BIGINT) AS minute, \
+                    CAST(sum(completed) AS BIGINT) AS completed, \
+                    CAST(sum(failed) AS BIGINT) AS failed \
+             FROM attempt_totals {folded_since} GROUP BY queue"
+        )
+    };
     // One snapshot: a prune committing between the live attempts' query and the totals'
     // would count its jobs' attempts twice (or not at all), and a counter read then would
     // go down at the next read.
@@ -201,18 +230,7 @@ pub fn attempt_stats<S: Session<Conn = Conn>>(
             None => Vec::new(),
         };
         let pickups = diesel::sql_query(&pickup_sql).load::<AttemptGroup>(conn)?;
-        let mut folded = attempt_totals::table
-            .select((
-                attempt_totals::queue,
-                attempt_totals::minute,
-                attempt_totals::completed,
-                attempt_totals::failed,
-            ))
-            .into_boxed();
-        if let Some(since) = req.since {
-            folded = folded.filter(attempt_totals::minute.ge(since.as_millis()));
-        }
-        let folded: Vec<(String, i64, i64, i64)> = folded.load(conn)?;
+        let folded = diesel::sql_query(&folded_sql).load::<FoldedGroup>(conn)?;
         Ok((attempts, series, pickups, folded))
     })?;
 
@@ -234,9 +252,9 @@ pub fn attempt_stats<S: Session<Conn = Conn>>(
     for g in pickups {
         stats.add_pickups(&g.queue, index(g.bucket), count(g.n), count(g.total));
     }
-    for (queue, minute, completed, failed) in folded {
-        let minute = Timestamp::from_millis(minute);
-        stats.add_folded(&queue, minute, count(completed), count(failed));
+    for g in folded {
+        let minute = Timestamp::from_millis(g.minute);
+        stats.add_folded(&g.queue, minute, count(g.completed), count(g.failed));
     }
     Ok(stats.build())
 }
