@@ -56,8 +56,8 @@ pub fn requeue<S: Session<Conn = Conn>>(
 
 /// [`Jobs::delete`](queuectl_store::Jobs::delete): `DELETE … WHERE id = ? AND state <>
 /// 'processing' RETURNING *`; output and history go with the job (`ON DELETE CASCADE`),
-/// its attempts first added to `attempt_totals` ([`fold_attempts`]), the row locked in
-/// between ([`super::LOCK_ROWS`]) so that what is added is what is deleted.
+/// its attempts first added to `attempt_totals` (`fold_attempts`), the row locked in
+/// between (`LOCK_ROWS`) so that what is added is what is deleted.
 ///
 /// # Errors
 /// `NotFound`, or `WrongState` for a `processing` job.
@@ -168,7 +168,7 @@ crate::statement!(IdsByPrefix<'_>, Conn, Text);
 
 /// [`Jobs::prune_finished`](queuectl_store::Jobs::prune_finished), in one transaction: up
 /// to `limit` rows picked oldest finished first and locked, their attempts added to
-/// `attempt_totals` ([`fold_attempts`]), then deleted by `seq` (or one `COUNT` for a dry
+/// `attempt_totals` (`fold_attempts`), then deleted by `seq` (or one `COUNT` for a dry
 /// run).
 ///
 /// # Errors
@@ -214,7 +214,7 @@ pub fn prune_finished<S: Session<Conn = Conn>>(store: &S, req: &PruneRequest) ->
 const SEQS_PER_STATEMENT: usize = 1000;
 
 /// Adds the finished attempts of the jobs `seqs`, about to be deleted (their rows locked,
-/// see [`super::LOCK_ROWS`]), to `attempt_totals` per queue and minute of `finished_at`,
+/// see `LOCK_ROWS`), to `attempt_totals` per queue and minute of `finished_at`,
 /// so that the completed and failed counters and the throughput series of
 /// [`Jobs::attempt_stats`](queuectl_store::Jobs::attempt_stats) keep them: one `INSERT …
 /// SELECT … GROUP BY … ON CONFLICT DO UPDATE` per [`SEQS_PER_STATEMENT`] jobs, in the
@@ -332,7 +332,7 @@ pub fn import_folded_attempts<S: Session<Conn = Conn>>(
 }
 
 /// `SELECT seq FROM jobs WHERE id = ? AND state <> 'processing'`, locking the row
-/// ([`super::LOCK_ROWS`]): the job [`delete`] is about to delete.
+/// (`LOCK_ROWS`): the job [`delete`] is about to delete.
 #[derive(Debug)]
 struct DeletableSeq<'a> {
     id: &'a str,
@@ -360,7 +360,7 @@ crate::statement!(DeletableSeq<'_>, Conn, BigInt);
 /// the state, so SQLite names the index.
 ///
 /// Unless it counts, it reads the `seq`s of the doomed rows and locks them
-/// ([`super::LOCK_ROWS`]): PostgreSQL re-checks the condition on a row a concurrent requeue
+/// (`LOCK_ROWS`): PostgreSQL re-checks the condition on a row a concurrent requeue
 /// changed after the statement's snapshot and skips it, so a job that just left a final
 /// state is never deleted, and no locked row changes before the transaction deletes it, so
 /// the attempts folded are exactly those deleted (SQLite's write lock rules both races
