@@ -638,3 +638,59 @@ pub fn folded_attempts_round_trip_through_import_and_add_up<S: JobStore>(store: 
     // The jobs' counts are untouched: totals are not jobs.
     assert_eq!(store.counts().expect("counts").total(), 0);
 }
+
+/// A prune of more jobs than one statement folds (they are folded in chunks, several of
+/// which add to the same queue and minute) keeps every attempt: the counts and the series
+/// after it are the ones before.
+pub fn prune_of_many_jobs_keeps_every_attempt_in_the_counts<S: JobStore>(store: TestStore<S>) {
+    use queuectl_store::{AttemptRecord, JobOutput, JobRecord};
+    let records: Vec<JobRecord> = (0..250u64)
+        .map(|i| {
+            let finished = at(i % 120);
+            let failed = i % 7 == 0;
+            let job = queuectl_store::Job {
+                queue: if i % 2 == 0 { "even" } else { "odd" }.to_owned(),
+                attempts: 1,
+                updated_at: finished,
+                finished_at: Some(finished),
+                started_at: Some(finished),
+                ..job_in_state(
+                    &format!("job-{i:03}"),
+                    if failed {
+                        JobState::Dead
+                    } else {
+                        JobState::Completed
+                    },
+                )
+            };
+            JobRecord {
+                job,
+                output: None,
+                history: vec![AttemptRecord {
+                    attempt: 1,
+                    started_at: finished,
+                    finished_at: finished,
+                    exit_code: Some(i32::from(failed)),
+                    error: failed.then(|| "exit code 1".to_owned()),
+                    output: JobOutput::default(),
+                }],
+            }
+        })
+        .collect();
+    store.import(&records).expect("import");
+    let all = stats_request(None);
+    let before = counted(&store.attempt_stats(&all).expect("before"));
+    let total: u64 = before.0.iter().map(|(_, c, f)| c + f).sum();
+    assert_eq!(total, 250);
+    let pruned = store
+        .prune_finished(&queuectl_store::PruneRequest {
+            before: at(1_000),
+            dry_run: false,
+            limit: 1_000,
+            states: JobState::FINAL.to_vec(),
+        })
+        .expect("prune");
+    assert_eq!(pruned, 250);
+    assert_eq!(store.counts().expect("counts").total(), 0);
+    assert_eq!(counted(&store.attempt_stats(&all).expect("after")), before);
+}
