@@ -216,6 +216,8 @@ pub trait Jobs: Debug + Send + Sync + 'static {
     /// finished first, with their output and history, in one transaction; returns how
     /// many. With `req.dry_run` it deletes nothing and returns how many it would have.
     /// A job that leaves its final state meanwhile (a concurrent requeue) is not deleted.
+    /// The deleted jobs' attempts are added to the store's totals in the same transaction,
+    /// so [`Jobs::attempt_stats`] goes on counting them.
     ///
     /// # Errors
     /// Only driver failures.
@@ -262,7 +264,8 @@ pub trait Jobs: Debug + Send + Sync + 'static {
     fn counts(&self) -> StoreResult<StateCounts>;
 
     /// Deletes a job that is not `processing`, with its output and history; returns the
-    /// job as it was.
+    /// job as it was. Its attempts are added to the store's totals in the same
+    /// transaction, so [`Jobs::attempt_stats`] goes on counting them.
     ///
     /// # Errors
     /// [`crate::StoreError::NotFound`]; [`crate::StoreError::WrongState`] for a
