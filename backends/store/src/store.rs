@@ -237,8 +237,9 @@ pub trait Jobs: Debug + Send + Sync + 'static {
     ///
     /// Provided, and slow: built on [`Jobs::list`] of every job plus one
     /// [`Jobs::get_record`] per job that finished an attempt in the window, so O(jobs)
-    /// calls, and without folded totals. A store overrides it (the SQL stores with
-    /// aggregate queries), adding the totals it keeps.
+    /// calls, plus [`Jobs::folded_attempts`] (read apart from the listing, so a prune
+    /// between the two can skew that one result). A store overrides it (the SQL stores
+    /// with aggregate queries in one snapshot).
     ///
     /// # Errors
     /// Only driver failures.
