@@ -210,10 +210,10 @@ pub use crate::worker::{
 pub use queuectl_store::prelude;
 pub use queuectl_store::{
     AttemptRecord, AttemptStats, AttemptStatsRequest, BoxError, Call, Capabilities, ChangeFeed,
-    ClaimRequest, ClaimToken, Coordination, Decorator, Enqueued, Execution, Fired, Guarded,
-    Heartbeat, Histogram, Job, JobCursor, JobFilter, JobId, JobOptions, JobOutput, JobPage,
-    JobPageRequest, JobRecord, JobState, JobStore, Jobs, LeaseRef, Limits, LiveOutput, Marker,
-    NewJob, PruneRequest, QueueAttempts, QueueChange, QueueSettings, QueueStats, Schedule,
+    ClaimRequest, ClaimToken, Coordination, Decorator, Enqueued, Execution, Fired, FoldedAttempts,
+    Guarded, Heartbeat, Histogram, Job, JobCursor, JobFilter, JobId, JobOptions, JobOutput,
+    JobPage, JobPageRequest, JobRecord, JobState, JobStore, Jobs, LeaseRef, Limits, LiveOutput,
+    Marker, NewJob, PruneRequest, QueueAttempts, QueueChange, QueueSettings, QueueStats, Schedule,
     ScheduleFire, StateCounts, StoreError, StoreResult, ThroughputBucket, Timestamp, Transition,
     TransitionKind, UnknownState, Wake, WorkerInfo, CANCELLED_WHILE_RUNNING,
 };

@@ -9,15 +9,18 @@
 //! | `queuectl_jobs{queue,state}` | gauge | jobs in the store in that queue and state (all six states of every queue that holds a job, zeros included) |
 //! | `queuectl_workers` | gauge | live worker slots, as `status` counts them |
 //! | `queuectl_oldest_pending_age_seconds{queue}` | gauge | how long the queue's longest-waiting *due* `pending` job has been claimable (now − its `next_run_at`); 0 when none is due |
-//! | `queuectl_attempts_total{queue,outcome}` | counter | finished attempts in the history of the jobs still in the store, `outcome` `completed` or `failed` |
-//! | `queuectl_attempt_duration_seconds{queue}` | histogram | finish − start of those attempts |
+//! | `queuectl_attempts_total{queue,outcome}` | counter | finished attempts, `outcome` `completed` or `failed`: those in the history of the jobs in the store plus those of jobs since pruned or deleted |
+//! | `queuectl_attempt_duration_seconds{queue}` | histogram | finish − start of the attempts of the jobs still in the store |
 //! | `queuectl_pickup_latency_seconds{queue}` | histogram | claim − due time of each job's first attempt since it was enqueued or retried (later attempts wait out a backoff whose end is not kept) |
 //!
-//! The attempt series are derived from the jobs' stored history: a process-local counter
-//! would only see the attempts of its own process, and a dashboard or a one-shot
-//! `queuectl metrics` runs none. The price: pruning or deleting jobs lowers them, which
-//! Prometheus reads as a counter reset. A store table of counters written by each finish
-//! would remove that caveat (see docs/DECISIONS.md).
+//! The attempt series are derived from the store, not counted in a process: a
+//! process-local counter would only see the attempts of its own process, and a dashboard
+//! or a one-shot `queuectl metrics` runs none. `queuectl_attempts_total` never goes down:
+//! whatever deletes jobs (retention, `prune`, `dlq purge`, `delete`) first adds their
+//! attempts to the store's totals per queue and minute, in the same transaction, and
+//! [`Jobs::attempt_stats`](queuectl::Jobs::attempt_stats) counts those too. The two
+//! histograms cover the jobs still stored, so pruning lowers them (Prometheus reads a
+//! reset); see docs/DECISIONS.md.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -209,7 +212,7 @@ impl Collector for Snapshot {
 
         let mut attempts = encoder.encode_descriptor(
             "queuectl_attempts",
-            "Finished attempts of the jobs in the store, by queue and outcome (pruning jobs lowers it).",
+            "Finished attempts by queue and outcome, including those of jobs since pruned or deleted.",
             None,
             MetricType::Counter,
         )?;

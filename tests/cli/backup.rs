@@ -1,7 +1,7 @@
 //! `backup FILE`: a copy taken while a 4-slot worker drains a queue and a producer keeps
-//! enqueuing is a complete, consistent queuectl store; FILE is never overwritten without
-//! `--force` and never left half-written; PostgreSQL and `memory:` are refused with the
-//! reason.
+//! enqueuing is a complete, consistent queuectl store, attempt totals of deleted jobs
+//! included; FILE is never overwritten without `--force` and never left half-written;
+//! PostgreSQL and `memory:` are refused with the reason.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -12,6 +12,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
+use super::dashboard::attempt_counters;
 use super::{run, s, wait_until, Env};
 
 /// Runs `queuectl --db DB ARGS` in the env's dir.
@@ -258,6 +259,28 @@ fn an_existing_file_is_replaced_only_with_force() {
     assert_eq!(out, "backed up 1 job to out.db\n");
     assert_eq!(jobs_at(&env, &file).keys().collect::<Vec<_>>(), ["a"]);
     assert!(hidden_files(&env).is_empty(), "{:?}", hidden_files(&env));
+}
+
+/// The copy keeps the attempt totals of deleted jobs: its metrics' counters are the
+/// source's, not the smaller ones its remaining history alone would give.
+#[test]
+fn a_backup_keeps_the_attempt_counters_of_pruned_jobs() {
+    let env = Env::new();
+    env.enqueue(r#"{"id":"kept","command":"true"}"#);
+    env.enqueue(r#"{"id":"pruned","command":"true"}"#);
+    env.run(&["worker", "start", "--drain"]).ok();
+    env.run(&["delete", "pruned"]).ok();
+    let counters = attempt_counters(&env.run(&["metrics"]).ok());
+    assert!(
+        counters.contains(&("default".to_owned(), "completed".to_owned(), 2.0)),
+        "{counters:?}"
+    );
+    env.run(&["backup", "copy.db"]).ok();
+    let copy = env.dir().join("copy.db");
+    assert_eq!(
+        attempt_counters(&at(&env, &copy, &["metrics"]).ok()),
+        counters
+    );
 }
 
 #[test]

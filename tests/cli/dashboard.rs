@@ -512,6 +512,82 @@ store_test! {
     }
 }
 
+/// The `queuectl_attempts_total` samples of a metrics text: (queue, outcome) → value.
+pub(crate) fn attempt_counters(text: &str) -> Vec<(String, String, f64)> {
+    parse_metrics(text)
+        .all("queuectl_attempts_total")
+        .into_iter()
+        .map(|(labels, v)| (labels["queue"].clone(), labels["outcome"].clone(), v))
+        .collect()
+}
+
+/// What the dashboard's throughput chart shows: its legend (the hour's totals) and the
+/// title of every minute with attempts, e.g. `04:31: 2 completed, 1 failed (UTC)`, which
+/// stay the same when the chart's window moves on by a minute.
+fn chart(env: &Env) -> (String, Vec<String>) {
+    let dash = start(env, &[]);
+    let part = dash.get("/part/throughput");
+    assert_eq!(part.status, 200);
+    let body = part.body;
+    let legend = body
+        .split_once(r#"<p class="legend">"#)
+        .and_then(|(_, rest)| rest.split_once("</p>"))
+        .map(|(legend, _)| legend.to_owned())
+        .unwrap_or_else(|| panic!("no legend in {body}"));
+    let minutes = body
+        .split("<g><title>")
+        .skip(1)
+        .filter_map(|rest| {
+            rest.split_once("</title>")
+                .map(|(title, _)| title.to_owned())
+        })
+        .filter(|title| !title.contains(": 0 completed, 0 failed"))
+        .collect();
+    (legend, minutes)
+}
+
+store_test! {
+    /// Contract "Seeing the queue": completions and failures are counters and throughput
+    /// is kept as counters, so deleting a job, pruning and purging the DLQ leave
+    /// `queuectl_attempts_total` and the dashboard's chart exactly as they were.
+    fn pruning_and_deleting_leave_the_counters_and_the_chart_as_they_were(env) {
+        for job in [
+            r#"{"id":"ok-1","command":"true","queue":"mail"}"#,
+            r#"{"id":"ok-2","command":"true","queue":"mail"}"#,
+            r#"{"id":"bad","command":"exit 4","queue":"reports","max_retries":2}"#,
+        ] {
+            env.enqueue(job);
+        }
+        env.run(&["config", "set", "backoff-base", "1"]).ok();
+        env.run(&["worker", "start", "--drain"]).ok();
+        let counters = attempt_counters(&env.run(&["metrics"]).ok());
+        let find = |queue: &str, outcome: &str| {
+            counters
+                .iter()
+                .find(|(q, o, _)| q == queue && o == outcome)
+                .map(|(_, _, v)| *v)
+        };
+        assert_eq!(find("mail", "completed"), Some(2.0));
+        assert_eq!(find("reports", "failed"), Some(2.0));
+        let before = chart(&env);
+        assert!(before.0.contains("2 completed") && before.0.contains("2 failed"), "{before:?}");
+        assert!(!before.1.is_empty());
+
+        env.run(&["delete", "ok-1"]).ok();
+        assert_eq!(attempt_counters(&env.run(&["metrics"]).ok()), counters, "after delete");
+        assert_eq!(
+            env.run(&["prune", "--older-than", "0", "--state", "completed"]).ok().trim(),
+            "pruned 1 jobs"
+        );
+        assert_eq!(attempt_counters(&env.run(&["metrics"]).ok()), counters, "after prune");
+        env.run(&["dlq", "purge"]).ok();
+        assert_eq!(env.status()["dead"].as_u64(), Some(0));
+        assert_eq!(attempt_counters(&env.run(&["metrics"]).ok()), counters, "after purge");
+        assert_eq!(env.list(&[]).len(), 0, "every job is gone");
+        assert_eq!(chart(&env), before);
+    }
+}
+
 #[test]
 fn a_waiting_job_shows_in_the_oldest_pending_age() {
     let env = Env::new();

@@ -1,5 +1,6 @@
-//! `migrate --to`: a queue copied SQLite → PostgreSQL → SQLite comes back identical, the
-//! source is left untouched, and the copy is refused while workers run on the source or
+//! `migrate --to`: a queue copied SQLite → PostgreSQL → SQLite comes back identical (its
+//! metrics' attempt counters too, deleted jobs' attempts included), the source is left
+//! untouched, and the copy is refused while workers run on the source or
 //! when the target already holds jobs.
 
 use std::time::Duration;
@@ -7,6 +8,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
+use super::dashboard::attempt_counters;
 use super::{s, wait_until, Env};
 
 /// What an operator sees of a queue: every job with its output and history, the settings
@@ -33,6 +35,8 @@ fn populated() -> Env {
     env.enqueue(r#"{"id":"dead","command":"echo boom >&2; exit 7","max_retries":1}"#);
     env.enqueue(r#"{"id":"failing","command":"exit 1","queue":"mail"}"#);
     env.enqueue(r#"{"id":"cancelled","command":"true"}"#);
+    // Runs, then is deleted: its attempt lives on only in the store's attempt totals.
+    env.enqueue(r#"{"id":"gone","command":"true","queue":"mail"}"#);
     env.run(&["cancel", "cancelled"]).ok();
     let later = env
         .run(&[
@@ -48,9 +52,11 @@ fn populated() -> Env {
         env.state("done") == "completed"
             && env.state("dead") == "dead"
             && env.state("failing") == "failed"
+            && env.state("gone") == "completed"
     });
     worker.signal(Signal::SIGTERM);
     assert_eq!(worker.wait(Duration::from_secs(30)).code, 0);
+    env.run(&["delete", "gone"]).ok();
     env
 }
 
@@ -77,13 +83,33 @@ fn a_round_trip_sqlite_postgres_sqlite_keeps_every_job_and_setting() {
     assert_eq!(dead["history"].as_array().unwrap().len(), 1, "{dead}");
     assert_eq!(s(dead, "stderr"), "boom\n");
 
+    let counters = attempt_counters(&src.run(&["metrics"]).ok());
+    let mail = |counters: &[(String, String, f64)]| {
+        counters
+            .iter()
+            .find(|(q, o, _)| q == "mail" && o == "completed")
+            .map(|(_, _, v)| *v)
+    };
+    assert_eq!(
+        mail(&counters),
+        Some(1.0),
+        "the deleted job's attempt counts"
+    );
+
     let out = src.run(&["migrate", "--to", target(&mid)]).ok();
     assert!(out.contains("copied 5 job(s)"), "{out}");
     assert_eq!(snapshot(&mid), before, "the first copy differs");
     assert_eq!(snapshot(&src), before, "the source changed");
 
+    assert_eq!(
+        attempt_counters(&mid.run(&["metrics"]).ok()),
+        counters,
+        "the attempt totals came along"
+    );
+
     mid.run(&["migrate", "--to", target(&dst)]).ok();
     assert_eq!(snapshot(&dst), before, "the round trip changed the queue");
+    assert_eq!(attempt_counters(&dst.run(&["metrics"]).ok()), counters);
     assert_eq!(
         src.run(&["list", "--json"]).ok(),
         dst.run(&["list", "--json"]).ok(),

@@ -199,8 +199,11 @@ macro_rules! store_conformance {
             requeue_from_states_leaves_a_job_that_changed_state_meanwhile,
             requeue_from_states_resets_each_retryable_state_keeping_history,
             // overview.rs
+            attempt_stats_keep_counting_attempts_of_pruned_and_deleted_jobs,
             attempt_stats_of_a_store_without_attempts_is_empty,
             attempt_stats_summarise_finished_attempts_per_queue,
+            folded_attempts_round_trip_through_import_and_add_up,
+            prune_of_many_jobs_keeps_every_attempt_in_the_counts,
             page_filters_by_state_queue_and_search,
             list_after_pages_through_what_list_returns_in_insertion_order,
             page_returns_newest_first_and_continues_below_the_cursor,

@@ -455,3 +455,242 @@ pub fn attempt_stats_of_a_store_without_attempts_is_empty<S: JobStore>(store: Te
         }]
     );
 }
+
+/// The completed and failed counts and the series of `stats`, without the histograms.
+fn counted(
+    stats: &queuectl_store::AttemptStats,
+) -> (Vec<(String, u64, u64)>, Vec<ThroughputBucket>) {
+    let queues = stats
+        .queues
+        .iter()
+        .map(|q| (q.queue.clone(), q.completed, q.failed))
+        .collect();
+    (queues, stats.series.clone())
+}
+
+/// Pruning or deleting a job does not take its attempts out of the completed and failed
+/// counts or the series (the metrics' counters never go down, the chart keeps the pruned
+/// minutes): the store keeps them as totals per queue and minute, adding to a minute that
+/// already holds some. A dry run keeps nothing; `since` counts a pruned minute that starts
+/// in the window.
+pub fn attempt_stats_keep_counting_attempts_of_pruned_and_deleted_jobs<S: JobStore>(
+    store: TestStore<S>,
+) {
+    let new = |id: &str, queue: &str| NewJob {
+        queue: queue.to_owned(),
+        ..new_job_with_id(id)
+    };
+    for (id, queue) in [("flaky", "a"), ("quick", "b"), ("late", "a")] {
+        store.enqueue(&new(id, queue), T0).expect("enqueue");
+    }
+    let claim_in = |queue: &str, now: Timestamp| {
+        store
+            .claim(&queuectl_store::ClaimRequest {
+                queues: vec![queue.to_owned()],
+                ..claim_request("w1", now, 1)
+            })
+            .expect("claim")
+            .pop()
+            .expect("a job")
+    };
+    let ok = || TransitionKind::Completed {
+        execution: execution(0, "ok", ""),
+    };
+    // flaky (a) fails at T0+7s and completes at T0+74s; quick (b) completes at T0+30s;
+    // late (a) completes at T0+80s.
+    let flaky = claim_in("a", at(5));
+    assert_eq!(flaky.id.as_str(), "flaky");
+    let failed = TransitionKind::Failed {
+        execution: execution(1, "", "boom"),
+        error: "exit code 1".to_owned(),
+        retry_at: at(60),
+    };
+    store
+        .finish(&[transition(&flaky, failed)], at(7))
+        .expect("fail");
+    let quick = claim_in("b", at(29));
+    store
+        .finish(&[transition(&quick, ok())], at(30))
+        .expect("complete quick");
+    // late (due since T0) is claimed before flaky (due at T0+60s).
+    let late = claim_in("a", at(70));
+    assert_eq!(late.id.as_str(), "late");
+    let flaky = claim_in("a", at(70));
+    assert_eq!(flaky.id.as_str(), "flaky");
+    store
+        .finish(&[transition(&flaky, ok())], at(74))
+        .expect("complete flaky");
+    store
+        .finish(&[transition(&late, ok())], at(80))
+        .expect("complete late");
+
+    let all = stats_request(None);
+    let recent = stats_request(Some(at(60)));
+    let before = counted(&store.attempt_stats(&all).expect("before"));
+    let before_recent = counted(&store.attempt_stats(&recent).expect("before, recent"));
+    let minute = |m: i64| Timestamp::from_millis((T0.as_millis() / 60_000 + m) * 60_000);
+    let bucket = |m, completed, failed| ThroughputBucket {
+        start: minute(m),
+        completed,
+        failed,
+    };
+    assert_eq!(
+        before,
+        (
+            vec![("a".to_owned(), 2, 1), ("b".to_owned(), 1, 0)],
+            vec![bucket(0, 1, 1), bucket(1, 2, 0)]
+        )
+    );
+    assert_eq!(
+        before_recent,
+        (vec![("a".to_owned(), 2, 0)], vec![bucket(1, 2, 0)])
+    );
+
+    let prune = |dry_run| queuectl_store::PruneRequest {
+        before: at(75),
+        dry_run,
+        limit: 100,
+        states: JobState::FINAL.to_vec(),
+    };
+    // A dry run deletes nothing, so keeps nothing either.
+    assert_eq!(store.prune_finished(&prune(true)).expect("dry run"), 2);
+    assert_eq!(
+        counted(&store.attempt_stats(&all).expect("after dry run")),
+        before
+    );
+    // flaky and quick go; late stays.
+    assert_eq!(store.prune_finished(&prune(false)).expect("prune"), 2);
+    assert_eq!(
+        ids(&store.list(&Default::default()).expect("list")),
+        ["late"]
+    );
+    assert_eq!(
+        counted(&store.attempt_stats(&all).expect("after prune")),
+        before
+    );
+    assert_eq!(
+        counted(&store.attempt_stats(&recent).expect("after prune, recent")),
+        before_recent
+    );
+    // late's attempt joins flaky's second one in queue a's minute 1.
+    store.delete(&late.id, at(90)).expect("delete");
+    assert_eq!(store.counts().expect("counts").total(), 0);
+    let after = store.attempt_stats(&all).expect("after delete");
+    assert_eq!(counted(&after), before);
+    assert_eq!(
+        counted(&store.attempt_stats(&recent).expect("after delete, recent")),
+        before_recent
+    );
+    // The histograms hold only the attempts still stored: none.
+    assert!(after.queues.iter().all(|q| q.duration.count == 0));
+    // No series asked for, none given; the counts stay.
+    let no_series = store
+        .attempt_stats(&AttemptStatsRequest {
+            step_ms: 0,
+            ..stats_request(None)
+        })
+        .expect("no series");
+    assert!(no_series.series.is_empty());
+    assert_eq!(counted(&no_series).0, before.0);
+}
+
+/// What one store folded, another imports and counts as its own (what `migrate` does):
+/// `folded_attempts` lists it by queue then minute, importing sums into the minutes a
+/// store already has, and an empty import changes nothing.
+pub fn folded_attempts_round_trip_through_import_and_add_up<S: JobStore>(store: TestStore<S>) {
+    use queuectl_store::FoldedAttempts;
+    assert_eq!(store.folded_attempts().expect("none yet"), Vec::new());
+    store.import_folded_attempts(&[]).expect("empty import");
+    let minute = |m: i64| Timestamp::from_millis((T0.as_millis() / 60_000 + m) * 60_000);
+    let folded = |queue: &str, m, completed, failed| FoldedAttempts {
+        queue: queue.to_owned(),
+        minute: minute(m),
+        completed,
+        failed,
+    };
+    store
+        .import_folded_attempts(&[folded("b", 0, 1, 0), folded("a", 1, 2, 1)])
+        .expect("import");
+    store
+        .import_folded_attempts(&[folded("a", 1, 3, 0), folded("a", 0, 0, 4)])
+        .expect("import again");
+    assert_eq!(
+        store.folded_attempts().expect("folded"),
+        [
+            folded("a", 0, 0, 4),
+            folded("a", 1, 5, 1),
+            folded("b", 0, 1, 0)
+        ]
+    );
+    let stats = store.attempt_stats(&stats_request(None)).expect("stats");
+    let bucket = |m, completed, failed| ThroughputBucket {
+        start: minute(m),
+        completed,
+        failed,
+    };
+    assert_eq!(
+        counted(&stats),
+        (
+            vec![("a".to_owned(), 5, 5), ("b".to_owned(), 1, 0)],
+            vec![bucket(0, 1, 4), bucket(1, 5, 1)]
+        )
+    );
+    // The jobs' counts are untouched: totals are not jobs.
+    assert_eq!(store.counts().expect("counts").total(), 0);
+}
+
+/// A prune of more jobs than one statement folds (they are folded in chunks, several of
+/// which add to the same queue and minute) keeps every attempt: the counts and the series
+/// after it are the ones before.
+pub fn prune_of_many_jobs_keeps_every_attempt_in_the_counts<S: JobStore>(store: TestStore<S>) {
+    use queuectl_store::{AttemptRecord, JobOutput, JobRecord};
+    let records: Vec<JobRecord> = (0..250u64)
+        .map(|i| {
+            let finished = at(i % 120);
+            let failed = i % 7 == 0;
+            let job = queuectl_store::Job {
+                queue: if i % 2 == 0 { "even" } else { "odd" }.to_owned(),
+                attempts: 1,
+                updated_at: finished,
+                finished_at: Some(finished),
+                started_at: Some(finished),
+                ..job_in_state(
+                    &format!("job-{i:03}"),
+                    if failed {
+                        JobState::Dead
+                    } else {
+                        JobState::Completed
+                    },
+                )
+            };
+            JobRecord {
+                job,
+                output: None,
+                history: vec![AttemptRecord {
+                    attempt: 1,
+                    started_at: finished,
+                    finished_at: finished,
+                    exit_code: Some(i32::from(failed)),
+                    error: failed.then(|| "exit code 1".to_owned()),
+                    output: JobOutput::default(),
+                }],
+            }
+        })
+        .collect();
+    store.import(&records).expect("import");
+    let all = stats_request(None);
+    let before = counted(&store.attempt_stats(&all).expect("before"));
+    let total: u64 = before.0.iter().map(|(_, c, f)| c + f).sum();
+    assert_eq!(total, 250);
+    let pruned = store
+        .prune_finished(&queuectl_store::PruneRequest {
+            before: at(1_000),
+            dry_run: false,
+            limit: 1_000,
+            states: JobState::FINAL.to_vec(),
+        })
+        .expect("prune");
+    assert_eq!(pruned, 250);
+    assert_eq!(store.counts().expect("counts").total(), 0);
+    assert_eq!(counted(&store.attempt_stats(&all).expect("after")), before);
+}

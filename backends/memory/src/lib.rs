@@ -45,7 +45,8 @@
 //!   `list`, `counts` and `prune` scan every job.
 //! - Jobs sit in a vector in insertion order. A pruned job leaves a hole until holes outnumber
 //!   the jobs; then `prune` squeezes them out in one pass, so memory follows the number of jobs
-//!   stored, not the number ever enqueued.
+//!   stored, not the number ever enqueued (plus, for `attempt_stats`, one small entry per
+//!   queue and minute in which pruned or deleted jobs finished attempts).
 //!
 //! The invariants that keep the indexes right are listed on the (private) `State` type and
 //! checked by its unit tests after every kind of write.
@@ -58,11 +59,11 @@ use parking_lot::Mutex;
 use queuectl_store::{
     page_matches, queue_stats_of, AttemptRecord, AttemptStats, AttemptStatsBuilder,
     AttemptStatsRequest, Capabilities, ChangeFeed, ClaimRequest, ClaimToken, Coordination,
-    DependencyProblem, Enqueued, Execution, Fired, Guarded, Heartbeat, Job, JobCursor, JobFilter,
-    JobId, JobPage, JobPageRequest, JobRecord, JobState, Jobs, LeaseRef, LiveOutput, Marker,
-    NewJob, PruneRequest, QueueChange, QueueSettings, QueueStats, Schedule, ScheduleFire,
-    StateCounts, StoreError, StoreResult, Timestamp, Transition, TransitionKind, WorkerInfo,
-    CANCELLED_WHILE_RUNNING,
+    DependencyProblem, Enqueued, Execution, Fired, FoldedAttempts, Guarded, Heartbeat, Job,
+    JobCursor, JobFilter, JobId, JobPage, JobPageRequest, JobRecord, JobState, Jobs, LeaseRef,
+    LiveOutput, Marker, NewJob, PruneRequest, QueueChange, QueueSettings, QueueStats, Schedule,
+    ScheduleFire, StateCounts, StoreError, StoreResult, Timestamp, Transition, TransitionKind,
+    WorkerInfo, CANCELLED_WHILE_RUNNING, FOLD_MINUTE_MS,
 };
 
 /// An in-process [`JobStore`](queuectl_store::JobStore); see the [crate docs](crate).
@@ -247,6 +248,10 @@ struct State {
     /// kept after the parent ended `dead` or `cancelled` or was deleted, so that a retry of
     /// a child can be refused naming it; a child's ids leave with the child.
     deps: HashMap<JobId, Vec<JobId>>,
+    /// The finished attempts of removed jobs, (completed, failed) per (queue, minute of
+    /// `finished_at` in epoch milliseconds): the SQL stores' `attempt_totals`, so that
+    /// [`Jobs::attempt_stats`] keeps counting them.
+    folded: BTreeMap<(String, i64), (u64, u64)>,
 }
 
 /// Adds a newly stored (or renumbered) job to the indexes of invariants 2–4.
@@ -371,8 +376,23 @@ impl State {
         Some(result)
     }
 
+    /// Removes the job at `seq`, first adding its finished attempts to [`State::folded`]
+    /// (a job taken back out of a failed batch has none).
     fn remove(&mut self, seq: Seq) {
         if let Some(entry) = self.jobs.remove(seq) {
+            for attempt in &entry.history {
+                let ms = attempt.finished_at.as_millis();
+                let minute = ms.div_euclid(FOLD_MINUTE_MS) * FOLD_MINUTE_MS;
+                let (completed, failed) = self
+                    .folded
+                    .entry((entry.job.queue.clone(), minute))
+                    .or_default();
+                if attempt.error.is_none() {
+                    *completed += 1;
+                } else {
+                    *failed += 1;
+                }
+            }
             self.unlink_child(&entry.job);
             if let Some(key) = ready_key(&entry, seq) {
                 self.ready.remove(&key);
@@ -1028,6 +1048,9 @@ impl Jobs for MemoryStore {
                 stats.add_attempt(&entry.job.queue, attempt);
             }
         }
+        for ((queue, minute), (completed, failed)) in &state.folded {
+            stats.add_folded(queue, Timestamp::from_millis(*minute), *completed, *failed);
+        }
         Ok(stats.build())
     }
 
@@ -1098,6 +1121,20 @@ impl Jobs for MemoryStore {
         Ok(found.into_iter().take(limit).cloned().collect())
     }
 
+    fn folded_attempts(&self) -> StoreResult<Vec<FoldedAttempts>> {
+        let state = self.state.lock();
+        Ok(state
+            .folded
+            .iter()
+            .map(|((queue, minute), (completed, failed))| FoldedAttempts {
+                queue: queue.clone(),
+                minute: Timestamp::from_millis(*minute),
+                completed: *completed,
+                failed: *failed,
+            })
+            .collect())
+    }
+
     fn get(&self, id: &JobId) -> StoreResult<Job> {
         let state = self.state.lock();
         state.entry(id).map(|e| e.job.clone())
@@ -1159,6 +1196,19 @@ impl Jobs for MemoryStore {
         }
         if !records.is_empty() {
             state.changed();
+        }
+        Ok(())
+    }
+
+    fn import_folded_attempts(&self, folded: &[FoldedAttempts]) -> StoreResult<()> {
+        let mut state = self.state.lock();
+        for f in folded {
+            let (completed, failed) = state
+                .folded
+                .entry((f.queue.clone(), f.minute.as_millis()))
+                .or_default();
+            *completed += f.completed;
+            *failed += f.failed;
         }
         Ok(())
     }

@@ -87,7 +87,8 @@ macro_rules! statement {
 
 /// Expands, inside a store's `impl queuectl_store::Jobs`, to the methods the core implements:
 /// `expired_leases`, `cancel_requests`, `put_live_output`, `live_output`, `prune_finished`,
-/// `cancel`, `counts`, `delete`, `find_ids_by_prefix`, `get`, `get_record`, `import`, `list`,
+/// `cancel`, `counts`, `delete`, `find_ids_by_prefix`, `folded_attempts`, `get`,
+/// `get_record`, `import`, `import_folded_attempts`, `list`,
 /// `queue_stats`, `requeue_all_dead` and `requeue`, each calling the function of the same name in the
 /// module named by `$dialect` ([`sqlite`] or [`pg`]) with the store as its [`Session`], and
 /// `capabilities` (both dialects claim exclusively across processes). The store writes the
@@ -161,6 +162,12 @@ macro_rules! shared_job_methods {
             $crate::$dialect::find_ids_by_prefix(self, prefix, limit)
         }
 
+        fn folded_attempts(
+            &self,
+        ) -> $crate::__store::StoreResult<::std::vec::Vec<$crate::__store::FoldedAttempts>> {
+            $crate::$dialect::folded_attempts(self)
+        }
+
         fn get(
             &self,
             id: &$crate::__store::JobId,
@@ -180,6 +187,13 @@ macro_rules! shared_job_methods {
             records: &[$crate::__store::JobRecord],
         ) -> $crate::__store::StoreResult<()> {
             $crate::$dialect::import(self, records)
+        }
+
+        fn import_folded_attempts(
+            &self,
+            folded: &[$crate::__store::FoldedAttempts],
+        ) -> $crate::__store::StoreResult<()> {
+            $crate::$dialect::import_folded_attempts(self, folded)
         }
 
         fn list(

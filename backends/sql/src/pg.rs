@@ -14,6 +14,9 @@ const JOBS_BY_FINISH: &str = "jobs";
 /// How [`find_ids_by_prefix`] compares ids byte-wise: the column under the byte-order collation `"C"` (the database default may be a locale), read through the index `jobs_id_bytes_idx` on that expression.
 const ID_BYTES: &str = "id COLLATE \"C\"";
 
+/// How a read that picks rows about to be deleted locks them: `FOR UPDATE`, so no concurrent requeue, finish or delete changes them between the statements of the transaction (each of which sees a new snapshot under `READ COMMITTED`), and a row changed before the lock is re-checked and skipped if it no longer matches.
+const LOCK_ROWS: &str = " FOR UPDATE";
+
 // Each file is compiled once per dialect on purpose (see the crate docs), hence the allows.
 #[allow(clippy::duplicate_mod)]
 #[path = "portable/check.rs"]

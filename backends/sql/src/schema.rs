@@ -198,6 +198,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The finished attempts of deleted jobs, counted per queue and minute: every delete of
+    /// jobs adds theirs first, in its transaction, so figures built from history (the
+    /// dashboard's throughput, the metrics' counters) do not go down when jobs are pruned.
+    attempt_totals (queue, minute) {
+        /// The queue of the deleted jobs.
+        queue -> Text,
+        /// The attempts' `finished_at` floored to the minute, milliseconds since the epoch.
+        minute -> BigInt,
+        /// Attempts that succeeded (a history entry without an error).
+        completed -> BigInt,
+        /// Attempts that failed.
+        failed -> BigInt,
+    }
+}
+
 diesel::joinable!(live_output -> jobs (job_seq));
 diesel::joinable!(job_attempts -> jobs (job_seq));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -208,5 +224,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     settings,
     workers,
     schedules,
-    job_deps
+    job_deps,
+    attempt_totals
 );

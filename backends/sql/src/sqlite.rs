@@ -15,6 +15,9 @@ const JOBS_BY_FINISH: &str = "jobs INDEXED BY jobs_finished";
 /// How [`find_ids_by_prefix`] compares ids byte-wise: SQLite compares `TEXT` with `BINARY` (byte order) by default, so the plain column, read through its `UNIQUE` index.
 const ID_BYTES: &str = "id";
 
+/// How a read that picks rows about to be deleted locks them: not at all, SQLite's write lock already keeps every other writer out until the commit.
+const LOCK_ROWS: &str = "";
+
 // Each file is compiled once per dialect on purpose (see the crate docs), hence the allows.
 #[allow(clippy::duplicate_mod)]
 #[path = "portable/check.rs"]

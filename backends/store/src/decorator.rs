@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use crate::{
     AttemptStats, AttemptStatsRequest, Capabilities, ChangeFeed, ClaimRequest, Coordination,
-    Enqueued, Fired, Guarded, Heartbeat, Job, JobCursor, JobFilter, JobId, JobPage, JobPageRequest,
-    JobRecord, JobState, JobStore, Jobs, LeaseRef, LiveOutput, Marker, NewJob, PruneRequest,
-    QueueChange, QueueSettings, QueueStats, Schedule, ScheduleFire, StateCounts, StoreResult,
-    Timestamp, Transition, Wake, WorkerInfo,
+    Enqueued, Fired, FoldedAttempts, Guarded, Heartbeat, Job, JobCursor, JobFilter, JobId, JobPage,
+    JobPageRequest, JobRecord, JobState, JobStore, Jobs, LeaseRef, LiveOutput, Marker, NewJob,
+    PruneRequest, QueueChange, QueueSettings, QueueStats, Schedule, ScheduleFire, StateCounts,
+    StoreResult, Timestamp, Transition, Wake, WorkerInfo,
 };
 
 /// A wrapper around a store: every call of the store's traits is forwarded to
@@ -134,12 +134,16 @@ pub enum Call<'a> {
     Delete { id: &'a JobId, now: Timestamp },
     /// [`Jobs::find_ids_by_prefix`].
     FindIdsByPrefix { prefix: &'a str, limit: u32 },
+    /// [`Jobs::folded_attempts`].
+    FoldedAttempts,
     /// [`Jobs::get`].
     Get { id: &'a JobId },
     /// [`Jobs::get_record`].
     GetRecord { id: &'a JobId },
     /// [`Jobs::import`].
     Import { records: &'a [JobRecord] },
+    /// [`Jobs::import_folded_attempts`].
+    ImportFoldedAttempts { folded: &'a [FoldedAttempts] },
     /// [`Jobs::list`].
     List { filter: &'a JobFilter },
     /// [`Jobs::list_after`].
@@ -235,9 +239,11 @@ impl Call<'_> {
             Call::Counts => "counts",
             Call::Delete { .. } => "delete",
             Call::FindIdsByPrefix { .. } => "find_ids_by_prefix",
+            Call::FoldedAttempts => "folded_attempts",
             Call::Get { .. } => "get",
             Call::GetRecord { .. } => "get_record",
             Call::Import { .. } => "import",
+            Call::ImportFoldedAttempts { .. } => "import_folded_attempts",
             Call::List { .. } => "list",
             Call::ListAfter { .. } => "list_after",
             Call::Page { .. } => "page",
@@ -276,6 +282,7 @@ impl Call<'_> {
                 | Call::AttemptStats { .. }
                 | Call::Counts
                 | Call::FindIdsByPrefix { .. }
+                | Call::FoldedAttempts
                 | Call::Get { .. }
                 | Call::GetRecord { .. }
                 | Call::List { .. }
@@ -398,6 +405,9 @@ impl<D: Decorator> Jobs for D {
             s.find_ids_by_prefix(prefix, limit)
         })
     }
+    fn folded_attempts(&self) -> StoreResult<Vec<FoldedAttempts>> {
+        through(self, &Call::FoldedAttempts, |s| s.folded_attempts())
+    }
     fn get(&self, id: &JobId) -> StoreResult<Job> {
         through(self, &Call::Get { id }, |s| s.get(id))
     }
@@ -406,6 +416,11 @@ impl<D: Decorator> Jobs for D {
     }
     fn import(&self, records: &[JobRecord]) -> StoreResult<()> {
         through(self, &Call::Import { records }, |s| s.import(records))
+    }
+    fn import_folded_attempts(&self, folded: &[FoldedAttempts]) -> StoreResult<()> {
+        through(self, &Call::ImportFoldedAttempts { folded }, |s| {
+            s.import_folded_attempts(folded)
+        })
     }
     fn list(&self, filter: &JobFilter) -> StoreResult<Vec<Job>> {
         through(self, &Call::List { filter }, |s| s.list(filter))

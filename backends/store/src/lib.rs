@@ -37,7 +37,8 @@ pub use crate::job::{
 pub use crate::output::{keep_tail, split_marker, truncation_marker, LiveOutput, OUTPUT_LIMIT};
 pub use crate::overview::{
     page_matches, queue_stats_of, AttemptStats, AttemptStatsBuilder, AttemptStatsRequest,
-    Histogram, JobCursor, JobPage, JobPageRequest, QueueAttempts, QueueStats, ThroughputBucket,
+    FoldedAttempts, Histogram, JobCursor, JobPage, JobPageRequest, QueueAttempts, QueueStats,
+    ThroughputBucket, FOLD_MINUTE_MS,
 };
 pub use crate::queue::{QueueChange, QueueSettings};
 pub use crate::request::{Capabilities, ClaimRequest, LeaseRef, PruneRequest, WorkerInfo};

@@ -11,10 +11,11 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use crate::{
-    AttemptStats, AttemptStatsRequest, Capabilities, ClaimRequest, Enqueued, Fired, Guarded,
-    Heartbeat, Job, JobCursor, JobFilter, JobId, JobPage, JobPageRequest, JobRecord, JobState,
-    LeaseRef, LiveOutput, Marker, NewJob, PruneRequest, QueueChange, QueueSettings, QueueStats,
-    Schedule, ScheduleFire, StateCounts, StoreResult, Timestamp, Transition, Wake, WorkerInfo,
+    AttemptStats, AttemptStatsRequest, Capabilities, ClaimRequest, Enqueued, Fired, FoldedAttempts,
+    Guarded, Heartbeat, Job, JobCursor, JobFilter, JobId, JobPage, JobPageRequest, JobRecord,
+    JobState, LeaseRef, LiveOutput, Marker, NewJob, PruneRequest, QueueChange, QueueSettings,
+    QueueStats, Schedule, ScheduleFire, StateCounts, StoreResult, Timestamp, Transition, Wake,
+    WorkerInfo,
 };
 
 /// Durable storage for jobs: every trait of the seam in one bound.
@@ -215,6 +216,8 @@ pub trait Jobs: Debug + Send + Sync + 'static {
     /// finished first, with their output and history, in one transaction; returns how
     /// many. With `req.dry_run` it deletes nothing and returns how many it would have.
     /// A job that leaves its final state meanwhile (a concurrent requeue) is not deleted.
+    /// The deleted jobs' attempts are added to the store's totals in the same transaction,
+    /// so [`Jobs::attempt_stats`] goes on counting them.
     ///
     /// # Errors
     /// Only driver failures.
@@ -225,12 +228,18 @@ pub trait Jobs: Debug + Send + Sync + 'static {
     /// Finished attempts summarised per queue (counts by outcome, histograms of duration
     /// and pickup latency over `req`'s bounds) and as a throughput series of `req.step_ms`
     /// buckets; see [`AttemptStats`] for exactly what each figure counts. Derived from the
-    /// history of the jobs in the store, so pruning or deleting a job removes its attempts
-    /// from the figures.
+    /// history of the jobs in the store plus, for the completed and failed counts and the
+    /// series, the attempts of jobs since pruned or deleted: a store keeps those as totals
+    /// per queue and minute ([`crate::FoldedAttempts`], added with
+    /// [`crate::AttemptStatsBuilder::add_folded`]) when [`Jobs::prune_finished`] or
+    /// [`Jobs::delete`] removes their jobs, in the same transaction, so the counts never go
+    /// down (the duration and pickup histograms cover the jobs still stored).
     ///
     /// Provided, and slow: built on [`Jobs::list`] of every job plus one
     /// [`Jobs::get_record`] per job that finished an attempt in the window, so O(jobs)
-    /// calls. A store with a query language overrides it with aggregate queries.
+    /// calls, plus [`Jobs::folded_attempts`] (read apart from the listing, so a prune
+    /// between the two can skew that one result). A store overrides it (the SQL stores
+    /// with aggregate queries in one snapshot).
     ///
     /// # Errors
     /// Only driver failures.
@@ -256,7 +265,8 @@ pub trait Jobs: Debug + Send + Sync + 'static {
     fn counts(&self) -> StoreResult<StateCounts>;
 
     /// Deletes a job that is not `processing`, with its output and history; returns the
-    /// job as it was.
+    /// job as it was. Its attempts are added to the store's totals in the same
+    /// transaction, so [`Jobs::attempt_stats`] goes on counting them.
     ///
     /// # Errors
     /// [`crate::StoreError::NotFound`]; [`crate::StoreError::WrongState`] for a
@@ -271,6 +281,14 @@ pub trait Jobs: Debug + Send + Sync + 'static {
     /// # Errors
     /// Only driver failures.
     fn find_ids_by_prefix(&self, prefix: &str, limit: u32) -> StoreResult<Vec<JobId>>;
+
+    /// The totals the store keeps of the finished attempts of jobs it deleted (see
+    /// [`Jobs::attempt_stats`]), one entry per queue and minute, sorted by queue then
+    /// minute. What `migrate` copies with [`Jobs::import_folded_attempts`].
+    ///
+    /// # Errors
+    /// Only driver failures.
+    fn folded_attempts(&self) -> StoreResult<Vec<FoldedAttempts>>;
 
     /// One job.
     ///
@@ -299,6 +317,14 @@ pub trait Jobs: Debug + Send + Sync + 'static {
     /// # Errors
     /// [`crate::StoreError::Conflict`] naming a duplicate id; nothing is stored.
     fn import(&self, records: &[JobRecord]) -> StoreResult<()>;
+
+    /// Adds `folded` (as [`Jobs::folded_attempts`] returns them, from another store) to the
+    /// totals this store keeps of the attempts of deleted jobs, in one transaction: a queue
+    /// and minute it already has are summed. Used to copy a queue between stores.
+    ///
+    /// # Errors
+    /// Only driver failures; then nothing was added.
+    fn import_folded_attempts(&self, folded: &[FoldedAttempts]) -> StoreResult<()>;
 
     /// Jobs matching `filter`, in insertion order, at most `filter.limit`.
     ///

@@ -2,7 +2,9 @@
 //!
 //! Every job is copied verbatim (state, attempts, timestamps, lease, last output and
 //! attempt history) with [`Jobs::import`], in insertion order, all or nothing; then the
-//! settings and the schedules (`cron`). The worker registry is not copied: workers belong to the store they run on.
+//! totals the source keeps of the attempts of jobs it pruned or deleted
+//! ([`Jobs::import_folded_attempts`], so the metrics' counters and the throughput chart do
+//! not go back), the settings and the schedules (`cron`). The worker registry is not copied: workers belong to the store they run on.
 //!
 //! Rules, each for a reason:
 //! - **No live workers on the source.** A running worker would keep changing jobs that were
@@ -77,6 +79,13 @@ pub(crate) fn run(db: Option<&str>, a: &MigrateArgs) -> anyhow::Result<()> {
         .import(&records)
         .with_context(|| format!("writing the jobs to {target_name} (nothing was written)"))?;
     bar.finish_and_clear();
+
+    // The totals of attempts of jobs the source pruned or deleted, so that the target's
+    // metrics counters and throughput chart go on from where the source's were.
+    let folded = source.folded_attempts()?;
+    target
+        .import_folded_attempts(&folded)
+        .with_context(|| format!("copying the attempt totals to {target_name}"))?;
 
     let settings = source.settings()?;
     let now = Timestamp::now();

@@ -135,9 +135,23 @@ struct SeriesGroup {
     n: i64,
 }
 
+#[derive(QueryableByName)]
+struct FoldedGroup {
+    #[diesel(sql_type = Text)]
+    queue: String,
+    #[diesel(sql_type = BigInt)]
+    minute: i64,
+    #[diesel(sql_type = BigInt)]
+    completed: i64,
+    #[diesel(sql_type = BigInt)]
+    failed: i64,
+}
+
 /// [`Jobs::attempt_stats`](queuectl_store::Jobs::attempt_stats) as three aggregate
 /// queries (attempts by queue, outcome and duration bucket; the throughput series; first
-/// pickups by queue and bucket), each returning one row per group rather than per attempt.
+/// pickups by queue and bucket), each returning one row per group rather than per attempt,
+/// plus the rows of `attempt_totals` in the window (the attempts of deleted jobs, see
+/// `fold_attempts`), all in one snapshot.
 /// The histogram buckets are a `CASE` over the request's bounds, which are integers
 /// written into the SQL (nothing from outside is spliced in as text).
 ///
@@ -189,14 +203,35 @@ pub fn attempt_stats<S: Session<Conn = Conn>>(
         bucket = bucket_case(wait, &req.pickup_bounds_ms),
     );
 
-    let (attempts, series, pickups) = store.read(|conn| {
+    // The totals of deleted jobs' attempts in the window: per minute for a series (read
+    // through the `minute` index), else one row per queue (what the metrics ask for, over
+    // every minute ever folded).
+    let folded_since = req
+        .since
+        .map(|t| format!("WHERE minute >= {}", t.as_millis()))
+        .unwrap_or_default();
+    let folded_sql = if step > 0 {
+        format!("SELECT queue, minute, completed, failed FROM attempt_totals {folded_since}")
+    } else {
+        format!(
+            "SELECT queue, CAST(min(minute) AS BIGINT) AS minute, \
+                    CAST(sum(completed) AS BIGINT) AS completed, \
+                    CAST(sum(failed) AS BIGINT) AS failed \
+             FROM attempt_totals {folded_since} GROUP BY queue"
+        )
+    };
+    // One snapshot: a prune committing between the live attempts' query and the totals'
+    // would count its jobs' attempts twice (or not at all), and a counter read then would
+    // go down at the next read.
+    let (attempts, series, pickups, folded) = store.snapshot(|conn| {
         let attempts = diesel::sql_query(&attempts_sql).load::<AttemptGroup>(conn)?;
         let series = match &series_sql {
             Some(sql) => diesel::sql_query(sql).load::<SeriesGroup>(conn)?,
             None => Vec::new(),
         };
         let pickups = diesel::sql_query(&pickup_sql).load::<AttemptGroup>(conn)?;
-        Ok((attempts, series, pickups))
+        let folded = diesel::sql_query(&folded_sql).load::<FoldedGroup>(conn)?;
+        Ok((attempts, series, pickups, folded))
     })?;
 
     let mut stats = AttemptStatsBuilder::new(req);
@@ -216,6 +251,10 @@ pub fn attempt_stats<S: Session<Conn = Conn>>(
     }
     for g in pickups {
         stats.add_pickups(&g.queue, index(g.bucket), count(g.n), count(g.total));
+    }
+    for g in folded {
+        let minute = Timestamp::from_millis(g.minute);
+        stats.add_folded(&g.queue, minute, count(g.completed), count(g.failed));
     }
     Ok(stats.build())
 }
