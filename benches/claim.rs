@@ -122,10 +122,11 @@ pub fn bench_store<S: JobStore>(c: &mut Criterion, name: &str, make: impl Fn() -
     // with no blocked job in the store and with 100,000.
     let mut g = c.benchmark_group("claim_with_blocked");
     for blocked in [0u64, 100_000] {
+        // Set up once: Criterion calls the routine again for its warm-up and every sample.
+        let store = make();
+        block(&store, blocked);
         g.throughput(Throughput::Elements(1));
-        g.bench_with_input(BenchmarkId::new(name, blocked), &blocked, |b, &blocked| {
-            let store = make();
-            block(&store, blocked);
+        g.bench_with_input(BenchmarkId::new(name, blocked), &blocked, |b, _| {
             b.iter_custom(|iters| claim_finish(&store, 1, iters));
         });
     }
