@@ -10,6 +10,7 @@ use queuectl_store::{
     ClaimToken, Execution, Job, JobStore, LeaseRef, Marker, CANCELLED_WHILE_RUNNING,
 };
 
+use super::claim::ClaimSizer;
 use super::{Mode, Run, Running, WorkerPool};
 use crate::error::{Error, Result};
 use crate::scheduler::{Outcome, Recorded};
@@ -48,6 +49,7 @@ impl<S: JobStore + Clone> WorkerPool<S> {
         let mut idle: Option<IdleMark> = None;
         let mut last_claim: Option<Instant> = None;
         let mut failures: u32 = 0;
+        let mut sizer = ClaimSizer::new(self.claim);
         while !run.stop.is_cancelled() {
             let seen = self.scheduler.work_generation();
             let marker = match self.scheduler.store().change_marker() {
@@ -65,14 +67,18 @@ impl<S: JobStore + Clone> WorkerPool<S> {
             let recent = last_claim.is_some_and(|t| t.elapsed() < FULL_CLAIM_EVERY);
             if !(unchanged && recent) {
                 last_claim = Some(Instant::now());
-                match self
+                let asked = sizer.limit();
+                let claimed = self
                     .scheduler
-                    .claim(&self.id, self.claim_batch, &self.queues, run.lease)
-                {
+                    .claim(&self.id, asked, &self.queues, run.lease);
+                if let Ok(jobs) = &claimed {
+                    sizer.claimed(asked, jobs.len());
+                }
+                match claimed {
                     Ok(jobs) if !jobs.is_empty() => {
                         failures = 0;
                         idle = None;
-                        self.work_through(run, jobs);
+                        self.work_through(run, jobs, &mut sizer);
                         continue;
                     }
                     Ok(_) => {
@@ -112,14 +118,19 @@ impl<S: JobStore + Clone> WorkerPool<S> {
 
     /// Runs claimed jobs, and while there is work, records the outcomes of one batch and
     /// claims the next in one store call (one transaction).
-    fn work_through(&self, run: &Run<'_>, mut jobs: Vec<Job>) {
+    fn work_through(&self, run: &Run<'_>, mut jobs: Vec<Job>, sizer: &mut ClaimSizer) {
         loop {
+            let started = Instant::now();
+            let count = jobs.len();
             let done = self.run_batch(run, jobs);
+            sizer.ran(count, started.elapsed());
             if run.stop.is_cancelled() || done.is_empty() {
                 self.report(run, done);
                 return;
             }
-            jobs = self.report_and_claim(run, done);
+            let asked = sizer.limit();
+            jobs = self.report_and_claim(run, done, asked);
+            sizer.claimed(asked, jobs.len());
             if jobs.is_empty() {
                 return;
             }
@@ -259,16 +270,11 @@ impl<S: JobStore + Clone> WorkerPool<S> {
 
     /// Records `done` and claims the next batch in one store call (one transaction where
     /// the store can); returns the claimed jobs.
-    fn report_and_claim(&self, run: &Run<'_>, done: Vec<(Job, Outcome)>) -> Vec<Job> {
+    fn report_and_claim(&self, run: &Run<'_>, done: Vec<(Job, Outcome)>, limit: u32) -> Vec<Job> {
         // A failed call applied nothing (see `Jobs::finish_and_claim`): retrying is safe.
         let result = with_retries(|| {
-            self.scheduler.finish_and_claim(
-                &done,
-                &self.id,
-                self.claim_batch,
-                &self.queues,
-                run.lease,
-            )
+            self.scheduler
+                .finish_and_claim(&done, &self.id, limit, &self.queues, run.lease)
         });
         match result {
             Ok((finished, claimed)) => {
