@@ -56,8 +56,10 @@
 //!
 //! A slot runs its claimed jobs one after the other and records their outcomes together,
 //! in one store call (one transaction) with its next claim: a group commit, flushed early
-//! once the oldest unrecorded outcome is 5 ms old so that a long job never delays recording
-//! the ones before it. A job counts as finished only once that call returns; until then it
+//! once the oldest unrecorded outcome is 5 ms old. Under adaptive claims outcomes are
+//! grouped only while the slot's jobs average under 1 ms; otherwise each outcome is
+//! recorded before the next job starts, so a long job never delays recording the ones
+//! before it (a fixed batch always groups: it is a tuning for short jobs). A job counts as finished only once that call returns; until then it
 //! stays held, and its lease renewed, by this worker.
 //!
 //! Idle slots cost almost nothing: before a claim query they compare the store's

@@ -14,6 +14,9 @@
 //!   millisecond jobs prefetch fully, jobs of a second or more are claimed one at a time,
 //!   and a job never waits long in one worker while another could run it. Every held job
 //!   is covered by the lease, which the worker renews until it records the outcome.
+//! - **outcomes**: jobs averaging under [`GROUP_BELOW`] have their outcomes committed
+//!   together with the next claim; longer ones are recorded before the next job starts,
+//!   so a job that finished never looks `processing` while a long one runs after it.
 //!
 //! [`WorkerPoolBuilder::claim_batch`]: crate::worker::WorkerPoolBuilder::claim_batch
 
@@ -21,6 +24,11 @@ use std::time::Duration;
 
 /// About how long a slot's claimed batch should take to run, at the average job time.
 pub(super) const PREFETCH_WINDOW: Duration = Duration::from_millis(25);
+
+/// Under adaptive claims, the outcomes of a batch's jobs are committed together (with the
+/// next claim) only while the average job is shorter than this; otherwise each outcome is
+/// recorded before the next job starts, since that job could run long.
+pub(super) const GROUP_BELOW: Duration = Duration::from_millis(1);
 
 /// The pool's claim configuration (see the [module docs](self)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +81,12 @@ impl ClaimSizer {
             _ => max,
         };
         self.next.min(by_time).clamp(1, max)
+    }
+
+    /// Whether a batch's outcomes may wait for each other (see [`GROUP_BELOW`]); always
+    /// for a fixed batch, which is a tuning for short jobs.
+    pub(super) fn groups_outcomes(&self) -> bool {
+        self.policy.fixed.is_some() || self.per_job.is_some_and(|t| t < GROUP_BELOW)
     }
 
     /// A claim asked for `asked` jobs and got `got`.
@@ -151,6 +165,16 @@ mod tests {
         }
         s.ran(10, PREFETCH_WINDOW / 2);
         assert_eq!(s.limit(), 20);
+    }
+
+    #[test]
+    fn outcomes_are_grouped_only_for_jobs_known_to_be_short() {
+        let mut s = adaptive(32);
+        assert!(!s.groups_outcomes());
+        s.ran(100, Duration::from_micros(500));
+        assert!(s.groups_outcomes());
+        s.ran(1, Duration::from_secs(1));
+        assert!(!s.groups_outcomes());
     }
 
     #[test]

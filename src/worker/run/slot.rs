@@ -23,10 +23,11 @@ const FULL_CLAIM_EVERY: Duration = Duration::from_secs(1);
 /// Attempts at reporting an outcome while the store says it is busy.
 const FINISH_ATTEMPTS: u32 = 5;
 
-/// A finished job of a claimed batch waits at most about this long for the rest of the
-/// batch before its outcome is committed: outcomes of short jobs share one transaction
-/// (one commit), while a long job never holds back the recording of the ones before it.
-/// The job stays held under its lease (and renewed) until its outcome is committed.
+/// When grouped, a finished job's outcome is committed before the next job of its batch
+/// starts once it is this old: outcomes of short jobs share one transaction (one commit).
+/// Grouping is only for jobs known to be short (see `claim.rs`): a long job that starts
+/// within the window would hold the outcomes before it back until it ends. The job stays
+/// held under its lease (and renewed) until its outcome is committed.
 const GROUP_COMMIT_WINDOW: Duration = Duration::from_millis(5);
 
 /// Longest pause between claim attempts while the store keeps failing.
@@ -122,7 +123,7 @@ impl<S: JobStore + Clone> WorkerPool<S> {
         loop {
             let started = Instant::now();
             let count = jobs.len();
-            let done = self.run_batch(run, jobs);
+            let done = self.run_batch(run, jobs, sizer.groups_outcomes());
             sizer.ran(count, started.elapsed());
             if run.stop.is_cancelled() || done.is_empty() {
                 self.report(run, done);
@@ -150,7 +151,11 @@ impl<S: JobStore + Clone> WorkerPool<S> {
     /// Runs a claimed batch; returns the last outcomes, not yet recorded, for the caller to
     /// record (with the next claim, when it goes on).
     #[must_use]
-    fn run_batch(&self, run: &Run<'_>, jobs: Vec<Job>) -> Vec<(Job, Outcome)> {
+    ///
+    /// With `group` false (jobs of a millisecond or more, or not yet timed, under adaptive
+    /// claims), the outcomes before a job are recorded before it starts: the next job may
+    /// run long, and a finished job must not look `processing` meanwhile.
+    fn run_batch(&self, run: &Run<'_>, jobs: Vec<Job>, group: bool) -> Vec<(Job, Outcome)> {
         {
             let mut running = run.running.lock();
             for job in &jobs {
@@ -178,6 +183,10 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                     self.release(run, &job, entry.token);
                 }
                 continue;
+            }
+            if !group && !done.is_empty() {
+                self.report(run, std::mem::take(&mut done));
+                oldest = None;
             }
             if let Some(finished) = self.execute(run, job) {
                 done.push(finished);
