@@ -1,4 +1,5 @@
-//! Claim throughput per store: claim + finish at batch sizes 1, 16 and 128, finish + next
+//! Claim throughput per store: claim + finish of single jobs beside 0 and 100,000 jobs
+//! blocked on a dependency, claim + finish at batch sizes 1, 16 and 128, finish + next
 //! claim in one call at 1 and 16, and enqueue single and batched. One generic harness, one
 //! adapter line per store (redb's `BenchDatabase` idea).
 //!
@@ -90,8 +91,46 @@ fn finish_and_claim<S: JobStore>(store: &S, batch: u32, iters: u64) -> Duration 
     start.elapsed()
 }
 
+/// Stores `n` jobs that wait on a parent that never becomes claimable (it is due in 2100),
+/// so they stay blocked for the whole bench.
+fn block<S: JobStore>(store: &S, n: u64) {
+    if n == 0 {
+        return;
+    }
+    let parent = jobs(1).remove(0);
+    let mut parent = NewJob {
+        run_at: Timestamp::from_millis(4_102_444_800_000),
+        ..parent
+    };
+    parent.id = JobId::new(format!(
+        "parent-{}",
+        NEXT_ID.fetch_add(1, Ordering::Relaxed)
+    ));
+    store.enqueue(&parent, NOW).unwrap();
+    let mut children = jobs(n);
+    for child in &mut children {
+        child.options.depends_on = vec![parent.id.clone()];
+    }
+    for chunk in children.chunks(10_000) {
+        store.enqueue_many(chunk, NOW).unwrap();
+    }
+}
+
 /// Registers every group for one store.
 pub fn bench_store<S: JobStore>(c: &mut Criterion, name: &str, make: impl Fn() -> S) {
+    // A job waiting on a parent must cost the claim nothing: claim + finish of single jobs
+    // with no blocked job in the store and with 100,000.
+    let mut g = c.benchmark_group("claim_with_blocked");
+    for blocked in [0u64, 100_000] {
+        g.throughput(Throughput::Elements(1));
+        g.bench_with_input(BenchmarkId::new(name, blocked), &blocked, |b, &blocked| {
+            let store = make();
+            block(&store, blocked);
+            b.iter_custom(|iters| claim_finish(&store, 1, iters));
+        });
+    }
+    g.finish();
+
     let mut g = c.benchmark_group("claim_finish");
     for batch in [1u32, 16, 128] {
         g.throughput(Throughput::Elements(u64::from(batch)));

@@ -100,3 +100,66 @@ pub(crate) fn scheduler_ops(data: &[u8]) {
         panic!("model divergence: {e}");
     }
 }
+
+/// `cron add SCHEDULE --tz ZONE`: the input is `SCHEDULE\nZONE` (no newline: zone `UTC`).
+/// Parsing never panics, an error says something, and an accepted schedule's fire times
+/// move strictly forward, and the catch-up time for missed fires is never in the future.
+pub(crate) fn cron_schedule(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let (schedule, tz) = text.split_once('\n').unwrap_or((&text, "UTC"));
+    let added = queuectl::Timestamp::from_millis(1_764_000_000_000);
+    let spec = match queuectl::CronSpec::parse(schedule, tz, added) {
+        Ok(spec) => spec,
+        Err(e) => {
+            assert!(!e.is_empty());
+            return;
+        }
+    };
+    let mut t = added;
+    for _ in 0..4 {
+        let Some(next) = spec.next_after(t) else {
+            break;
+        };
+        assert!(
+            next > t,
+            "{schedule:?} in {tz:?}: {next} does not follow {t}"
+        );
+        t = next;
+    }
+    if let Some(due) = spec.next_after(added) {
+        let now = due.add(std::time::Duration::from_secs(3 * 86_400));
+        let latest = spec.latest_at_or_before(now, due);
+        assert!(
+            latest >= due && latest <= now,
+            "{schedule:?} in {tz:?}: {latest}"
+        );
+    }
+}
+
+/// `--db TARGET` / `QUEUECTL_DB`: parsing never panics (it only reads the text; nothing is
+/// opened or created), and a refusal says something without echoing a password given as
+/// `password=` in a libpq string or a URL's query.
+pub(crate) fn store_target(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Err(e) = queuectl::StoreTarget::parse(text) {
+        let message = e.to_string();
+        assert!(!message.is_empty());
+        let secret = "hunter2-secret";
+        if text.contains(&format!("password={secret}")) {
+            assert!(!message.contains(secret), "{message}");
+        }
+    }
+}
+
+/// Durations of flags and settings (`90s`, `5m`, `1h30m`, `2d`, a bare number of seconds):
+/// parsing never panics, and a whole number of seconds parses back from its digits.
+pub(crate) fn duration(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    match queuectl::parse_whole_seconds(&text) {
+        Ok(secs) => assert_eq!(queuectl::parse_whole_seconds(&secs.to_string()), Ok(secs)),
+        Err(e) => assert!(!e.is_empty()),
+    }
+    let _ = queuectl::parse_duration(&text);
+}

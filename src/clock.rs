@@ -8,8 +8,10 @@
 //! once instead of at its next periodic look.
 
 use std::fmt::Debug;
-#[cfg(any(test, feature = "testing"))]
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use queuectl_store::Timestamp;
 
@@ -33,15 +35,106 @@ pub trait Clock: Debug + Send + Sync + 'static {
     fn subscribe(&self, on_jump: Box<dyn Fn() -> bool + Send + Sync>) {
         drop(on_jump);
     }
+
+    /// Tells the clock of an instant the store recorded (the newest job, a heartbeat), so
+    /// that a clock that must not run behind what others saw can catch up: see
+    /// [`SteadyClock`]. The default ignores it.
+    fn observe(&self, seen: Timestamp) {
+        let _ = seen;
+    }
 }
 
-/// The system's wall clock.
+/// The system's wall clock, made safe against steps: it is the [`SteadyClock`] of this
+/// process over the operating system's wall time (one for the whole process, shared by
+/// every `SystemClock`), so it follows the wall clock forward but never goes back.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;
 
-impl Clock for SystemClock {
+/// The wall time as the operating system gives it, steps included.
+#[derive(Clone, Copy, Debug, Default)]
+struct OsClock;
+
+impl Clock for OsClock {
     fn now(&self) -> Timestamp {
         Timestamp::now()
+    }
+}
+
+/// The process's one steady view of the operating system's wall time.
+fn process_clock() -> &'static SteadyClock {
+    static CLOCK: std::sync::OnceLock<SteadyClock> = std::sync::OnceLock::new();
+    CLOCK.get_or_init(|| SteadyClock::new(Arc::new(OsClock)))
+}
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        process_clock().now()
+    }
+
+    fn observe(&self, seen: Timestamp) {
+        process_clock().observe(seen);
+    }
+}
+
+/// How far ahead of this clock a store's instant may be and still be adopted by
+/// [`Clock::observe`]: a backward step of the wall clock up to a day is caught up; an
+/// instant further ahead (a job imported with a wild date, a host whose clock is off by
+/// more) is ignored.
+const OBSERVE_AHEAD_MAX: Duration = Duration::from_secs(24 * 3600);
+
+/// A clock that follows `inner` forward but never goes back: after `inner` steps back,
+/// it goes on from where it was at the pace of this process's monotonic clock until
+/// `inner` catches up. So a backward step of the wall clock (an NTP step, an operator's
+/// `date -s`) does not make the pending backlog future-dated for as long as the step, nor
+/// stretch a retry's backoff by it; a forward step is followed (the wall clock was late).
+/// [`Clock::observe`] moves it forward to an instant the store recorded (up to a day
+/// ahead), which is how a worker started after a backward step catches up with jobs
+/// enqueued before it. [`SystemClock`] is this over the operating system's wall time.
+#[derive(Debug)]
+pub struct SteadyClock {
+    inner: Arc<dyn Clock>,
+    /// The last instant returned, and when (on the monotonic clock).
+    last: Mutex<Option<(Timestamp, Instant)>>,
+}
+
+impl SteadyClock {
+    /// A steady view of `inner`.
+    #[must_use]
+    pub fn new(inner: Arc<dyn Clock>) -> Self {
+        SteadyClock {
+            inner,
+            last: Mutex::new(None),
+        }
+    }
+}
+
+impl Clock for SteadyClock {
+    fn now(&self) -> Timestamp {
+        let wall = self.inner.now();
+        let mut last = self.last.lock();
+        let mono = Instant::now();
+        let now = match *last {
+            Some((at, when)) => wall.max(at.add(mono.saturating_duration_since(when))),
+            None => wall,
+        };
+        *last = Some((now, mono));
+        now
+    }
+
+    fn subscribe(&self, on_jump: Box<dyn Fn() -> bool + Send + Sync>) {
+        self.inner.subscribe(on_jump);
+    }
+
+    fn observe(&self, seen: Timestamp) {
+        let now = self.now();
+        if seen > now && seen.since(now) <= OBSERVE_AHEAD_MAX {
+            tracing::info!(
+                behind_ms = u64::try_from(seen.since(now).as_millis()).unwrap_or(u64::MAX),
+                "the wall clock is behind what the store recorded \
+                (a backward step?): going on from the store's time"
+            );
+            *self.last.lock() = Some((seen, Instant::now()));
+        }
     }
 }
 
@@ -172,6 +265,35 @@ mod tests {
         c.advance(Duration::from_millis(1));
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         assert!(c.subscribers.lock().is_empty());
+    }
+
+    #[test]
+    fn a_steady_clock_follows_forward_steps_and_never_goes_back() {
+        let wall = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
+        let steady = SteadyClock::new(wall.clone());
+        assert_eq!(steady.now(), Timestamp::from_millis(1_000_000));
+        wall.advance(Duration::from_secs(60));
+        assert_eq!(steady.now(), Timestamp::from_millis(1_060_000));
+        wall.set(Timestamp::from_millis(1_060_000 - 3_600_000));
+        let after_back = steady.now();
+        assert!(after_back >= Timestamp::from_millis(1_060_000));
+        // It keeps going at the monotonic pace meanwhile.
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(steady.now() >= after_back.add(Duration::from_millis(20)));
+        // Once the wall clock is ahead again, it follows.
+        wall.set(Timestamp::from_millis(5_000_000));
+        assert_eq!(steady.now(), Timestamp::from_millis(5_000_000));
+    }
+
+    #[test]
+    fn a_steady_clock_adopts_a_store_instant_up_to_a_day_ahead() {
+        let wall = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
+        let steady = SteadyClock::new(wall.clone());
+        steady.observe(Timestamp::from_millis(1_000_000 + 3_600_000));
+        assert!(steady.now() >= Timestamp::from_millis(1_000_000 + 3_600_000));
+        let far = steady.now().add(Duration::from_secs(2 * 24 * 3600));
+        steady.observe(far);
+        assert!(steady.now() < far);
     }
 
     #[test]

@@ -109,8 +109,9 @@
 //! One rule decides that a registered worker is dead, used by every pool's recovery pass
 //! and by [`live_workers`] and [`recover_dead_workers`] (the CLI's `status` and
 //! `worker stop`): a worker on the same host (same host id, see [`default_host_id`]) whose
-//! process is gone is dead at once; any worker whose heartbeat is older than three leases
-//! (at least 10 s) is dead. Recovery then kills the dead worker's orphaned job process
+//! process is gone (or whose pid a later process reuses) is dead at once; any worker whose
+//! heartbeat a running pool has seen stand still for three leases (at least 10 s, on its
+//! monotonic clock, so wall-clock steps do not count) is dead. Recovery then kills the dead worker's orphaned job process
 //! groups (same host only: each worker records its jobs' groups in a per-user directory,
 //! see [`WorkerPoolBuilder::group_dir`]), puts its jobs back to `pending` uncharged and
 //! removes its registry entry.
@@ -142,7 +143,7 @@
 //! | the storage seam | [`JobStore`], the union of [`Jobs`], [`Coordination`] and [`ChangeFeed`] (in scope with `use queuectl::prelude::*` to call a store's methods), [`Decorator`] to wrap a store, and what they speak: [`Job`], [`JobId`], [`JobState`], [`JobRecord`], [`Timestamp`], [`Transition`], … |
 //! | periodic jobs | [`Scheduler::add_schedule`], [`Scheduler::fire_due_schedules`] (which a [`WorkerPool`] given [`WorkerPoolBuilder::schedules`] calls), [`CronSpec`] (when a schedule fires, DST rules included), [`Schedule`] |
 //! | settings | [`Settings`], [`SettingKey`]: the values `queuectl config` manages, stored in the queue; [`parse_duration`] and [`parse_whole_seconds`], the duration syntax they take |
-//! | time | [`Clock`], [`SystemClock`]; `testing::ManualClock` (feature `testing`) |
+//! | time | [`Clock`], [`SystemClock`], [`SteadyClock`]; `testing::ManualClock` (feature `testing`) |
 //! | errors | [`Error`] and [`Result`]; [`StoreError`] inside [`Error::Store`] |
 //!
 //! # Features
@@ -190,7 +191,7 @@ pub mod testing;
 mod typed;
 mod worker;
 
-pub use crate::clock::{Clock, SystemClock};
+pub use crate::clock::{Clock, SteadyClock, SystemClock};
 pub use crate::config::{parse_duration, parse_whole_seconds, SettingKey, Settings};
 pub use crate::cron::CronSpec;
 pub use crate::error::{Error, Result};

@@ -564,11 +564,13 @@ mod tests {
                     queue: "mail".to_owned(),
                     counts: mail,
                     oldest_due: Some(NOW.sub(Duration::from_secs(90))),
+                    waiting: 0,
                 },
                 QueueStats {
                     queue: "レポート".to_owned(),
                     counts: reports,
                     oldest_due: None,
+                    waiting: 0,
                 },
             ],
             rates: Rates {

@@ -845,10 +845,10 @@ fn resolve_options(
             ));
         }
     }
-    if !depends_on.is_empty() {
+    if let Some(blank) = depends_on.iter().find(|id| id.as_str().trim().is_empty()) {
         return Err(invalid(
             "depends_on",
-            "is not supported by this version of queuectl".into(),
+            format!("has a blank job id {:?}", blank.as_str()),
         ));
     }
     Ok(JobOptions {
@@ -1031,7 +1031,7 @@ mod tests {
             "limits"
         );
         assert_eq!(
-            field(with(&|r| r.depends_on = vec![JobId::new("p")])),
+            field(with(&|r| r.depends_on = vec![JobId::new(" ")])),
             "depends_on"
         );
 

@@ -69,6 +69,13 @@ impl<S: JobStore> Scheduler<S> {
                 "the job JSON must not have an `id`: each fire's id is NAME@<time>".into(),
             ));
         }
+        if !request.depends_on.is_empty() {
+            return Err(invalid(
+                "the job JSON must not have `depends_on`: every fire would wait on the same \
+                 parents, which complete once"
+                    .into(),
+            ));
+        }
         // Resolve once now, so a job the scheduler would refuse is refused at add time.
         resolve(request, &Settings::default(), now)?;
         let next_run_at = spec
@@ -223,6 +230,9 @@ mod tests {
         let mut r = EnqueueRequest::shell(v["command"].as_str().ok_or("no command")?);
         if v.get("id").is_some() {
             r.id = Some(JobId::new("given"));
+        }
+        if v.get("depends_on").is_some() {
+            r.depends_on = vec![JobId::new("parent")];
         }
         Ok(r)
     }
@@ -397,6 +407,8 @@ mod tests {
             tz: "UTC".into(),
             job: r#"{"command":"true","id":"fixed"}"#.into(),
         };
+        assert!(sched.add_schedule(req.clone(), &template).is_err());
+        req.job = r#"{"command":"true","depends_on":["p"]}"#.into();
         assert!(sched.add_schedule(req.clone(), &template).is_err());
         req.job = r#"{"command":"true"}"#.into();
         req.tz = "Nowhere/Else".into();

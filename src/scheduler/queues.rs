@@ -127,7 +127,9 @@ impl<S: JobStore> Scheduler<S> {
             .filter(|s| s.paused)
             .map(|s| s.queue)
             .collect();
-        if paused.is_empty() {
+        // Without paused queues or pending jobs (some of which may wait on dependencies)
+        // a probe per queue and state says it; otherwise the per-queue counts.
+        if paused.is_empty() && totals.pending == 0 {
             if queues.is_empty() {
                 return Ok(false);
             }
@@ -145,14 +147,14 @@ impl<S: JobStore> Scheduler<S> {
             }
             return Ok(true);
         }
-        // Jobs waiting on dependencies (contract v2, "Dependencies") are left aside too:
-        // once the store tracks them, subtract the served queues' waiting jobs here.
+        // Jobs waiting on dependencies are left aside too: one becomes claimable only when
+        // its parent completes, and a parent that may still complete is active itself.
         Ok(self
             .store
             .queue_stats(self.now())?
             .iter()
             .filter(|s| queues.is_empty() || queues.contains(&s.queue))
             .filter(|s| !paused.contains(&s.queue))
-            .all(|s| active(&s.counts) == 0))
+            .all(|s| active(&s.counts).saturating_sub(s.waiting) == 0))
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use queuectl_store::JobStore;
 
 use super::liveness::default_host_id;
-use super::liveness::orphan::GroupRegistry;
+use super::liveness::orphan::{start_ticks, GroupRegistry};
 use super::run::ClaimPolicy;
 use super::state::StateMap;
 use super::{Handler, ShellHandler, WorkerPool};
@@ -232,13 +232,18 @@ impl<S: JobStore + Clone> WorkerPoolBuilder<S> {
         self
     }
 
-    /// The pool, with a fresh worker id (`host:pid:random`).
+    /// The pool, with a fresh worker id (`host:pid:random:sSTART`, where START is when the
+    /// process started, in clock ticks since boot: workers of the same host tell a live
+    /// worker from a later process that reuses its pid by it; left out where unknown).
     #[must_use]
     pub fn build(self) -> WorkerPool<S> {
         let host = self.host_id.unwrap_or_else(default_host_id);
         let pid = std::process::id();
         let suffix = uuid::Uuid::new_v4().simple().to_string();
-        let id = format!("{host}:{pid}:{}", &suffix[..8]);
+        let id = match start_ticks(pid) {
+            Some(start) => format!("{host}:{pid}:{}:s{start}", &suffix[..8]),
+            None => format!("{host}:{pid}:{}", &suffix[..8]),
+        };
         WorkerPool {
             scheduler: self.scheduler,
             id,

@@ -78,14 +78,22 @@
 //! by the CLI (`status`, `list`, `worker stop --wait`, through [`live_workers`] and
 //! [`recover_dead_workers`]):
 //! - a worker on the same host (same host id, see [`default_host_id`]) whose process is
-//!   gone is dead at once;
-//! - any worker whose heartbeat is older than three leases (at least 10 s) is dead.
+//!   gone, or whose pid now belongs to a later process, is dead at once; one whose process
+//!   runs is alive (whatever the wall clock says);
+//! - any worker whose heartbeat a running pool has seen stand still for three leases (at
+//!   least 10 s, on its monotonic clock) is dead; `status` judges another host's worker
+//!   by its heartbeat's age instead.
 //!
 //! Recovery then kills the dead worker's orphaned job process groups (same host only: each
 //! worker records its jobs' groups in a per-user directory, see
 //! [`WorkerPoolBuilder::group_dir`]), puts its jobs back to `pending` uncharged and removes
 //! its registry entry. A running pool also recovers expired leases, except those held by a
 //! live worker on its own host (stalled, not dead: taking its job would run it twice).
+//!
+//! A pool cut off from its store keeps what it ran: results the store refuses (a full
+//! disk) are recorded once it accepts writes again. While a worker of another host uses
+//! the store, a pool that cannot renew a lease kills that job a sixth of a lease before
+//! the lease ends (the self-fence), so the other host never runs it at the same time.
 //!
 //! [`Scheduler`]: crate::Scheduler
 //! [`Scheduler::release`]: crate::Scheduler::release

@@ -42,6 +42,30 @@ fn config_kv_corpus_keeps_the_setting_properties() {
 }
 
 #[test]
+fn cron_schedule_corpus_keeps_the_schedule_properties() {
+    for (path, data) in corpus("cron_schedule") {
+        eprintln!("{}", path.display());
+        harness::cron_schedule(&data);
+    }
+}
+
+#[test]
+fn store_target_corpus_keeps_the_target_properties() {
+    for (path, data) in corpus("store_target") {
+        eprintln!("{}", path.display());
+        harness::store_target(&data);
+    }
+}
+
+#[test]
+fn duration_corpus_keeps_the_duration_properties() {
+    for (path, data) in corpus("duration") {
+        eprintln!("{}", path.display());
+        harness::duration(&data);
+    }
+}
+
+#[test]
 fn corpus_seeds_cover_accepted_and_rejected_inputs() {
     use harness::input::parse_jobs;
     let results: Vec<bool> = corpus("enqueue_json")

@@ -2,8 +2,11 @@
 //! reference model in `queuectl::testing::model` (nothing lost or duplicated, no two live claims
 //! on one job, attempts within budget, counts conserved).
 
+use std::sync::Arc;
+
 use proptest::prelude::*;
 use queuectl::testing::model::{run_ops, Op};
+use queuectl::JobStore;
 use queuectl_store_conformance::{Fault, FaultyStore};
 use queuectl_store_memory::MemoryStore;
 use queuectl_store_sqlite::SqliteStore;
@@ -31,28 +34,53 @@ pub(crate) fn ops() -> impl Strategy<Value = Vec<Op>> {
     prop::collection::vec(op(), 1..120)
 }
 
+/// Runs `ops` on `store` with one fault armed on a call the run is sure to make: a dry run
+/// on `dry` counts the calls, and `pick` chooses one of them. Fails if the run diverges
+/// from the model or the fault was not hit (a case whose fault fell past the end of the
+/// run would test nothing).
+fn run_with_a_fault_that_hits<S: JobStore, D: JobStore>(
+    store: S,
+    dry: D,
+    ops: &[Op],
+    pick: prop::sample::Index,
+) -> Result<(), String> {
+    let counting = Arc::new(FaultyStore::new(dry));
+    run_ops(Arc::clone(&counting), ops).map_err(|e| format!("dry run: {e}"))?;
+    let calls = usize::try_from(counting.calls()).unwrap_or(usize::MAX);
+    if calls == 0 {
+        return Ok(());
+    }
+    let fault_at = u64::try_from(pick.index(calls)).unwrap_or(0) + 1;
+    let store = Arc::new(FaultyStore::new(store));
+    store.fail_nth_call(fault_at, Fault::Busy);
+    run_ops(Arc::clone(&store), ops)?;
+    if store.faults_injected() != 1 {
+        return Err(format!(
+            "the fault on call {fault_at} of {calls} was not hit"
+        ));
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
-    fn memory_store_matches_the_model(ops in ops(), fault_at in 0u64..400) {
-        let store = FaultyStore::new(MemoryStore::new());
-        store.fail_nth_call(fault_at, Fault::Busy);
-        let r = run_ops(store, &ops);
+    fn memory_store_matches_the_model(ops in ops(), pick in any::<prop::sample::Index>()) {
+        let r = run_with_a_fault_that_hits(MemoryStore::new(), MemoryStore::new(), &ops, pick);
         prop_assert!(r.is_ok(), "{}", r.err().unwrap_or_default());
     }
 }
 
 proptest! {
-    // Each case opens a fresh SQLite file; fewer cases keep the suite fast.
+    // Each case opens fresh SQLite files; fewer cases keep the suite fast.
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
-    fn sqlite_store_matches_the_model(ops in ops(), fault_at in 0u64..400) {
+    fn sqlite_store_matches_the_model(ops in ops(), pick in any::<prop::sample::Index>()) {
         let dir = tempfile::tempdir().unwrap();
-        let store = FaultyStore::new(SqliteStore::open(dir.path().join("q.db")).unwrap());
-        store.fail_nth_call(fault_at, Fault::Busy);
-        let r = run_ops(store, &ops);
+        let open = |name: &str| SqliteStore::open(dir.path().join(name)).unwrap();
+        let r = run_with_a_fault_that_hits(open("q.db"), open("dry.db"), &ops, pick);
         prop_assert!(r.is_ok(), "{}", r.err().unwrap_or_default());
     }
 }
@@ -155,11 +183,10 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
 
     #[test]
-    fn postgres_store_matches_the_model(ops in ops(), fault_at in 0u64..400) {
+    fn postgres_store_matches_the_model(ops in ops(), pick in any::<prop::sample::Index>()) {
         let Some(schema) = crate::support::pg::PgSchema::new() else { return Ok(()); };
-        let store = FaultyStore::new(schema.store());
-        store.fail_nth_call(fault_at, Fault::Busy);
-        let r = run_ops(store, &ops);
+        // The dry run only counts calls: the memory store answers as PostgreSQL does.
+        let r = run_with_a_fault_that_hits(schema.store(), MemoryStore::new(), &ops, pick);
         prop_assert!(r.is_ok(), "{}", r.err().unwrap_or_default());
     }
 }

@@ -3,8 +3,10 @@
 
 mod due;
 mod executor;
+mod faults;
 mod pool;
 mod process;
+mod steps;
 mod typed;
 
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! fault-injection tests.
 //!
 //! Test bodies are ordinary generic functions, grouped by role in modules (`enqueue`,
-//! `claim`, `finish`, `rescue`, `admin`, `cancel`, `operate`, `overview`, `queue`, `concurrency`, `schedule`, `options`, `version`); the [`store_conformance!`] macro
+//! `claim`, `finish`, `rescue`, `admin`, `cancel`, `operate`, `overview`, `queue`, `concurrency`, `schedule`, `options`, `deps`, `version`); the [`store_conformance!`] macro
 //! lists every case once and expands one `#[test]` per case, so adding a case here runs it
 //! against every store. Each store has exactly one call site,
 //! `backends/<store>/tests/conformance.rs`:
@@ -38,6 +38,7 @@ mod admin;
 mod cancel;
 mod claim;
 mod concurrency;
+mod deps;
 mod enqueue;
 mod faulty;
 mod finish;
@@ -57,6 +58,7 @@ pub mod cases {
     pub use crate::cancel::*;
     pub use crate::claim::*;
     pub use crate::concurrency::*;
+    pub use crate::deps::*;
     pub use crate::enqueue::*;
     pub use crate::finish::*;
     pub use crate::live::*;
@@ -232,6 +234,17 @@ macro_rules! store_conformance {
             requeue_dead_refuses_a_job_whose_unique_key_is_held,
             // version.rs
             check_schema_version_passes_on_a_store_this_build_opened,
+            // deps.rs
+            a_batch_may_name_earlier_jobs_and_a_held_one_stands_for_its_holder,
+            a_completed_parent_is_met_for_good,
+            a_dependant_is_claimable_only_once_every_parent_completed,
+            a_parent_cancelled_while_running_cancels_its_dependants,
+            a_parent_that_cannot_complete_cancels_its_dependants_transitively,
+            a_released_dependant_is_due_from_its_release,
+            a_retried_dependant_waits_again_or_is_refused_naming_the_parent,
+            an_enqueue_with_dependencies_of_a_taken_id_is_a_conflict,
+            dependants_enqueued_while_the_parent_completes_are_never_stranded,
+            enqueue_refuses_parents_it_cannot_wait_for_storing_nothing,
         }
     };
     (@names_of; $($case:ident),* $(,)?) => {
@@ -276,6 +289,7 @@ mod tests {
             include_str!("cancel.rs"),
             include_str!("claim.rs"),
             include_str!("concurrency.rs"),
+            include_str!("deps.rs"),
             include_str!("enqueue.rs"),
             include_str!("finish.rs"),
             include_str!("live.rs"),

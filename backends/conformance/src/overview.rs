@@ -451,6 +451,7 @@ pub fn attempt_stats_of_a_store_without_attempts_is_empty<S: JobStore>(store: Te
             queue: "default".to_owned(),
             counts: counts(&[(JobState::Pending, 1)]),
             oldest_due: Some(T0),
+            waiting: 0,
         }]
     );
 }

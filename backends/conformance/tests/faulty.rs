@@ -94,3 +94,41 @@ fn a_fault_fires_exactly_once_under_concurrent_calls() {
     assert_eq!(store.calls(), 100);
     assert_eq!(store.into_inner().counts().unwrap().total(), 0);
 }
+
+#[test]
+fn a_lost_acknowledgement_takes_effect_then_fails_once() {
+    let store = FaultyStore::new(MemoryStore::new());
+    store.fail_nth_call(1, Fault::LostAck);
+    let err = store.enqueue(&new_job_with_id("a"), T0).unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert!(err.to_string().contains("after it took effect"), "{err}");
+    store
+        .inner()
+        .get(&JobId::new("a"))
+        .expect("the enqueue took effect");
+    assert_eq!(store.faults_injected(), 1);
+    assert!(!store.is_armed());
+    store.enqueue(&new_job_with_id("b"), T0).unwrap();
+
+    // A lost acknowledgement of a call the inner store refused is just that refusal.
+    store.fail_nth_call(1, Fault::LostAck);
+    assert!(matches!(
+        store.enqueue(&new_job_with_id("a"), T0),
+        Err(StoreError::Conflict(_))
+    ));
+    store.counts().unwrap();
+    assert_eq!(store.faults_injected(), 1);
+}
+
+#[test]
+fn a_fault_armed_for_a_method_fires_on_its_next_call_only() {
+    let store = FaultyStore::new(MemoryStore::new());
+    store.fail_next_call_to("counts", Fault::Busy);
+    assert!(store.is_armed());
+    store.enqueue(&new_job_with_id("a"), T0).unwrap();
+    store.get(&JobId::new("a")).unwrap();
+    assert!(matches!(store.counts(), Err(StoreError::Busy(_))));
+    assert!(!store.is_armed());
+    assert_eq!(store.counts().unwrap().pending, 1);
+    assert_eq!(store.faults_injected(), 1);
+}

@@ -58,10 +58,11 @@ use parking_lot::Mutex;
 use queuectl_store::{
     page_matches, queue_stats_of, AttemptRecord, AttemptStats, AttemptStatsBuilder,
     AttemptStatsRequest, Capabilities, ChangeFeed, ClaimRequest, ClaimToken, Coordination,
-    Enqueued, Execution, Fired, Guarded, Heartbeat, Job, JobCursor, JobFilter, JobId, JobPage,
-    JobPageRequest, JobRecord, JobState, Jobs, LeaseRef, LiveOutput, Marker, NewJob, PruneRequest,
-    QueueChange, QueueSettings, QueueStats, Schedule, ScheduleFire, StateCounts, StoreError,
-    StoreResult, Timestamp, Transition, TransitionKind, WorkerInfo, CANCELLED_WHILE_RUNNING,
+    DependencyProblem, Enqueued, Execution, Fired, Guarded, Heartbeat, Job, JobCursor, JobFilter,
+    JobId, JobPage, JobPageRequest, JobRecord, JobState, Jobs, LeaseRef, LiveOutput, Marker,
+    NewJob, PruneRequest, QueueChange, QueueSettings, QueueStats, Schedule, ScheduleFire,
+    StateCounts, StoreError, StoreResult, Timestamp, Transition, TransitionKind, WorkerInfo,
+    CANCELLED_WHILE_RUNNING,
 };
 
 /// An in-process [`JobStore`](queuectl_store::JobStore); see the [crate docs](crate).
@@ -91,6 +92,9 @@ struct Entry {
     /// jobs never have one, and every slab slot is as large as an entry).
     live: Option<Box<(ClaimToken, LiveOutput)>>,
     history: Vec<AttemptRecord>,
+    /// Parents it waits for that have not completed (the SQL stores' `unmet_parents`): a
+    /// job with any is not claimable.
+    unmet: u32,
 }
 
 /// Every job, in insertion order, at the index that is its [`Seq`].
@@ -207,8 +211,8 @@ type IdHasher = foldhash::fast::RandomState;
 /// them after every kind of write):
 /// 1. `jobs` holds every job once; their order is insertion order.
 /// 2. `ids` maps the id of every job in `jobs` to its sequence, and nothing else.
-/// 3. `ready` holds exactly `ready_key(job, seq)` of every claimable job (`pending` or
-///    `failed`, with a `next_run_at`), due or not.
+/// 3. `ready` holds exactly `ready_key(entry, seq)` of every claimable job (`pending` or
+///    `failed`, with a `next_run_at` and no unmet parent), due or not.
 /// 4. `processing` maps the id of every `processing` job to its sequence, and nothing else.
 /// 5. `keys` maps the `unique_key` of every job that holds it (`pending`, `failed` or
 ///    `processing`) to that job's sequence, and nothing else: the partial unique index of
@@ -239,6 +243,10 @@ struct State {
     workers: Vec<WorkerInfo>,
     /// Periodic jobs by name (so listed in byte order of names).
     schedules: BTreeMap<String, Schedule>,
+    /// Dependencies not met yet, parent id → waiting children (the SQL stores' `job_deps`):
+    /// kept after the parent ended `dead` or `cancelled` or was deleted, so that a retry of
+    /// a child can be refused naming it; a child's ids leave with the child.
+    deps: HashMap<JobId, Vec<JobId>>,
 }
 
 /// Adds a newly stored (or renumbered) job to the indexes of invariants 2–4.
@@ -248,12 +256,13 @@ fn index_job(
     ready: &mut BTreeSet<ReadyKey>,
     keys: &mut HashMap<String, Seq>,
     seq: Seq,
-    job: &Job,
+    entry: &Entry,
 ) {
+    let job = &entry.job;
     if let Some(key) = held_key(job) {
         keys.insert(key.to_owned(), seq);
     }
-    if let Some(key) = ready_key(job, seq) {
+    if let Some(key) = ready_key(entry, seq) {
         ready.insert(key);
     }
     if job.state == JobState::Processing {
@@ -271,8 +280,12 @@ fn held_key(job: &Job) -> Option<&str> {
 }
 
 /// The job's place in `ready`, if it is claimable.
-fn ready_key(job: &Job, seq: Seq) -> Option<ReadyKey> {
-    match (job.state.is_claimable(), job.next_run_at) {
+fn ready_key(entry: &Entry, seq: Seq) -> Option<ReadyKey> {
+    let job = &entry.job;
+    match (
+        job.state.is_claimable() && entry.unmet == 0,
+        job.next_run_at,
+    ) {
         (true, Some(at)) => Some((Reverse(job.priority), at, seq)),
         _ => None,
     }
@@ -299,7 +312,7 @@ impl State {
                 &mut self.ready,
                 &mut self.keys,
                 seq,
-                &entry.job,
+                entry,
             );
         }
     }
@@ -323,7 +336,7 @@ impl State {
                 &mut self.ready,
                 &mut self.keys,
                 seq,
-                &entry.job,
+                entry,
             );
         }
     }
@@ -332,7 +345,7 @@ impl State {
     /// processing map in step.
     fn modify<R>(&mut self, seq: Seq, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
         let entry = self.jobs.get_mut(seq)?;
-        if let Some(key) = ready_key(&entry.job, seq) {
+        if let Some(key) = ready_key(entry, seq) {
             self.ready.remove(&key);
         }
         let was_processing = entry.job.state == JobState::Processing;
@@ -343,7 +356,7 @@ impl State {
         if let Some(key) = held_key(&entry.job) {
             self.keys.insert(key.to_owned(), seq);
         }
-        if let Some(key) = ready_key(&entry.job, seq) {
+        if let Some(key) = ready_key(entry, seq) {
             self.ready.insert(key);
         }
         match (was_processing, entry.job.state == JobState::Processing) {
@@ -360,7 +373,8 @@ impl State {
 
     fn remove(&mut self, seq: Seq) {
         if let Some(entry) = self.jobs.remove(seq) {
-            if let Some(key) = ready_key(&entry.job, seq) {
+            self.unlink_child(&entry.job);
+            if let Some(key) = ready_key(&entry, seq) {
                 self.ready.remove(&key);
             }
             self.ids.remove(&entry.job.id);
@@ -422,6 +436,161 @@ impl State {
             }
         }
         room
+    }
+
+    /// Links the jobs of a batch just stored (see `enqueue_batch`) to their parents, as
+    /// the SQL stores' `link_new_jobs` does; on an error nothing is linked (the caller
+    /// then removes the batch).
+    fn link_new_jobs(&mut self, jobs: &[NewJob], outcomes: &[Enqueued]) -> StoreResult<()> {
+        let position: HashMap<&JobId, usize> =
+            jobs.iter().enumerate().map(|(i, j)| (&j.id, i)).collect();
+        let mut links: Vec<(JobId, Vec<JobId>, Vec<JobId>)> = Vec::new();
+        for (i, job) in jobs.iter().enumerate() {
+            if job.options.depends_on.is_empty() || outcomes.get(i) != Some(&Enqueued::Stored) {
+                continue;
+            }
+            let mut parents: Vec<JobId> = Vec::new();
+            let mut open: Vec<JobId> = Vec::new();
+            for named in &job.options.depends_on {
+                let problem = |problem| StoreError::Dependency {
+                    job: job.id.clone(),
+                    parent: named.clone(),
+                    problem,
+                };
+                let parent = match position.get(named) {
+                    Some(&p) if p == i => return Err(problem(DependencyProblem::Itself)),
+                    Some(&p) if p > i => return Err(problem(DependencyProblem::LaterInBatch)),
+                    Some(&p) => match outcomes.get(p) {
+                        Some(Enqueued::Held(holder)) => holder.clone(),
+                        _ => named.clone(),
+                    },
+                    None => named.clone(),
+                };
+                if parents.contains(&parent) {
+                    continue;
+                }
+                let state = self.entry(&parent).map(|e| e.job.state).ok();
+                match state {
+                    None => return Err(problem(DependencyProblem::Unknown)),
+                    Some(JobState::Dead) => return Err(problem(DependencyProblem::Dead)),
+                    Some(JobState::Cancelled) => return Err(problem(DependencyProblem::Cancelled)),
+                    Some(JobState::Completed) => {}
+                    Some(_) => open.push(parent.clone()),
+                }
+                parents.push(parent);
+            }
+            links.push((job.id.clone(), parents, open));
+        }
+        for (child, parents, open) in links {
+            let Some(&seq) = self.ids.get(&child) else {
+                continue;
+            };
+            let unmet = u32::try_from(open.len()).unwrap_or(u32::MAX);
+            self.modify(seq, |e| {
+                e.unmet = unmet;
+                e.job.options.depends_on = parents;
+            });
+            for parent in open {
+                self.deps.entry(parent).or_default().push(child.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// What the job at `seq` reaching its state means to the jobs waiting on it: see the
+    /// SQL stores' `settle`.
+    fn settle(&mut self, seq: Seq, now: Timestamp) {
+        if self.deps.is_empty() {
+            return;
+        }
+        let Some((id, state)) = self.jobs.get(seq).map(|e| (e.job.id.clone(), e.job.state)) else {
+            return;
+        };
+        match state {
+            JobState::Completed => {
+                for child in self.deps.remove(&id).unwrap_or_default() {
+                    if let Some(&c) = self.ids.get(&child) {
+                        self.modify(c, |e| {
+                            e.unmet = e.unmet.saturating_sub(1);
+                            // Released: it has waited since now (see the SQL `met`).
+                            if e.unmet == 0 && e.job.state == JobState::Pending {
+                                e.job.next_run_at = e.job.next_run_at.map(|at| at.max(now));
+                            }
+                        });
+                    }
+                }
+            }
+            JobState::Dead => self.cascade(&id, "ended dead", now),
+            JobState::Cancelled => self.cascade(&id, "was cancelled", now),
+            _ => {}
+        }
+    }
+
+    /// Cancels the jobs waiting on `parent`, transitively (see the SQL stores' `cascade`).
+    fn cascade(&mut self, parent: &JobId, why: &str, now: Timestamp) {
+        let mut frontier: Vec<(JobId, String)> = vec![(parent.clone(), why.to_owned())];
+        while let Some((parent, why)) = frontier.pop() {
+            let children = self.deps.get(&parent).cloned().unwrap_or_default();
+            for child in children {
+                let Some(&c) = self.ids.get(&child) else {
+                    continue;
+                };
+                let cancelled = self.modify(c, |e| {
+                    if e.job.state != JobState::Pending {
+                        return false;
+                    }
+                    e.job.state = JobState::Cancelled;
+                    e.job.next_run_at = None;
+                    e.job.updated_at = now;
+                    e.job.last_error = Some(format!("dependency {parent} {why}"));
+                    true
+                });
+                if cancelled == Some(true) {
+                    frontier.push((child, "was cancelled".to_owned()));
+                }
+            }
+        }
+    }
+
+    /// The unmet parents of the job at `seq` for a retry (see the SQL stores' `recount`),
+    /// or the error refusing it; changes nothing.
+    fn recount(&self, seq: Seq) -> StoreResult<u32> {
+        let Some(entry) = self.jobs.get(seq) else {
+            return Ok(0);
+        };
+        let child = &entry.job.id;
+        let mut unmet = 0;
+        for parent in &entry.job.options.depends_on {
+            let waits = self.deps.get(parent).is_some_and(|c| c.contains(child));
+            if !waits {
+                continue;
+            }
+            let problem = |problem| StoreError::Dependency {
+                job: child.clone(),
+                parent: parent.clone(),
+                problem,
+            };
+            match self.entry(parent).map(|e| e.job.state).ok() {
+                None => return Err(problem(DependencyProblem::Deleted)),
+                Some(JobState::Dead) => return Err(problem(DependencyProblem::Dead)),
+                Some(JobState::Cancelled) => return Err(problem(DependencyProblem::Cancelled)),
+                Some(JobState::Completed) => {}
+                Some(_) => unmet += 1,
+            }
+        }
+        Ok(unmet)
+    }
+
+    /// Drops the dependencies of the job `id` (being removed) as a child.
+    fn unlink_child(&mut self, job: &Job) {
+        for parent in &job.options.depends_on {
+            if let Some(children) = self.deps.get_mut(parent) {
+                children.retain(|c| c != &job.id);
+                if children.is_empty() {
+                    self.deps.remove(parent);
+                }
+            }
+        }
     }
 
     fn changed(&mut self) {
@@ -505,6 +674,7 @@ fn new_entry(new: &NewJob, now: Timestamp) -> Entry {
         },
         live: None,
         history: Vec::new(),
+        unmet: 0,
     }
 }
 
@@ -628,6 +798,17 @@ impl Jobs for MemoryStore {
             state.insert(new_entry(new, now));
             results.push(Enqueued::Stored);
         }
+        if let Err(e) = state.link_new_jobs(jobs, &results) {
+            // All or nothing: take the batch back out.
+            for (new, outcome) in jobs.iter().zip(&results) {
+                if *outcome == Enqueued::Stored {
+                    if let Some(&seq) = state.ids.get(&new.id) {
+                        state.remove(seq);
+                    }
+                }
+            }
+            return Err(e);
+        }
         if results.contains(&Enqueued::Stored) {
             state.changed();
         }
@@ -700,9 +881,13 @@ impl Jobs for MemoryStore {
                 .held(&t.id, t.token)
                 .filter(|&seq| !t.kind.only_if_lease_expired() || state.lease_expired(seq, now));
             let applied = match held {
-                Some(seq) => state
-                    .modify(seq, |entry| apply_transition(entry, &t.kind, now))
-                    .is_some(),
+                Some(seq) => {
+                    let applied = state
+                        .modify(seq, |entry| apply_transition(entry, &t.kind, now))
+                        .is_some();
+                    state.settle(seq, now);
+                    applied
+                }
                 None => false,
             };
             results.push(if applied {
@@ -864,6 +1049,7 @@ impl Jobs for MemoryStore {
                 entry.job.clone()
             })
             .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        state.settle(seq, now);
         state.changed();
         Ok(job)
     }
@@ -877,7 +1063,7 @@ impl Jobs for MemoryStore {
         Ok(counts)
     }
 
-    fn delete(&self, id: &JobId, _now: Timestamp) -> StoreResult<Job> {
+    fn delete(&self, id: &JobId, now: Timestamp) -> StoreResult<Job> {
         let mut state = self.state.lock();
         let accepted: Vec<JobState> = JobState::ALL
             .into_iter()
@@ -890,6 +1076,9 @@ impl Jobs for MemoryStore {
             .map(|e| e.job.clone())
             .ok_or_else(|| StoreError::NotFound(id.clone()))?;
         state.remove(seq);
+        if job.state != JobState::Completed {
+            state.cascade(&job.id, "was deleted before it completed", now);
+        }
         state.compact_if_sparse();
         state.changed();
         Ok(job)
@@ -940,7 +1129,33 @@ impl Jobs for MemoryStore {
                 job: record.job.clone(),
                 live: None,
                 history: record.history_for_import(),
+                unmet: 0,
             });
+        }
+        // Dependencies come back from `depends_on`, as in the SQL stores' `link_imported`.
+        for record in records {
+            let job = &record.job;
+            let open: Vec<JobId> = job
+                .options
+                .depends_on
+                .iter()
+                .filter(|p| {
+                    state
+                        .entry(p)
+                        .is_ok_and(|e| e.job.state != JobState::Completed)
+                })
+                .cloned()
+                .collect();
+            if open.is_empty() {
+                continue;
+            }
+            if let Some(&seq) = state.ids.get(&job.id) {
+                let unmet = u32::try_from(open.len()).unwrap_or(u32::MAX);
+                state.modify(seq, |e| e.unmet = unmet);
+            }
+            for parent in open {
+                state.deps.entry(parent).or_default().push(job.id.clone());
+            }
         }
         if !records.is_empty() {
             state.changed();
@@ -987,7 +1202,28 @@ impl Jobs for MemoryStore {
 
     fn queue_stats(&self, now: Timestamp) -> StoreResult<Vec<QueueStats>> {
         let state = self.state.lock();
-        Ok(queue_stats_of(state.jobs.values().map(|e| &e.job), now))
+        let mut stats = queue_stats_of(state.jobs.values().map(|e| &e.job), now);
+        // Jobs waiting on dependencies are counted apart and are not due.
+        let mut waiting: HashMap<&str, u64> = HashMap::new();
+        for entry in state.jobs.values() {
+            if entry.unmet > 0 && entry.job.state == JobState::Pending {
+                *waiting.entry(entry.job.queue.as_str()).or_default() += 1;
+            }
+        }
+        for s in &mut stats {
+            if let Some(&n) = waiting.get(s.queue.as_str()) {
+                s.waiting = n;
+                s.oldest_due = state
+                    .jobs
+                    .values()
+                    .filter(|e| e.unmet == 0 && e.job.queue == s.queue)
+                    .filter(|e| e.job.state == JobState::Pending)
+                    .filter_map(|e| e.job.next_run_at)
+                    .filter(|at| *at <= now)
+                    .min();
+            }
+        }
+        Ok(stats)
     }
 
     fn requeue_all_dead(&self, now: Timestamp) -> StoreResult<u64> {
@@ -1017,9 +1253,11 @@ impl Jobs for MemoryStore {
         let mut state = self.state.lock();
         let seq = state.seq_in_state(id, from)?;
         state.check_key_free(seq)?;
+        let unmet = state.recount(seq)?;
         let job = state
             .modify(seq, |entry| {
                 requeue(&mut entry.job, now);
+                entry.unmet = unmet;
                 entry.job.clone()
             })
             .ok_or_else(|| StoreError::NotFound(id.clone()))?;
@@ -1216,7 +1454,7 @@ mod tests {
         let expected: BTreeSet<ReadyKey> = state
             .jobs
             .iter()
-            .filter_map(|(seq, e)| ready_key(&e.job, seq))
+            .filter_map(|(seq, e)| ready_key(e, seq))
             .collect();
         assert_eq!(state.ready, expected);
         let processing: HashMap<JobId, Seq> = state

@@ -3,7 +3,7 @@
 //! ```sql
 //! WITH c AS MATERIALIZED (
 //!     SELECT seq, next_run_at AS claim_due FROM jobs
-//!     WHERE state IN ('pending', 'failed') AND next_run_at <= $now [AND queue = ANY($queues)]
+//!     WHERE state IN ('pending', 'failed') AND unmet_parents = 0 AND next_run_at <= $now [AND queue = ANY($queues)]
 //!       AND queue <> ALL (ARRAY(SELECT queue FROM queue_settings WHERE paused))
 //!       AND NOT EXISTS (SELECT 1 FROM queue_settings
 //!                       WHERE concurrency IS NOT NULL AND NOT paused [AND queue = ANY($queues)])
@@ -96,7 +96,7 @@ impl QueryFragment<Pg> for ClaimQuery<'_> {
         out.push_sql(
             "WITH c AS MATERIALIZED ( \
              SELECT seq, next_run_at AS claim_due FROM jobs \
-             WHERE state IN ('pending', 'failed') AND next_run_at <= ",
+             WHERE state IN ('pending', 'failed') AND unmet_parents = 0 AND next_run_at <= ",
         );
         out.push_bind_param::<BigInt, _>(&self.now)?;
         if let Some(queues) = &self.queues {
@@ -237,7 +237,7 @@ impl QueryFragment<Pg> for PickCandidates<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql(
             "SELECT seq, priority, next_run_at FROM jobs \
-             WHERE state IN ('pending', 'failed') AND next_run_at <= ",
+             WHERE state IN ('pending', 'failed') AND unmet_parents = 0 AND next_run_at <= ",
         );
         out.push_bind_param::<BigInt, _>(&self.now)?;
         if let Some(queues) = &self.queues {

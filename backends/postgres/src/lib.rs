@@ -124,7 +124,7 @@ use queuectl_store::{
     ChangeFeed, ClaimRequest, ClaimToken, Coordination, Enqueued, Guarded, Job, JobId, Jobs,
     LeaseRef, Marker, NewJob, StoreError, StoreResult, Timestamp, Transition, TransitionKind, Wake,
 };
-use queuectl_store_sql::pg::apply_transition;
+use queuectl_store_sql::pg::{self, apply_transition};
 use queuectl_store_sql::row::{decode_jobs, InsertJob};
 use queuectl_store_sql::{Failure, Session};
 
@@ -351,7 +351,11 @@ impl PostgresStore {
     /// A holder that finished between the two statements (READ COMMITTED reads the newest
     /// commit) leaves a skipped row without one; the transaction then rolls back and runs
     /// again, a bounded number of times.
-    fn enqueue_keyed(&self, query: &enqueue::EnqueueQuery<'_>) -> StoreResult<Vec<Enqueued>> {
+    fn enqueue_keyed(
+        &self,
+        query: &enqueue::EnqueueQuery<'_>,
+        jobs: &[NewJob],
+    ) -> StoreResult<Vec<Enqueued>> {
         const ROUNDS: usize = 8;
         for _ in 0..ROUNDS {
             let done = self.run(|conn| {
@@ -378,7 +382,9 @@ impl PostgresStore {
                         .filter(|i| !stored.contains(query.ids()[*i]))
                         .collect();
                     if skipped.is_empty() {
-                        return Ok(Some(vec![Enqueued::Stored; query.ids().len()]));
+                        let results = vec![Enqueued::Stored; query.ids().len()];
+                        pg::link_new_jobs(conn, jobs, &results)?;
+                        return Ok(Some(results));
                     }
                     // A skipped row whose id is taken as well is a Conflict, as without a key.
                     let skipped_ids: Vec<&str> = skipped.iter().map(|i| query.ids()[*i]).collect();
@@ -410,6 +416,7 @@ impl PostgresStore {
                             }
                         }
                     }
+                    pg::link_new_jobs(conn, jobs, &results)?;
                     Ok(Some(results))
                 })
                 .or_else(|e| match e {
@@ -495,10 +502,14 @@ impl Jobs for PostgresStore {
         let rows = InsertJob::batch(jobs, now)?;
         let query = enqueue::EnqueueQuery::new(&rows, now.as_millis());
         if query.keyed() {
-            return self.enqueue_keyed(&query);
+            return self.enqueue_keyed(&query, jobs);
         }
-        self.run(
-            |conn| match query.clone().get_result::<enqueue::Enqueued>(conn) {
+        // What the insert's result means; `conn` must be usable afterwards (outside a
+        // transaction the failed statement aborted) to look up the taken id.
+        let inserted = |conn: &mut PgConnection,
+                        result: QueryResult<enqueue::Enqueued>|
+         -> Result<(), Failure> {
+            match result {
                 Ok(done) if usize::try_from(done.inserted).ok() == Some(rows.len()) => Ok(()),
                 Ok(done) => Err(StoreError::Backend {
                     message: format!("enqueue stored {} of {} jobs", done.inserted, rows.len()),
@@ -518,8 +529,25 @@ impl Jobs for PostgresStore {
                     }
                 }
                 Err(e) => Err(e.into()),
-            },
-        )?;
+            }
+        };
+        if jobs.iter().any(|j| !j.options.depends_on.is_empty()) {
+            // The jobs and their dependencies in one transaction; the insert in a savepoint
+            // of its own, so that a taken id leaves the transaction able to say which.
+            let stored = vec![Enqueued::Stored; rows.len()];
+            self.write(|conn| {
+                let result = conn.transaction(|conn| query.clone().get_result(conn));
+                inserted(conn, result)?;
+                pg::link_new_jobs(conn, jobs, &stored)?;
+                Ok(())
+            })?;
+        } else {
+            // One statement, committed on its own.
+            self.run(|conn| {
+                let result = query.clone().get_result(conn);
+                inserted(conn, result)
+            })?;
+        }
         self.wrote();
         Ok(vec![Enqueued::Stored; rows.len()])
     }
@@ -548,8 +576,25 @@ impl Jobs for PostgresStore {
             return Ok(Vec::new());
         }
         if let Some(query) = finish::FinishQuery::new(transitions, now) {
-            // The common case (workers reporting executions): one statement.
-            let done: Vec<finish::Done> = self.run(|conn| Ok(query.clone().load(conn)?))?;
+            // The common case (workers reporting executions): one statement, then, in the
+            // same transaction, what the jobs that ended mean to the jobs waiting on them
+            // (one probe when none waits on anything). A separate statement on purpose:
+            // only it sees a dependency linked while the finish waited for the parent's
+            // row lock (see `pg::parent_states`).
+            let done: Vec<finish::Done> = self.write(|conn| {
+                let done: Vec<finish::Done> = query.clone().load(conn)?;
+                let ended: Vec<&str> = done
+                    .iter()
+                    .filter_map(|f| usize::try_from(f.ord).ok())
+                    .filter_map(|i| transitions.get(i))
+                    .map(|t| t.id.as_str())
+                    .collect();
+                let ready = pg::settle(conn, &ended, now)?;
+                if ready {
+                    Self::wake(conn)?;
+                }
+                Ok(done)
+            })?;
             let mut out = vec![Guarded::Stale; transitions.len()];
             let mut wake = false;
             for f in &done {
@@ -580,6 +625,13 @@ impl Jobs for PostgresStore {
                 out[i] = apply_transition(conn, t, now)?;
                 wake |= out[i].is_applied() && wakes_workers(&t.kind);
             }
+            let ended: Vec<&str> = transitions
+                .iter()
+                .zip(&out)
+                .filter(|(_, g)| g.is_applied())
+                .map(|(t, _)| t.id.as_str())
+                .collect();
+            wake |= pg::settle(conn, &ended, now)?;
             if wake {
                 Self::wake(conn)?;
             }

@@ -22,6 +22,9 @@ mod check;
 #[path = "portable/coordination.rs"]
 mod coordination;
 #[allow(clippy::duplicate_mod)]
+#[path = "portable/deps.rs"]
+mod deps;
+#[allow(clippy::duplicate_mod)]
 #[path = "portable/job.rs"]
 mod job;
 #[allow(clippy::duplicate_mod)]
@@ -46,8 +49,50 @@ use self::strpos as position_of;
 
 pub use self::check::*;
 pub use self::coordination::*;
+pub use self::deps::*;
 pub use self::job::*;
 pub use self::operate::*;
 pub use self::overview::*;
 pub use self::queue::*;
 pub use self::schedule::*;
+
+/// The states of the jobs `ids` (absent ones are missing), for a dependency check, each
+/// row locked `FOR SHARE` until the commit: a concurrent finish, cancel or delete of a
+/// parent (an `UPDATE` or `DELETE` of its row) waits for the new dependency to commit and
+/// then sees it, or commits first and this read sees what it wrote. Without the lock a
+/// parent could complete without seeing the child that was just linked to it.
+fn parent_states(
+    conn: &mut Conn,
+    ids: &[impl AsRef<str>],
+) -> diesel::QueryResult<Vec<(String, String)>> {
+    use diesel::prelude::*;
+    let ids: Vec<&str> = ids.iter().map(AsRef::as_ref).collect();
+    crate::schema::jobs::table
+        .filter(crate::schema::jobs::id.eq_any(ids))
+        .select((crate::schema::jobs::id, crate::schema::jobs::state))
+        // In id order, as finishes and lease renewals lock jobs: no cycle of waits.
+        .order(crate::schema::jobs::id)
+        .for_share()
+        .load(conn)
+}
+
+/// Locks the jobs waiting on `parents` (in `seq` order, `FOR UPDATE`) before `settle`
+/// changes them one parent at a time: two finishes whose parents share children then wait
+/// for each other in one order instead of deadlocking.
+fn lock_children(conn: &mut Conn, parents: &[String]) -> diesel::QueryResult<()> {
+    use crate::schema::{job_deps, jobs};
+    use diesel::prelude::*;
+    jobs::table
+        .filter(
+            jobs::seq.eq_any(
+                job_deps::table
+                    .filter(job_deps::parent_id.eq_any(parents))
+                    .select(job_deps::child_seq),
+            ),
+        )
+        .select(jobs::seq)
+        .order(jobs::seq)
+        .for_update()
+        .load::<i64>(conn)
+        .map(drop)
+}

@@ -30,7 +30,8 @@ pub struct JobRow {
     id: String,
     command: String,
     kind: String,
-    state: String,
+    /// The state's name.
+    pub(crate) state: String,
     attempts: i64,
     max_retries: i64,
     /// See [`Job::priority`].

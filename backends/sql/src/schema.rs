@@ -63,6 +63,9 @@ diesel::table! {
         unique_key -> Nullable<Text>,
         /// See `JobOptions::depends_on`: a JSON array, `NULL` when empty.
         depends_on -> Nullable<Text>,
+        /// How many of `depends_on` have not completed yet (rows of `job_deps` naming this
+        /// job); a `pending` job with any is not claimable.
+        unmet_parents -> Integer,
     }
 }
 
@@ -182,6 +185,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// One row per dependency not met yet: `child_seq` waits for the job `parent_id` to
+    /// complete. Kept after its parent ended `dead`, `cancelled` or was deleted (the
+    /// child, cancelled, then names it when a retry is refused); deleted when the parent
+    /// completes and with the child.
+    job_deps (parent_id, child_seq) {
+        /// The id of the job waited for (no foreign key: it may be deleted).
+        parent_id -> Text,
+        /// The waiting job's `seq`.
+        child_seq -> BigInt,
+    }
+}
+
 diesel::joinable!(live_output -> jobs (job_seq));
 diesel::joinable!(job_attempts -> jobs (job_seq));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -191,5 +207,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     queue_settings,
     settings,
     workers,
-    schedules
+    schedules,
+    job_deps
 );

@@ -23,6 +23,9 @@ mod check;
 #[path = "portable/coordination.rs"]
 mod coordination;
 #[allow(clippy::duplicate_mod)]
+#[path = "portable/deps.rs"]
+mod deps;
+#[allow(clippy::duplicate_mod)]
 #[path = "portable/job.rs"]
 mod job;
 #[allow(clippy::duplicate_mod)]
@@ -47,8 +50,29 @@ use self::instr as position_of;
 
 pub use self::check::*;
 pub use self::coordination::*;
+pub use self::deps::*;
 pub use self::job::*;
 pub use self::operate::*;
 pub use self::overview::*;
 pub use self::queue::*;
 pub use self::schedule::*;
+
+/// The states of the jobs `ids` (absent ones are missing), for a dependency check. SQLite
+/// writers are serialised by the write lock, so a plain read is stable until the commit.
+fn parent_states(
+    conn: &mut Conn,
+    ids: &[impl AsRef<str>],
+) -> diesel::QueryResult<Vec<(String, String)>> {
+    use diesel::prelude::*;
+    let ids: Vec<&str> = ids.iter().map(AsRef::as_ref).collect();
+    crate::schema::jobs::table
+        .filter(crate::schema::jobs::id.eq_any(ids))
+        .select((crate::schema::jobs::id, crate::schema::jobs::state))
+        .load(conn)
+}
+
+/// Nothing to lock: SQLite writers are serialised (see the PostgreSQL version).
+#[allow(clippy::unnecessary_wraps)]
+fn lock_children(_conn: &mut Conn, _parents: &[String]) -> diesel::QueryResult<()> {
+    Ok(())
+}

@@ -143,7 +143,7 @@ impl QueryFragment<Sqlite> for PickDue {
         // partial index only when it can prove the query's terms imply the index's.
         out.push_sql(
             "SELECT seq FROM jobs INDEXED BY jobs_claim \
-             WHERE state IN ('pending', 'failed') AND next_run_at <= ",
+             WHERE state IN ('pending', 'failed') AND unmet_parents = 0 AND next_run_at <= ",
         );
         out.push_bind_param::<BigInt, _>(&self.now)?;
         if let Some(queues) = &self.queues {
@@ -174,7 +174,7 @@ impl QueryFragment<Sqlite> for PickCandidates {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
         out.push_sql(
             "SELECT seq, priority, next_run_at FROM jobs INDEXED BY jobs_claim \
-             WHERE state IN ('pending', 'failed') AND next_run_at <= ",
+             WHERE state IN ('pending', 'failed') AND unmet_parents = 0 AND next_run_at <= ",
         );
         out.push_bind_param::<BigInt, _>(&self.now)?;
         if let Some(queues) = &self.queues {

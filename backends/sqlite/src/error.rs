@@ -71,6 +71,13 @@ pub(crate) fn to_store_error(e: DieselError) -> StoreError {
                     "the database file is read-only"
                 }
                 m if m.starts_with("database or disk is full") => "the disk is full",
+                m if m.starts_with("disk I/O error") => {
+                    "the disk failed a read or write (full, or failing?)"
+                }
+                m if m.starts_with("unable to open database file") => {
+                    "SQLite could not open a file next to the database (a read-only \
+                     directory?)"
+                }
                 m if m.starts_with("no such table") || m.starts_with("no such column") => {
                     "the database schema is not the one this version expects"
                 }
@@ -166,6 +173,20 @@ mod tests {
             let mapped = to_store_error(e);
             assert!(matches!(mapped, StoreError::Backend { .. }), "{mapped:?}");
             assert!(!mapped.is_transient());
+        }
+    }
+
+    #[test]
+    fn full_read_only_and_unopenable_files_are_named() {
+        for (m, says) in [
+            ("database or disk is full", "the disk is full"),
+            ("attempt to write a readonly database", "read-only"),
+            ("disk I/O error", "full, or failing"),
+            ("unable to open database file", "read-only directory"),
+        ] {
+            let mapped = to_store_error(db_error(DatabaseErrorKind::Unknown, m));
+            assert!(mapped.to_string().contains(says), "{m}: {mapped}");
+            assert!(!mapped.to_string().contains(m), "{mapped}");
         }
     }
 

@@ -120,7 +120,7 @@ use queuectl_store::{
 };
 use queuectl_store_sql::row::InsertJob;
 use queuectl_store_sql::schema::jobs;
-use queuectl_store_sql::sqlite::apply_transition;
+use queuectl_store_sql::sqlite::{self, apply_transition};
 use queuectl_store_sql::{guarded, reject_repeats, Failure, Session};
 
 use crate::error::{failure_to_store_error, is_busy_failure, pool_error};
@@ -256,8 +256,18 @@ impl SqliteStore {
     pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> StoreResult<Self> {
         let path = path.as_ref().to_path_buf();
         let url = database_url(&path)?;
+        let created = create_owner_only(&path);
+        let opened = Self::open_created(path.clone(), &url, options);
+        if opened.is_err() && created {
+            remove_half_made(&path);
+        }
+        opened
+    }
+
+    /// The rest of [`SqliteStore::open_with`], once the file exists.
+    fn open_created(path: PathBuf, url: &str, options: SqliteOptions) -> StoreResult<Self> {
+        let url = url.to_owned();
         let setup = ConnectionSetup::new(&options);
-        create_owner_only(&path);
 
         let mut first = retry(options.max_busy_wait, || {
             let mut conn = SqliteConnection::establish(&url)
@@ -468,18 +478,74 @@ fn jitter() -> f64 {
 /// SQLite opens it: jobs' commands and output may hold secrets. SQLite gives the `-wal` and
 /// `-shm` files the database file's mode, so they are 0600 too. An existing file is left as
 /// it is; a failure here is left for SQLite's open to report in its own words.
-fn create_owner_only(path: &Path) {
+fn create_owner_only(path: &Path) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
-        let _ = std::fs::OpenOptions::new()
+        std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(path);
+            .open(path)
+            .is_ok()
     }
     #[cfg(not(unix))]
-    let _ = path;
+    {
+        let _ = path;
+        false
+    }
+}
+
+/// After a failed open of a file this open created: removes it if it is still empty (a
+/// full disk, a read-only directory), with any `-wal` and `-shm` files, so nothing
+/// half-made is left. A file another process has meanwhile filled is left alone.
+fn remove_half_made(path: &Path) {
+    if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) && std::fs::remove_file(path).is_ok() {
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.as_os_str().to_owned();
+            side.push(suffix);
+            let _ = std::fs::remove_file(side);
+        }
+    }
+}
+
+/// Why a file at `path` cannot be written, found by trying (an error path only): the file
+/// system is read-only, the directory is not writable (SQLite creates its `-wal` and
+/// `-shm` files next to the database), the disk is full, or the file is read-only.
+/// `None` when nothing of the sort shows.
+pub(crate) fn diagnose_unwritable(path: &Path) -> Option<String> {
+    use std::io::{ErrorKind, Write as _};
+
+    let dir = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => dir.to_path_buf(),
+        None => PathBuf::from("."),
+    };
+    let mut probe = path.as_os_str().to_owned();
+    probe.push(format!("-queuectl-probe-{}", std::process::id()));
+    let probe = PathBuf::from(probe);
+    let tried = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .and_then(|mut f| f.write_all(&[0; 64 * 1024]).and_then(|()| f.sync_all()));
+    let _ = std::fs::remove_file(&probe);
+    match tried {
+        Err(e) if e.kind() == ErrorKind::ReadOnlyFilesystem => {
+            Some(format!("the file system of {} is read-only", dir.display()))
+        }
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => Some(format!(
+            "directory {} is read-only for this user (SQLite creates the -wal and -shm \
+             files next to the database)",
+            dir.display()
+        )),
+        Err(e) if e.kind() == ErrorKind::StorageFull || e.kind() == ErrorKind::QuotaExceeded => {
+            Some("the disk is full".to_owned())
+        }
+        _ if std::fs::metadata(path).is_ok_and(|m| m.permissions().readonly()) => {
+            Some("the file is read-only".to_owned())
+        }
+        _ => None,
+    }
 }
 
 /// The path as Diesel's SQLite driver wants it: UTF-8, and never read as a URI.
@@ -514,7 +580,8 @@ fn open_error(path: &Path, e: diesel::ConnectionError) -> StoreError {
         Some(dir) if !dir.exists() => format!("directory {} does not exist", dir.display()),
         Some(dir) if !dir.is_dir() => format!("{} is not a directory", dir.display()),
         _ if path.is_dir() => "it is a directory".to_owned(),
-        _ => "SQLite could not open or create the file".to_owned(),
+        _ => diagnose_unwritable(path)
+            .unwrap_or_else(|| "SQLite could not open or create the file".to_owned()),
     };
     StoreError::Unavailable {
         message: format!("cannot open database at {}: {why}", path.display()),
@@ -537,10 +604,21 @@ fn unavailable_unless_busy(path: &Path, e: StoreError) -> StoreError {
             ),
             source: Some(Box::new(e)),
         },
-        other => StoreError::Unavailable {
-            message: format!("cannot open database at {}", path.display()),
-            source: Some(Box::new(other)),
-        },
+        other => {
+            // The store's own words for the failure (never raw SQLite text), or what the
+            // file system says when those are generic.
+            let why = match diagnose_unwritable(path) {
+                Some(why) => why,
+                None => match &other {
+                    StoreError::Backend { message, .. } => message.clone(),
+                    _ => other.to_string(),
+                },
+            };
+            StoreError::Unavailable {
+                message: format!("cannot open database at {}: {why}", path.display()),
+                source: Some(Box::new(other)),
+            }
+        }
     }
 }
 
@@ -557,13 +635,24 @@ fn finish_in(
         // Ids travel as JSON text; one with a NUL would not survive the round trip.
         && transitions.iter().all(|t| !t.id.as_str().contains('\0'))
         && reject_repeats(transitions.iter().map(|t| &t.id)).is_ok();
-    if batched {
-        return finish::finish_executions(conn, transitions, now);
-    }
-    transitions
+    let results = if batched {
+        finish::finish_executions(conn, transitions, now)?
+    } else {
+        transitions
+            .iter()
+            .map(|t| apply_transition(conn, t, now))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    // What the jobs that reached a final state mean to the jobs waiting on them, in the
+    // same transaction (one probe when no job waits on anything).
+    let ended: Vec<&str> = transitions
         .iter()
-        .map(|t| apply_transition(conn, t, now))
-        .collect()
+        .zip(&results)
+        .filter(|(_, r)| r.is_applied())
+        .map(|(t, _)| t.id.as_str())
+        .collect();
+    sqlite::settle(conn, &ended, now)?;
+    Ok(results)
 }
 
 impl Jobs for SqliteStore {
@@ -574,7 +663,11 @@ impl Jobs for SqliteStore {
             return Ok(Vec::new());
         }
         let rows = InsertJob::batch(jobs, now)?;
-        self.write(|conn| enqueue::insert_new_jobs(conn, &rows))
+        self.write(|conn| {
+            let outcomes = enqueue::insert_new_jobs(conn, &rows)?;
+            sqlite::link_new_jobs(conn, jobs, &outcomes)?;
+            Ok(outcomes)
+        })
     }
 
     // ----- worker -----

@@ -30,6 +30,18 @@ pub enum StoreError {
         /// The job holding it.
         holder: JobId,
     },
+    /// A dependency makes the operation impossible (an enqueue naming a parent that does
+    /// not exist or ended `dead` or `cancelled`, a retry of a dependant whose parent did);
+    /// nothing changed.
+    #[error("job {job}: dependency {parent} {problem}")]
+    Dependency {
+        /// The job being enqueued or retried.
+        job: JobId,
+        /// The parent at fault.
+        parent: JobId,
+        /// What is wrong with it.
+        problem: DependencyProblem,
+    },
     /// The job exists but is not in a state the operation accepts; nothing changed.
     #[error("job {id} is {state}")]
     WrongState {
@@ -107,6 +119,7 @@ impl StoreError {
             StoreError::NotFound(id) | StoreError::Conflict(id) => Some(id),
             StoreError::WrongState { id, .. } => Some(id),
             StoreError::KeyHeld { holder, .. } => Some(holder),
+            StoreError::Dependency { job, .. } => Some(job),
             _ => None,
         }
     }
@@ -118,5 +131,40 @@ pub type StoreResult<T> = Result<T, StoreError>;
 impl fmt::Display for JobState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// What is wrong with a dependency; see [`StoreError::Dependency`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DependencyProblem {
+    /// No job has that id.
+    Unknown,
+    /// The parent is `dead`: it will never complete.
+    Dead,
+    /// The parent is `cancelled`: it will never complete.
+    Cancelled,
+    /// The parent was deleted before it completed.
+    Deleted,
+    /// The job names itself.
+    Itself,
+    /// The parent comes later in the same batch (a job may depend only on stored jobs
+    /// and on jobs earlier in its batch, which also rules out cycles).
+    LaterInBatch,
+}
+
+impl fmt::Display for DependencyProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DependencyProblem::Unknown => "does not exist",
+            DependencyProblem::Dead => "is dead",
+            DependencyProblem::Cancelled => "is cancelled",
+            DependencyProblem::Deleted => "was deleted before it completed",
+            DependencyProblem::Itself => "is the job itself (a cycle)",
+            DependencyProblem::LaterInBatch => {
+                "comes later in the batch (a job may depend only on stored jobs and on jobs \
+                 earlier in its batch, so no cycle can form)"
+            }
+        })
     }
 }

@@ -28,7 +28,7 @@ mod time;
 mod transition;
 
 pub use crate::decorator::{Call, Decorator};
-pub use crate::error::{BoxError, StoreError, StoreResult};
+pub use crate::error::{BoxError, DependencyProblem, StoreError, StoreResult};
 pub use crate::feed::{Heartbeat, Marker, Wake};
 pub use crate::job::{
     AttemptRecord, ClaimToken, Enqueued, Job, JobFilter, JobId, JobOptions, JobOutput, JobRecord,

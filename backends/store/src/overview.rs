@@ -15,6 +15,9 @@ pub struct QueueStats {
     /// The smallest `next_run_at` at or before `now` among its `pending` jobs: since when
     /// the longest-waiting due job has been waiting. `None` when no pending job is due.
     pub oldest_due: Option<Timestamp>,
+    /// How many of its `pending` jobs wait on dependencies that have not completed (not
+    /// claimable until they do).
+    pub waiting: u64,
 }
 
 /// A position in insertion order, as returned in [`JobPage::next`]: opaque to callers, who
@@ -309,6 +312,7 @@ fn add_to_queue_stats(stats: &mut BTreeMap<String, QueueStats>, job: &Job, now: 
             queue: job.queue.clone(),
             counts: StateCounts::default(),
             oldest_due: None,
+            waiting: 0,
         });
     *entry.counts.get_mut(job.state) += 1;
     if job.state == JobState::Pending {

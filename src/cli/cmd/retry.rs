@@ -20,6 +20,11 @@ fn retry_one(sched: &Sched, text: &str) -> anyhow::Result<()> {
             "cannot retry job {id}: it is {state} (only completed, failed, dead or cancelled \
              jobs can be retried)"
         ),
+        Err(queuectl::Error::Store(StoreError::Dependency {
+            job,
+            parent,
+            problem,
+        })) => bail!("cannot retry job {job}: its dependency {parent} {problem}"),
         Err(e) => Err(e.into()),
     }
 }

@@ -643,6 +643,7 @@ mod tests {
             queue: XSS.to_owned(),
             counts: StateCounts::default(),
             oldest_due: None,
+            waiting: 0,
         }];
         assert_no_raw_markup(&list_header(&filter, &queues, "tok", false));
         let settings = queues

@@ -159,6 +159,17 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
     }
 }
 
+/// When process `pid` started, in clock ticks since boot (`/proc/PID/stat`, field 22):
+/// immune to wall-clock steps, and different for a later process that reuses the pid.
+/// `None` where it cannot be read (no /proc, a process that is gone).
+pub(crate) fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name (which may contain ") "): the state is
+    // field 3, so the start time (field 22) is the 20th of the rest.
+    let (_, rest) = stat.rsplit_once(") ")?;
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
 /// A killed process stays a zombie until its parent reaps it; `kill(pid, 0)` still succeeds
 /// on it. Linux tells us through /proc; elsewhere we wait for the reap (or the heartbeat
 /// timeout).
@@ -204,6 +215,21 @@ mod tests {
         let pid = child.id();
         child.wait().unwrap();
         assert!(!pid_alive(pid));
+    }
+
+    #[test]
+    fn start_ticks_tell_a_process_from_a_later_one() {
+        let me = start_ticks(std::process::id()).unwrap();
+        assert_eq!(start_ticks(std::process::id()), Some(me));
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let theirs = start_ticks(child.id()).unwrap();
+        assert!(theirs >= me);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(start_ticks(child.id()), None);
     }
 
     #[test]

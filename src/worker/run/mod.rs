@@ -4,6 +4,10 @@
 //!
 //! - `slot.rs`: one slot's loop: claim (skipping the query while nothing changed), run a
 //!   batch, group-commit its outcomes, release what a stop left unstarted.
+//! - `fence.rs`: the self-fence, which kills a job whose lease this worker failed to renew
+//!   before the lease can expire for another host's worker.
+//! - `record.rs`: results the store refused, recorded again until it accepts them (and
+//!   at exit, released or left to recovery).
 //! - `upkeep.rs`: the helper threads: lease renewal, heartbeat, wake-up on other processes'
 //!   writes, cancel requests for the jobs it runs, the recovery pass (whose rule lives in
 //!   `liveness`), schedule firing and the retention pass.
@@ -12,26 +16,28 @@
 //! runs, so one pool may run again after it stopped.
 
 mod claim;
+mod fence;
+mod record;
 mod slot;
 mod upkeep;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use queuectl_store::{ClaimToken, JobId, JobStore, WorkerInfo};
+use queuectl_store::{ClaimToken, Job, JobId, JobStore, WorkerInfo};
 
 pub(in crate::worker) use self::claim::ClaimPolicy;
 use super::context::{GroupTracker, OutputSink};
 use super::liveness::orphan::GroupRegistry;
-use super::liveness::Liveness;
+use super::liveness::{catch_up_clock, Liveness};
 use super::state::StateMap;
 use super::{CancelToken, Handler, Shutdown};
 use crate::error::{Error, Result};
-use crate::scheduler::{JobTemplate, Scheduler};
+use crate::scheduler::{JobTemplate, Outcome, Scheduler};
 
 /// A set of worker slots that claim and run jobs until stopped; see
 /// [running jobs](crate#running-jobs) in the crate docs.
@@ -121,6 +127,13 @@ struct Run<'a> {
     /// Where handlers publish live output (this pool's scheduler and store).
     output: Arc<dyn OutputSink>,
     running: Mutex<HashMap<JobId, Running>>,
+    /// Finished executions whose outcome the store refused: still held (in `running`,
+    /// leases renewed) until `record.rs` records them.
+    unrecorded: Mutex<Vec<(Job, Outcome)>>,
+    /// Set when a job this worker held could be neither recorded nor released: the worker
+    /// then stays registered at exit, so that recovery puts the job back once this
+    /// process is gone, as for a crashed worker.
+    keep_registered: AtomicBool,
     /// A failure that ends the run with an error: a failed claim ([`Mode::Due`] only), or
     /// a store migrated past this build (any mode).
     error: Mutex<Option<Error>>,
@@ -137,6 +150,11 @@ struct Running {
     /// Cancelled when the store says an operator cancelled the job (`upkeep.rs`).
     request: CancelToken,
     lost: bool,
+    /// When its lease ends, on this process's monotonic clock, as far as this worker
+    /// knows: set from the lease at the claim, moved on by each renewal (`upkeep.rs`).
+    lease_deadline: Instant,
+    /// Killed by this worker for not renewing its lease in time (`fence.rs`).
+    fenced: bool,
 }
 
 impl<S: JobStore + Clone> WorkerPool<S> {
@@ -216,6 +234,7 @@ impl<S: JobStore + Clone> WorkerPool<S> {
             }
         };
         let slots = if mode == Mode::Due { 1 } else { self.slots };
+        catch_up_clock(&self.scheduler);
         let now = self.scheduler.now();
         let info = WorkerInfo {
             id: self.id.clone(),
@@ -248,6 +267,8 @@ impl<S: JobStore + Clone> WorkerPool<S> {
             tracker,
             output: Arc::new(self.scheduler.clone()),
             running: Mutex::new(HashMap::new()),
+            unrecorded: Mutex::new(Vec::new()),
+            keep_registered: AtomicBool::new(false),
             error: Mutex::new(None),
             succeeded: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -265,8 +286,13 @@ impl<S: JobStore + Clone> WorkerPool<S> {
             self.fire_schedules_once();
         }
         let result = self.spawn_and_join(&run, slots);
+        self.record_at_exit(&run);
 
-        if let Err(e) = self.scheduler.store().deregister_worker(&self.id) {
+        if run.keep_registered.load(Ordering::Relaxed) {
+            tracing::warn!(worker = %self.id, "jobs this worker held could not be recorded \
+                or released: leaving the worker registered, so that recovery puts them back \
+                once this process is gone");
+        } else if let Err(e) = self.scheduler.store().deregister_worker(&self.id) {
             tracing::warn!(worker = %self.id, error = %e, "cannot deregister the worker");
         }
         self.groups.forget(&self.id);
@@ -294,6 +320,12 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                 thread::Builder::new()
                     .name("queuectl-lease".to_owned())
                     .spawn_scoped(scope, || self.renew_loop(run)),
+                thread::Builder::new()
+                    .name("queuectl-fence".to_owned())
+                    .spawn_scoped(scope, || self.fence_loop(run)),
+                thread::Builder::new()
+                    .name("queuectl-record".to_owned())
+                    .spawn_scoped(scope, || self.record_loop(run)),
                 thread::Builder::new()
                     .name("queuectl-heartbeat".to_owned())
                     .spawn_scoped(scope, || self.heartbeat_loop(run)),

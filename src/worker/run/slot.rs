@@ -157,9 +157,14 @@ impl<S: JobStore + Clone> WorkerPool<S> {
     /// run long, and a finished job must not look `processing` meanwhile.
     fn run_batch(&self, run: &Run<'_>, jobs: Vec<Job>, group: bool) -> Vec<(Job, Outcome)> {
         {
+            let now = self.scheduler.now();
+            let claimed_at = Instant::now();
             let mut running = run.running.lock();
             for job in &jobs {
                 if let Some(token) = job.claim_token {
+                    // What is left of the lease the claim wrote (it may have waited on the
+                    // store), on the monotonic clock from here on.
+                    let left = job.lease_until.map_or(run.lease, |until| until.since(now));
                     running.insert(
                         job.id.clone(),
                         Running {
@@ -167,6 +172,8 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                             cancel: run.shutdown.immediate_token().child(),
                             request: CancelToken::new(),
                             lost: false,
+                            lease_deadline: claimed_at + left.min(run.lease),
+                            fenced: false,
                         },
                     );
                 }
@@ -204,15 +211,20 @@ impl<S: JobStore + Clone> WorkerPool<S> {
     /// (its lease was lost, or it was released by an immediate stop). The job stays in
     /// `running`, its lease renewed, until its outcome is committed.
     fn execute(&self, run: &Run<'_>, job: Job) -> Option<(Job, Outcome)> {
-        let Some((cancel, request)) = run
+        let Some((cancel, request, fenced)) = run
             .running
             .lock()
             .get(&job.id)
-            .map(|r| (r.cancel.clone(), r.request.clone()))
+            .map(|r| (r.cancel.clone(), r.request.clone(), r.fenced))
         else {
             tracing::error!(job = %job.id, "claimed job without a claim token; not running it");
             return None;
         };
+        if fenced {
+            // Its lease lapsed while it waited in the batch: not ours to start.
+            self.release_fenced(run, &job);
+            return None;
+        }
         if request.is_cancelled() {
             // Cancelled while it waited in a claimed batch: never started. The store
             // records it `cancelled` whatever it is told.
@@ -248,7 +260,14 @@ impl<S: JobStore + Clone> WorkerPool<S> {
             },
         };
         let mut running = run.running.lock();
-        let lost = running.get(&job.id)?.lost;
+        let (lost, fenced) = running.get(&job.id).map(|r| (r.lost, r.fenced))?;
+        // A fenced job that finished cleanly before the kill keeps its success (recorded
+        // if the lease is still ours); anything else may be our own kill: give it back.
+        if fenced && !lost && !matches!(outcome, Outcome::Succeeded { .. }) {
+            drop(running);
+            self.release_fenced(run, &job);
+            return None;
+        }
         if lost {
             running.remove(&job.id);
             drop(running);
@@ -298,7 +317,28 @@ impl<S: JobStore + Clone> WorkerPool<S> {
     }
 
     /// Lets go of recorded jobs and counts and logs how their recording went.
-    fn account(&self, run: &Run<'_>, done: &[(Job, Outcome)], result: Result<Vec<Recorded>>) {
+    ///
+    /// Outcomes the store refused (a full disk, a store out of reach) stay held, their
+    /// leases renewed, and go to [`Run::unrecorded`], which the recorder thread
+    /// (`record.rs`) keeps trying to record until the store accepts them.
+    pub(super) fn account(
+        &self,
+        run: &Run<'_>,
+        done: &[(Job, Outcome)],
+        result: Result<Vec<Recorded>>,
+    ) {
+        let results = match result {
+            Ok(results) => results,
+            Err(e) => {
+                for (job, _) in done {
+                    tracing::error!(worker = %self.id, job = %job.id, error = %e,
+                        "cannot record the job's result; it stays held and recording is \
+                         retried until the store accepts it");
+                }
+                run.unrecorded.lock().extend(done.iter().cloned());
+                return;
+            }
+        };
         let mut requested = Vec::new();
         {
             let mut running = run.running.lock();
@@ -311,16 +351,6 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                 }
             }
         }
-        let results = match result {
-            Ok(results) => results,
-            Err(e) => {
-                for (job, _) in done {
-                    tracing::error!(worker = %self.id, job = %job.id, error = %e,
-                        "cannot record the job's result; it will be recovered when its lease expires");
-                }
-                return;
-            }
-        };
         for ((job, outcome), recorded) in done.iter().zip(results) {
             let error = match outcome {
                 Outcome::Failed { error, .. } => error.as_str(),
@@ -359,7 +389,7 @@ impl<S: JobStore + Clone> WorkerPool<S> {
         }
     }
 
-    fn release(&self, run: &Run<'_>, job: &Job, token: ClaimToken) {
+    pub(super) fn release(&self, run: &Run<'_>, job: &Job, token: ClaimToken) {
         let lease = LeaseRef {
             id: job.id.clone(),
             token,
@@ -371,15 +401,20 @@ impl<S: JobStore + Clone> WorkerPool<S> {
             }
             Ok(_) => tracing::warn!(worker = %self.id, job = %job.id,
                 "job was no longer ours to release"),
-            Err(e) => tracing::error!(worker = %self.id, job = %job.id, error = %e,
-                "cannot release the job; it will be recovered when its lease expires"),
+            Err(e) => {
+                // Left registered at exit, so that recovery puts it back once this process
+                // is gone (a live local worker's jobs are never taken from it).
+                run.keep_registered.store(true, Ordering::Relaxed);
+                tracing::error!(worker = %self.id, job = %job.id, error = %e,
+                    "cannot release the job; it is recovered once this worker has exited");
+            }
         }
     }
 }
 
 /// Runs a store call that records outcomes, again while the store says it is busy (up to
 /// [`FINISH_ATTEMPTS`] tries, backing off).
-fn with_retries<T>(mut op: impl FnMut() -> Result<T>) -> Result<T> {
+pub(super) fn with_retries<T>(mut op: impl FnMut() -> Result<T>) -> Result<T> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -393,7 +428,7 @@ fn with_retries<T>(mut op: impl FnMut() -> Result<T>) -> Result<T> {
     }
 }
 
-fn error_backoff(poll: Duration, failures: u32) -> Duration {
+pub(super) fn error_backoff(poll: Duration, failures: u32) -> Duration {
     let factor = 2u32.saturating_pow(failures.min(16));
     poll.saturating_mul(factor).min(MAX_ERROR_BACKOFF).max(poll)
 }

@@ -45,11 +45,15 @@ impl<S: JobStore + Clone> WorkerPool<S> {
             if leases.is_empty() {
                 continue;
             }
+            // The renewed leases end a lease after the renewal was sent, at the latest.
+            let sent = Instant::now();
             match self.scheduler.renew_leases(&leases, run.lease) {
                 Ok(results) => {
                     for (lease, guarded) in leases.iter().zip(results) {
                         if guarded == Guarded::Stale {
                             self.lose(run, lease);
+                        } else {
+                            self.renewed(run, lease, sent + run.lease);
                         }
                     }
                 }
@@ -284,6 +288,8 @@ impl<S: JobStore + Clone> WorkerPool<S> {
 
     pub(super) fn recover_once(&self, run: &Run<'_>) {
         run.liveness
-            .recover(&self.scheduler, &self.groups, Some(&self.id));
+            .recover(&self.scheduler, &self.groups, Some(&self.id), &|id| {
+                run.running.lock().contains_key(id)
+            });
     }
 }

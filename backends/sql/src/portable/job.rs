@@ -146,6 +146,8 @@ pub fn cancel<S: Session<Conn = Conn>>(store: &S, id: &JobId, now: Timestamp) ->
             .get_result(conn)
             .optional()?;
         if let Some(row) = row {
+            // The jobs waiting on it will never run: cancel them too, transitively.
+            super::deps::cascade(conn, id.as_str(), "was cancelled", now)?;
             return Ok(row);
         }
         let requested = diesel::update(
@@ -322,6 +324,8 @@ pub fn import<S: Session<Conn = Conn>>(store: &S, records: &[JobRecord]) -> Stor
                 .values(chunk)
                 .execute(conn)?;
         }
+        let imported: Vec<&Job> = records.iter().map(|r| &r.job).collect();
+        super::deps::link_imported(conn, &imported, &seqs)?;
         S::wake(conn)
     })?;
     store.jobs_changed();

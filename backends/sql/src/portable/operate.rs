@@ -32,6 +32,7 @@ pub fn requeue<S: Session<Conn = Conn>>(
     let row = store.write(|conn| {
         // A job whose unique key another active job holds stays where it is (KeyHeld).
         check_key_free(conn, id)?;
+        super::deps::lock_parents_of(conn, id.as_str())?;
         let row = diesel::update(
             jobs::table
                 .filter(jobs::id.eq(id.as_str()))
@@ -42,9 +43,10 @@ pub fn requeue<S: Session<Conn = Conn>>(
         .get_result(conn)
         .optional()?;
         let row = row.ok_or_else(|| not_applicable(conn, id))?;
-        // Rules that may refuse a retry go here, inside the same transaction, and fail with
-        // a `StoreError` (which rolls the update back): a cancelled dependant whose parent
-        // is dead, cancelled or deleted unfinished (contract v2, "Dependencies").
+        // A dependant waits again for its parents still running, or the retry is refused
+        // (rolling the update back) naming a parent that is dead, cancelled or was deleted
+        // unfinished.
+        super::deps::recount(conn, row.seq, id.as_str())?;
         S::wake(conn)?;
         Ok(row)
     })?;
@@ -58,7 +60,6 @@ pub fn requeue<S: Session<Conn = Conn>>(
 /// # Errors
 /// `NotFound`, or `WrongState` for a `processing` job.
 pub fn delete<S: Session<Conn = Conn>>(store: &S, id: &JobId, now: Timestamp) -> StoreResult<Job> {
-    let _ = now;
     let row = store.write(|conn| {
         let row = diesel::delete(
             jobs::table
@@ -68,9 +69,12 @@ pub fn delete<S: Session<Conn = Conn>>(store: &S, id: &JobId, now: Timestamp) ->
         .returning(JobRow::as_returning())
         .get_result(conn)
         .optional()?;
-        // What a deletion does to the jobs that depend on this one (cancel them, stamped
-        // `now`, when it had not completed) goes here, in the same transaction.
-        row.ok_or_else(|| not_applicable(conn, id))
+        let row = row.ok_or_else(|| not_applicable(conn, id))?;
+        // A job deleted before it completed cancels the jobs waiting on it, transitively.
+        if row.state != JobState::Completed.as_str() {
+            super::deps::cascade(conn, id.as_str(), "was deleted before it completed", now)?;
+        }
+        Ok(row)
     })?;
     store.jobs_changed();
     row.into_job()

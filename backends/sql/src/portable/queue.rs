@@ -154,8 +154,12 @@ pub fn queue_stats<S: Session<Conn = Conn>>(
                 queue: row.queue,
                 counts: StateCounts::default(),
                 oldest_due: None,
+                waiting: 0,
             });
         *entry.counts.get_mut(state) += u64::try_from(row.n).unwrap_or(0);
+        if state == JobState::Pending {
+            entry.waiting += u64::try_from(row.waiting).unwrap_or(0);
+        }
         if let Some(due) = row.oldest_due.map(Timestamp::from_millis) {
             entry.oldest_due = Some(entry.oldest_due.map_or(due, |o| o.min(due)));
         }
@@ -174,7 +178,8 @@ impl QueryFragment<Db> for QueueStatsQuery {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Db>) -> QueryResult<()> {
         out.push_sql(
             "SELECT queue, state, count(*) AS n, \
-             min(CASE WHEN state = 'pending' AND next_run_at <= ",
+             sum(CASE WHEN unmet_parents > 0 THEN 1 ELSE 0 END) AS waiting, \
+             min(CASE WHEN state = 'pending' AND unmet_parents = 0 AND next_run_at <= ",
         );
         out.push_bind_param::<BigInt, _>(&self.now)?;
         out.push_sql(" THEN next_run_at END) AS oldest_due FROM jobs GROUP BY queue, state");
@@ -193,6 +198,8 @@ struct QueueStateRow {
     state: String,
     #[diesel(sql_type = BigInt)]
     n: i64,
+    #[diesel(sql_type = BigInt)]
+    waiting: i64,
     #[diesel(sql_type = Nullable<BigInt>)]
     oldest_due: Option<i64>,
 }

@@ -1,0 +1,5 @@
+DROP INDEX jobs_claim_idx;
+CREATE INDEX jobs_claim_idx ON jobs (priority DESC, next_run_at, seq)
+    WHERE state IN ('pending', 'failed');
+DROP TABLE job_deps;
+ALTER TABLE jobs DROP COLUMN unmet_parents;
