@@ -205,7 +205,8 @@ pub use crate::typed::{enqueue_typed, enqueue_typed_many, error_chain, JobResult
 pub use crate::worker::{
     apply_limits, default_host_id, exec_with_limits, limit_args, live_workers,
     recover_dead_workers, CancelToken, Handler, JobContext, MissingState, PoolReport,
-    ProcessGroupGuard, ShellHandler, Shutdown, WorkerPool, WorkerPoolBuilder, TIMEOUT_EXIT_CODE,
+    ProcessGroupGuard, ShellHandler, Shutdown, WorkerPool, WorkerPoolBuilder, DEFAULT_PREFETCH,
+    TIMEOUT_EXIT_CODE,
 };
 pub use queuectl_store::prelude;
 pub use queuectl_store::{

@@ -447,9 +447,15 @@ pub(crate) struct BenchArgs {
     #[arg(long, default_value = "noop", value_name = "noop|CMD", value_parser = non_blank)]
     pub(crate) job: String,
 
-    /// Jobs a slot claims per claim query (default: 256 for noop jobs, 4 for shell jobs).
+    /// A fixed number of jobs a slot claims per claim query: a tuning, reported as such
+    /// (default: adaptive claims, as `worker start` makes them; see --prefetch).
     #[arg(long, value_name = "B", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub(crate) batch: Option<u32>,
+
+    /// Prefetch of the adaptive claims, as `worker start --prefetch` (ignored with --batch).
+    #[arg(long, value_name = "N", default_value_t = queuectl::DEFAULT_PREFETCH,
+        value_parser = clap::value_parser!(u32).range(0..=4096))]
+    pub(crate) prefetch: u32,
 
     /// Import this many completed jobs of history first.
     #[arg(long, default_value_t = 0, value_name = "M")]
@@ -515,6 +521,12 @@ pub(crate) struct WorkerStartArgs {
     /// How often an idle worker looks for jobs (default: the poll-interval-ms setting).
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(10..))]
     pub(crate) poll_interval_ms: Option<u64>,
+
+    /// Jobs a slot may claim beyond the one it starts next, while a backlog lasts and the
+    /// jobs are short (0: one job per claim).
+    #[arg(long, value_name = "N", default_value_t = queuectl::DEFAULT_PREFETCH,
+        value_parser = clap::value_parser!(u32).range(0..=4096))]
+    pub(crate) prefetch: u32,
 
     /// Exit 0 once no job of the served queues is pending, failed or processing, on any
     /// worker (paused queues left aside).

@@ -7,7 +7,8 @@
 //!    imported first, so the claim runs over a store with history.
 //! 2. **enqueue**: a sample of jobs is enqueued one call (one commit) each, then the rest in
 //!    batches of [`ENQUEUE_BATCH`]; both rates are reported.
-//! 3. **burn-down**: a pool of `workers` slots claiming `batch` jobs at a time runs every
+//! 3. **burn-down**: a pool of `workers` slots, claiming as `worker start` does (adaptive
+//!    claims with `prefetch`) or, tuned, a fixed `batch` of jobs at a time, runs every
 //!    job to completion in drain mode; jobs/s is the job count over that wall time. Every
 //!    job must be reported as succeeded exactly once, or the run fails.
 //! 4. **pickup**: with the pool idle, jobs are enqueued one at a time and the time from the
@@ -70,7 +71,10 @@ pub(crate) struct BenchConfig {
     /// Worker slots.
     pub(crate) workers: u32,
     /// Jobs one slot claims per claim query.
-    pub(crate) batch: u32,
+    /// A fixed claim batch (a tuning); `None` claims as `worker start` does.
+    pub(crate) batch: Option<u32>,
+    /// Prefetch of the adaptive claim (when `batch` is `None`).
+    pub(crate) prefetch: u32,
     /// What each job does.
     pub(crate) job: BenchJob,
     /// Completed jobs of history imported before anything is measured.
@@ -90,7 +94,8 @@ impl Default for BenchConfig {
         BenchConfig {
             jobs: 100_000,
             workers: 2,
-            batch: 256,
+            batch: None,
+            prefetch: queuectl::DEFAULT_PREFETCH,
             job: BenchJob::Noop,
             backlog: 0,
             pickup_samples: 200,
@@ -145,8 +150,11 @@ pub(crate) struct BenchReport {
     pub(crate) jobs: u64,
     /// Worker slots.
     pub(crate) workers: u32,
-    /// Claim batch size.
+    /// The most jobs one claim takes: the fixed batch, or 1 + prefetch.
     pub(crate) batch: u32,
+    /// How the pool claims: `adaptive, prefetch N` (the `worker start` default) or
+    /// `fixed batch N (tuned)`.
+    pub(crate) claim: String,
     /// `noop` or the shell command.
     pub(crate) job: String,
     /// Completed jobs of history present before the run.
@@ -247,7 +255,14 @@ pub(crate) fn run<S: JobStore + Clone>(
         store: store_name.to_owned(),
         jobs: cfg.jobs,
         workers: cfg.workers.max(1),
-        batch: cfg.batch.max(1),
+        batch: cfg
+            .batch
+            .unwrap_or_else(|| cfg.prefetch.saturating_add(1))
+            .max(1),
+        claim: match cfg.batch {
+            Some(b) => format!("fixed batch {} (tuned)", b.max(1)),
+            None => format!("adaptive, prefetch {}", cfg.prefetch),
+        },
         job: match &cfg.job {
             BenchJob::Noop => "noop".to_owned(),
             BenchJob::Shell(c) => c.clone(),
@@ -271,9 +286,13 @@ pub(crate) fn run<S: JobStore + Clone>(
             BenchJob::Noop => (NOOP_KIND, None),
             BenchJob::Shell(_) => ("shell", Some(ShellHandler::new())),
         };
-        WorkerPool::builder(scheduler.clone())
+        let builder = WorkerPool::builder(scheduler.clone()).prefetch(cfg.prefetch);
+        let builder = match cfg.batch {
+            Some(b) => builder.claim_batch(b),
+            None => builder,
+        };
+        builder
             .slots(report.workers)
-            .claim_batch(report.batch)
             .poll_interval(poll)
             .drain(drain)
             .handler(
@@ -659,7 +678,7 @@ mod tests {
         let cfg = BenchConfig {
             jobs: 300,
             workers: 2,
-            batch: 8,
+            batch: Some(8),
             pickup_samples: 3,
             poll_interval: Some(Duration::from_millis(20)),
             ..BenchConfig::default()

@@ -12,6 +12,7 @@ use queuectl_store::JobStore;
 
 use super::liveness::default_host_id;
 use super::liveness::orphan::{start_ticks, GroupRegistry};
+use super::run::ClaimPolicy;
 use super::state::StateMap;
 use super::{Handler, ShellHandler, WorkerPool};
 use crate::scheduler::{JobTemplate, Scheduler};
@@ -22,6 +23,10 @@ const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 /// Default period of the recovery pass.
 const RECOVERY_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Default of [`WorkerPoolBuilder::prefetch`]: jobs a slot may claim beyond the one it
+/// starts next, when there is a backlog and the jobs are short.
+pub const DEFAULT_PREFETCH: u32 = 32;
+
 /// Builds a [`WorkerPool`]; start with [`WorkerPool::builder`].
 pub struct WorkerPoolBuilder<S: JobStore + Clone> {
     scheduler: Scheduler<S>,
@@ -31,7 +36,8 @@ pub struct WorkerPoolBuilder<S: JobStore + Clone> {
     lease: Option<Duration>,
     drain: bool,
     host_id: Option<String>,
-    claim_batch: u32,
+    claim_batch: Option<u32>,
+    prefetch: u32,
     handlers: HashMap<String, Arc<dyn Handler>>,
     state: StateMap,
     heartbeat_interval: Duration,
@@ -66,7 +72,8 @@ impl<S: JobStore + Clone> WorkerPool<S> {
             lease: None,
             drain: false,
             host_id: None,
-            claim_batch: 1,
+            claim_batch: None,
+            prefetch: DEFAULT_PREFETCH,
             handlers,
             state: StateMap::default(),
             heartbeat_interval: HEARTBEAT_INTERVAL,
@@ -128,10 +135,21 @@ impl<S: JobStore + Clone> WorkerPoolBuilder<S> {
         self
     }
 
-    /// Jobs one slot claims per query (run one after the other). Default 1.
+    /// A fixed number of jobs one slot claims per query (run one after the other),
+    /// instead of the adaptive claim (see [`WorkerPoolBuilder::prefetch`]): a tuning for
+    /// queues of many short jobs, where every claim can take a full batch.
     #[must_use]
     pub fn claim_batch(mut self, batch: u32) -> Self {
-        self.claim_batch = batch.max(1);
+        self.claim_batch = Some(batch.max(1));
+        self
+    }
+
+    /// How many jobs a slot may claim beyond the one it starts next; default
+    /// [`DEFAULT_PREFETCH`], 0 claims one job at a time. See
+    /// [claims](crate::worker#claims) for how the claim adapts within this bound.
+    #[must_use]
+    pub fn prefetch(mut self, jobs: u32) -> Self {
+        self.prefetch = jobs;
         self
     }
 
@@ -236,7 +254,10 @@ impl<S: JobStore + Clone> WorkerPoolBuilder<S> {
             poll_interval: self.poll_interval,
             lease: self.lease,
             drain: self.drain,
-            claim_batch: self.claim_batch,
+            claim: ClaimPolicy {
+                fixed: self.claim_batch,
+                prefetch: self.prefetch,
+            },
             handlers: self.handlers,
             state: Arc::new(self.state),
             heartbeat_interval: self.heartbeat_interval,

@@ -34,17 +34,33 @@
 //!   least once a second, and passes each request to its job's [`JobContext`];
 //! - **wake-up**, on a store that can wait for other processes' writes
 //!   ([`ChangeFeed::wait_for_change`](queuectl_store::ChangeFeed::wait_for_change): PostgreSQL's
-//!   `LISTEN/NOTIFY`): it wakes the idle slots within milliseconds of a claimable write
-//!   anywhere; on other stores it exits at once.
+//!   `LISTEN/NOTIFY`, SQLite's inotify watch of its files on Linux): it wakes the idle
+//!   slots within milliseconds of a write from any process; on other stores it exits at
+//!   once.
 //!
 //! Stopping is driven by a [`Shutdown`]: graceful (finish running jobs, claim nothing new) or
 //! immediate (kill running jobs and [`Scheduler::release`] them to `pending`, uncharged).
 //!
-//! A slot claims up to [`WorkerPoolBuilder::claim_batch`] jobs at once, runs them one after
-//! the other and records their outcomes together, in one store call (one transaction): a
-//! group commit, flushed early once the oldest unrecorded outcome is 5 ms old so that a long
-//! job never delays recording the ones before it. A job counts as finished only once that
-//! call returns; until then it stays held, and its lease renewed, by this worker.
+//! # Claims
+//!
+//! A slot claims its next job, plus up to [`WorkerPoolBuilder::prefetch`] more
+//! ([`DEFAULT_PREFETCH`] by default, 0 for one at a time) while a backlog is proven and the
+//! jobs are short: the claim starts at one job, doubles after each claim that came back
+//! full, falls back to one after a claim that came back short, and is capped so that the
+//! batch runs in about 25 ms at the average job time seen so far. A queue of no-op or
+//! millisecond jobs is thus claimed in batches (few transactions per job), while a few
+//! jobs arriving at once, or long jobs, go one per claim to whichever slot or worker is
+//! free: nothing waits in one worker that another could run. Prefetched jobs count as
+//! claimed everywhere (a queue's concurrency limit included) and are covered by the lease.
+//! [`WorkerPoolBuilder::claim_batch`] sets a fixed batch instead (a tuning).
+//!
+//! A slot runs its claimed jobs one after the other and records their outcomes together,
+//! in one store call (one transaction) with its next claim: a group commit, flushed early
+//! once the oldest unrecorded outcome is 5 ms old. Under adaptive claims outcomes are
+//! grouped only while the slot's jobs average under 1 ms; otherwise each outcome is
+//! recorded before the next job starts, so a long job never delays recording the ones
+//! before it (a fixed batch always groups: it is a tuning for short jobs). A job counts as finished only once that call returns; until then it
+//! stays held, and its lease renewed, by this worker.
 //!
 //! Idle slots cost almost nothing: before a claim query they compare the store's
 //! [`change_marker`](queuectl_store::ChangeFeed::change_marker) with the one seen at their last
@@ -94,7 +110,7 @@ mod state;
 
 use queuectl_store::Job;
 
-pub use self::builder::WorkerPoolBuilder;
+pub use self::builder::{WorkerPoolBuilder, DEFAULT_PREFETCH};
 pub use self::context::{JobContext, ProcessGroupGuard};
 pub use self::executor::{ShellHandler, TIMEOUT_EXIT_CODE};
 pub use self::limits::{apply_limits, exec_with_limits, limit_args};

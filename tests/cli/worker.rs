@@ -643,3 +643,21 @@ fn worker_stop_on_a_backup_copy_leaves_the_originals_workers_running() {
     assert!(out.contains("all workers stopped"), "{out}");
     assert_eq!(worker.wait(STEP).code, 0);
 }
+
+/// An idle SQLite worker whose poll interval (10 minutes) is far beyond the test's deadline
+/// must still run a job that another process enqueues: the store's inotify watch wakes it.
+/// Before the wake-up existed, the job waited for the next poll and this test timed out.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_idle_sqlite_worker_is_woken_by_an_enqueue_from_another_process() {
+    let env = Env::new();
+    let _worker = env.spawn_worker(&["--poll-interval-ms", "600000"]);
+    env.wait_for_workers(1);
+    // A first job, so the worker has surely made its start-up claims; then a moment for
+    // its slot to go idle, so the second job can only reach it through a wake-up.
+    let first = env.enqueue(r#"{"command":"true"}"#);
+    env.wait_state(&first, "completed");
+    std::thread::sleep(Duration::from_millis(500));
+    let second = env.enqueue(r#"{"command":"true"}"#);
+    env.wait_state(&second, "completed");
+}

@@ -10,8 +10,8 @@
 //! 2. [`InsertHistory`]: one `INSERT … SELECT` appends a history entry per changed job,
 //!    read back from its updated row.
 //!    The entry carries the attempt's output (`NULL` for an empty stream).
-//! 3. [`DeleteLive`]: one `DELETE` of what the attempts published while they ran (usually
-//!    nothing: then it only reads an index page).
+//! 3. [`DeleteLive`]: one `DELETE` of what the attempts published while they ran, run only
+//!    when the `live_output` table has any row (usually it has none).
 //!
 //! Job lists travel as one JSON array of scalars (the claim's trick, see `claim.rs`): the
 //! SQL text is fixed, so Diesel prepares each statement once per connection, and no batch
@@ -122,9 +122,23 @@ pub(crate) fn finish_executions(
             seqs: &seqs,
         }
         .execute(conn)?;
-        DeleteLive { seqs: &seqs }.execute(conn)?;
+        if any_live_output(conn)? {
+            DeleteLive { seqs: &seqs }.execute(conn)?;
+        }
     }
     Ok(results)
+}
+
+/// Whether any attempt has published live output: almost never while a queue of short
+/// jobs burns down (only attempts that write, and run long enough to publish, have a row),
+/// so one probe of the table's root page usually replaces the [`DeleteLive`] statement.
+/// The same transaction holds the write lock, so no row can appear in between.
+fn any_live_output(conn: &mut SqliteConnection) -> Result<bool, Failure> {
+    use queuectl_store_sql::schema::live_output;
+    Ok(diesel::select(diesel::dsl::exists(
+        live_output::table.select(live_output::job_seq),
+    ))
+    .get_result(conn)?)
 }
 
 fn json<T: Serialize + ?Sized>(rows: &T) -> Result<String, Failure> {

@@ -65,6 +65,9 @@
 //!   [`Timestamp`] holds them: every timestamp round-trips unchanged.
 //! - [`ChangeFeed::change_marker`] is SQLite's `PRAGMA data_version` read on a dedicated
 //!   connection that never writes (see that method's docs here).
+//! - [`ChangeFeed::wait_for_change`] (Linux) waits on an inotify watch of the store's
+//!   directory for writes to the database file or its WAL: every commit of any process on
+//!   the host wakes idle workers within a millisecond, without polling (`watch.rs`).
 //!
 //! # Deviations and tuning
 //!
@@ -95,11 +98,15 @@ mod enqueue;
 mod error;
 mod finish;
 mod migrate;
+#[cfg(target_os = "linux")]
+mod watch;
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
+#[cfg(target_os = "linux")]
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
@@ -109,7 +116,7 @@ use diesel::sql_types::BigInt;
 use parking_lot::Mutex;
 use queuectl_store::{
     ChangeFeed, ClaimRequest, Coordination, Enqueued, Guarded, Job, JobState, Jobs, LeaseRef,
-    Marker, NewJob, StoreError, StoreResult, Timestamp, Transition,
+    Marker, NewJob, StoreError, StoreResult, Timestamp, Transition, Wake,
 };
 use queuectl_store_sql::row::InsertJob;
 use queuectl_store_sql::schema::jobs;
@@ -211,6 +218,10 @@ pub struct SqliteStore {
     /// instead of polling the file lock through SQLite's busy handler (which sleeps for
     /// milliseconds). Other processes still meet at the file lock.
     write_lock: Mutex<()>,
+    /// The inotify watch behind [`ChangeFeed::wait_for_change`], set up on first use (so
+    /// only a waiting worker pays for it); `None` where inotify refused.
+    #[cfg(target_os = "linux")]
+    watch: OnceLock<Option<watch::Watch>>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -293,6 +304,8 @@ impl SqliteStore {
             pool,
             marker: Mutex::new(first),
             write_lock: Mutex::new(()),
+            #[cfg(target_os = "linux")]
+            watch: OnceLock::new(),
         })
     }
 
@@ -755,6 +768,29 @@ impl ChangeFeed for SqliteStore {
             version.data_version.to_ne_bytes(),
         )))
     }
+
+    /// On Linux: inotify on the store's directory, woken by any write to the database
+    /// file or its WAL (every commit, from any process on this host; see `watch.rs`).
+    /// Elsewhere, or where inotify is unavailable, [`Wake::Unsupported`]: workers poll
+    /// [`ChangeFeed::change_marker`].
+    fn wait_for_change(&self, timeout: Duration) -> StoreResult<Wake> {
+        #[cfg(target_os = "linux")]
+        {
+            let Some(watch) = self.watch.get_or_init(|| watch::Watch::new(&self.path)) else {
+                return Ok(Wake::Unsupported);
+            };
+            match watch.wait(timeout) {
+                Ok(true) => Ok(Wake::Changed),
+                Ok(false) => Ok(Wake::TimedOut),
+                Err(e) => Err(StoreError::backend("waiting for writes to the database", e)),
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = timeout;
+            Ok(Wake::Unsupported)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -800,6 +836,40 @@ mod tests {
             })
             .expect("pragma")
             .v
+    }
+
+    /// A worker idles in `wait_for_change` on one handle; an enqueue through another
+    /// handle on the same file (as from another process) must wake it, long before the
+    /// timeout, and a wait with nothing written must time out.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_enqueue_through_another_handle_wakes_a_waiting_worker() {
+        use queuectl_store::prelude::*;
+        let (dir, waiting) = temp_store(SqliteOptions::default());
+        let other = SqliteStore::open(dir.path().join("t.db")).expect("second handle");
+        // Set up the watch, and let the opening writes pass.
+        while waiting
+            .wait_for_change(Duration::from_millis(50))
+            .expect("wait")
+            == Wake::Changed
+        {}
+        assert_eq!(
+            waiting
+                .wait_for_change(Duration::from_millis(50))
+                .expect("wait"),
+            Wake::TimedOut
+        );
+        let waiter = std::thread::spawn(move || {
+            waiting
+                .wait_for_change(Duration::from_secs(30))
+                .expect("wait")
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        let now = Timestamp::from_millis(1_764_000_000_000);
+        other
+            .enqueue(&NewJob::shell("true", now), now)
+            .expect("enqueue");
+        assert_eq!(waiter.join().expect("waiter"), Wake::Changed);
     }
 
     #[test]

@@ -68,7 +68,8 @@ pub(crate) fn run(db: Option<&str>, a: &BenchArgs) -> anyhow::Result<()> {
     let cfg = BenchConfig {
         jobs: a.jobs,
         workers: a.workers.unwrap_or(if shell { 4 } else { 2 }),
-        batch: a.batch.unwrap_or(if shell { 4 } else { 256 }),
+        batch: a.batch,
+        prefetch: a.prefetch,
         job,
         backlog: a.backlog,
         pickup_samples: a.pickup_samples,
@@ -107,8 +108,8 @@ fn human(r: &BenchReport) -> Vec<String> {
     let mut lines = vec![
         format!("store:            {}", r.store),
         format!(
-            "jobs:             {} ({}), {} workers, claim batch {}, backlog {}",
-            r.jobs, r.job, r.workers, r.batch, r.backlog
+            "jobs:             {} ({}), {} workers, claims {}, backlog {}",
+            r.jobs, r.job, r.workers, r.claim, r.backlog
         ),
         format!("enqueue:          {:.0} jobs/s batched", r.enqueue_per_sec),
         format!(

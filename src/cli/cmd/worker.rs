@@ -56,6 +56,7 @@ fn start(db: Option<&str>, a: WorkerStartArgs) -> anyhow::Result<()> {
         .slots(a.count)
         .queues(a.queues.clone())
         .drain(a.drain)
+        .prefetch(a.prefetch)
         .schedules(crate::cli::cmd::cron::template())
         .host_id(host_id(a.host_id.as_deref()));
     if let Some(ms) = a.poll_interval_ms {

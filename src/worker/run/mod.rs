@@ -15,6 +15,7 @@
 //! Everything one run's threads share is in [`Run`]; the pool itself is immutable while it
 //! runs, so one pool may run again after it stopped.
 
+mod claim;
 mod fence;
 mod record;
 mod slot;
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use queuectl_store::{ClaimToken, Job, JobId, JobStore, WorkerInfo};
 
+pub(in crate::worker) use self::claim::ClaimPolicy;
 use super::context::{GroupTracker, OutputSink};
 use super::liveness::orphan::GroupRegistry;
 use super::liveness::{catch_up_clock, Liveness};
@@ -59,7 +61,7 @@ pub struct WorkerPool<S: JobStore + Clone> {
     pub(in crate::worker) poll_interval: Option<Duration>,
     pub(in crate::worker) lease: Option<Duration>,
     pub(in crate::worker) drain: bool,
-    pub(in crate::worker) claim_batch: u32,
+    pub(in crate::worker) claim: ClaimPolicy,
     pub(in crate::worker) handlers: HashMap<String, Arc<dyn Handler>>,
     pub(in crate::worker) state: Arc<StateMap>,
     pub(in crate::worker) heartbeat_interval: Duration,
@@ -277,7 +279,7 @@ impl<S: JobStore + Clone> WorkerPool<S> {
         let scheduler = self.scheduler.clone();
         run.stop.on_cancel(move || scheduler.notify_work());
         tracing::info!(worker = %self.id, slots, queues = ?self.queues,
-            lease_ms = lease.as_millis(), ?mode, "worker started");
+            lease_ms = lease.as_millis(), claim_max = self.claim.max(), ?mode, "worker started");
 
         self.recover_once(&run);
         if mode == Mode::Due {

@@ -10,6 +10,7 @@ use queuectl_store::{
     ClaimToken, Execution, Job, JobStore, LeaseRef, Marker, CANCELLED_WHILE_RUNNING,
 };
 
+use super::claim::ClaimSizer;
 use super::{Mode, Run, Running, WorkerPool};
 use crate::error::{Error, Result};
 use crate::scheduler::{Outcome, Recorded};
@@ -22,10 +23,11 @@ const FULL_CLAIM_EVERY: Duration = Duration::from_secs(1);
 /// Attempts at reporting an outcome while the store says it is busy.
 const FINISH_ATTEMPTS: u32 = 5;
 
-/// A finished job of a claimed batch waits at most about this long for the rest of the
-/// batch before its outcome is committed: outcomes of short jobs share one transaction
-/// (one commit), while a long job never holds back the recording of the ones before it.
-/// The job stays held under its lease (and renewed) until its outcome is committed.
+/// When grouped, a finished job's outcome is committed before the next job of its batch
+/// starts once it is this old: outcomes of short jobs share one transaction (one commit).
+/// Grouping is only for jobs known to be short (see `claim.rs`): a long job that starts
+/// within the window would hold the outcomes before it back until it ends. The job stays
+/// held under its lease (and renewed) until its outcome is committed.
 const GROUP_COMMIT_WINDOW: Duration = Duration::from_millis(5);
 
 /// Longest pause between claim attempts while the store keeps failing.
@@ -48,6 +50,7 @@ impl<S: JobStore + Clone> WorkerPool<S> {
         let mut idle: Option<IdleMark> = None;
         let mut last_claim: Option<Instant> = None;
         let mut failures: u32 = 0;
+        let mut sizer = ClaimSizer::new(self.claim);
         while !run.stop.is_cancelled() {
             let seen = self.scheduler.work_generation();
             let marker = match self.scheduler.store().change_marker() {
@@ -65,14 +68,18 @@ impl<S: JobStore + Clone> WorkerPool<S> {
             let recent = last_claim.is_some_and(|t| t.elapsed() < FULL_CLAIM_EVERY);
             if !(unchanged && recent) {
                 last_claim = Some(Instant::now());
-                match self
+                let asked = sizer.limit();
+                let claimed = self
                     .scheduler
-                    .claim(&self.id, self.claim_batch, &self.queues, run.lease)
-                {
+                    .claim(&self.id, asked, &self.queues, run.lease);
+                if let Ok(jobs) = &claimed {
+                    sizer.claimed(asked, jobs.len());
+                }
+                match claimed {
                     Ok(jobs) if !jobs.is_empty() => {
                         failures = 0;
                         idle = None;
-                        self.work_through(run, jobs);
+                        self.work_through(run, jobs, &mut sizer);
                         continue;
                     }
                     Ok(_) => {
@@ -112,14 +119,19 @@ impl<S: JobStore + Clone> WorkerPool<S> {
 
     /// Runs claimed jobs, and while there is work, records the outcomes of one batch and
     /// claims the next in one store call (one transaction).
-    fn work_through(&self, run: &Run<'_>, mut jobs: Vec<Job>) {
+    fn work_through(&self, run: &Run<'_>, mut jobs: Vec<Job>, sizer: &mut ClaimSizer) {
         loop {
-            let done = self.run_batch(run, jobs);
+            let started = Instant::now();
+            let count = jobs.len();
+            let done = self.run_batch(run, jobs, sizer.groups_outcomes());
+            sizer.ran(count, started.elapsed());
             if run.stop.is_cancelled() || done.is_empty() {
                 self.report(run, done);
                 return;
             }
-            jobs = self.report_and_claim(run, done);
+            let asked = sizer.limit();
+            jobs = self.report_and_claim(run, done, asked);
+            sizer.claimed(asked, jobs.len());
             if jobs.is_empty() {
                 return;
             }
@@ -139,7 +151,11 @@ impl<S: JobStore + Clone> WorkerPool<S> {
     /// Runs a claimed batch; returns the last outcomes, not yet recorded, for the caller to
     /// record (with the next claim, when it goes on).
     #[must_use]
-    fn run_batch(&self, run: &Run<'_>, jobs: Vec<Job>) -> Vec<(Job, Outcome)> {
+    ///
+    /// With `group` false (jobs of a millisecond or more, or not yet timed, under adaptive
+    /// claims), the outcomes before a job are recorded before it starts: the next job may
+    /// run long, and a finished job must not look `processing` meanwhile.
+    fn run_batch(&self, run: &Run<'_>, jobs: Vec<Job>, group: bool) -> Vec<(Job, Outcome)> {
         {
             let now = self.scheduler.now();
             let claimed_at = Instant::now();
@@ -174,6 +190,10 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                     self.release(run, &job, entry.token);
                 }
                 continue;
+            }
+            if !group && !done.is_empty() {
+                self.report(run, std::mem::take(&mut done));
+                oldest = None;
             }
             if let Some(finished) = self.execute(run, job) {
                 done.push(finished);
@@ -278,16 +298,11 @@ impl<S: JobStore + Clone> WorkerPool<S> {
 
     /// Records `done` and claims the next batch in one store call (one transaction where
     /// the store can); returns the claimed jobs.
-    fn report_and_claim(&self, run: &Run<'_>, done: Vec<(Job, Outcome)>) -> Vec<Job> {
+    fn report_and_claim(&self, run: &Run<'_>, done: Vec<(Job, Outcome)>, limit: u32) -> Vec<Job> {
         // A failed call applied nothing (see `Jobs::finish_and_claim`): retrying is safe.
         let result = with_retries(|| {
-            self.scheduler.finish_and_claim(
-                &done,
-                &self.id,
-                self.claim_batch,
-                &self.queues,
-                run.lease,
-            )
+            self.scheduler
+                .finish_and_claim(&done, &self.id, limit, &self.queues, run.lease)
         });
         match result {
             Ok((finished, claimed)) => {

@@ -197,8 +197,9 @@ impl<S: JobStore + Clone> WorkerPool<S> {
     }
 
     /// Wakes idle slots as soon as another process makes work available, on a store that
-    /// can wait for that (PostgreSQL's LISTEN/NOTIFY); on others it returns at once and the
-    /// slots keep polling the change marker every poll interval.
+    /// can wait for that (PostgreSQL's LISTEN/NOTIFY, SQLite's inotify watch on Linux); on
+    /// others it returns at once and the slots keep polling the change marker every poll
+    /// interval.
     pub(super) fn wake_loop(&self, run: &Run<'_>) {
         while !run.done.is_cancelled() {
             // Short waits, so the thread notices the end of the run promptly.
