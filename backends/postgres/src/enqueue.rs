@@ -97,14 +97,15 @@ impl QueryFragment<Pg> for EnqueueQuery<'_> {
         out.push_sql(
             "WITH ins AS (INSERT INTO jobs (id, command, kind, state, attempts, max_retries, \
                priority, queue, interrupts, created_at, updated_at, run_at, next_run_at, \
-               timeout_secs, cwd, env, limits, unique_key, depends_on) \
+               timeout_secs, cwd, env, limits, unique_key, depends_on, unmet_parents) \
              SELECT id, command, kind, 'pending', 0, max_retries, priority, queue, 0, ",
         );
         out.push_bind_param::<BigInt, _>(&self.now)?;
         out.push_sql(", ");
         out.push_bind_param::<BigInt, _>(&self.now)?;
         out.push_sql(
-            ", run_at, run_at, timeout_secs, cwd, env, limits, unique_key, depends_on \
+            ", run_at, run_at, timeout_secs, cwd, env, limits, unique_key, depends_on, \
+               CASE WHEN depends_on IS NULL THEN 0 ELSE 1 END \
              FROM unnest(",
         );
         out.push_bind_param::<Array<Text>, _>(&self.ids)?;

@@ -156,12 +156,19 @@ pub fn link_new_jobs(
                     jobs::depends_on.eq(Some(depends_on)),
                 ))
                 .execute(conn)?;
-        } else if unmet > 0 {
+        } else {
             waiting.entry(unmet).or_default().push(seq);
         }
     }
-    // One UPDATE per count and chunk, not one per job: 10,000 jobs after one parent
-    // are 20 statements.
+    // The exact count for every job with dependencies (PostgreSQL inserts them with a
+    // placeholder 1, see below), one UPDATE per count and chunk, not one per job: 10,000
+    // jobs after one parent are 20 statements.
+    //
+    // Why the placeholder: a PostgreSQL UPDATE leaves the old row version's index entries
+    // behind until vacuum. A job inserted claimable (`unmet_parents = 0`) and then blocked
+    // would leave a dead entry in the claim index for every blocked job, which the claim
+    // then walks (100,000 blocked jobs: 23 ms per claim). Inserted with 1, a blocked job
+    // never enters that index.
     for (unmet, seqs) in waiting {
         for chunk in seqs.chunks(CHUNK) {
             diesel::update(jobs::table.filter(jobs::seq.eq_any(chunk)))
