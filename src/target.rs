@@ -184,13 +184,33 @@ fn looks_mistyped(s: &str) -> Option<String> {
 
 /// `host=db password=secret` → `host=db password=***`, for messages.
 fn mask_libpq_password(s: &str) -> String {
-    s.split(' ')
-        .map(|word| match word.split_once('=') {
-            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
-            _ => word.to_owned(),
+    // Every `password=VALUE` (any case), wherever it stands, up to the next whitespace or
+    // control character: a libpq string, or anything else carrying one (found by fuzzing:
+    // `file:q.db<control bytes>password=…` was echoed whole).
+    const KEY: &str = "password=";
+    let lower = s.to_ascii_lowercase();
+    let mut out = String::with_capacity(s.len());
+    let mut from = 0;
+    while let Some(at) = lower.get(from..).and_then(|rest| rest.find(KEY)) {
+        let value = from + at + KEY.len();
+        out.push_str(s.get(from..value).unwrap_or_default());
+        out.push_str("***");
+        from = s
+            .get(value..)
+            .and_then(|rest| rest.find(|c: char| c.is_whitespace() || c.is_control()))
+            .map_or(s.len(), |end| value + end);
+    }
+    out.push_str(s.get(from..).unwrap_or_default());
+    // Shown, not obeyed: a control character in a target would reach the terminal raw.
+    out.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
         })
-        .collect::<Vec<_>>()
-        .join(" ")
+        .collect()
 }
 
 fn open_store(target: &StoreTarget) -> Result<Arc<dyn JobStore>> {
@@ -310,6 +330,19 @@ mod tests {
             "memory:",
         ] {
             assert!(StoreTarget::parse(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn a_password_anywhere_in_a_refused_target_is_masked_and_control_bytes_escaped() {
+        for target in [
+            "host=db PASSWORD=hunter2 user=me",
+            "file:q.db\u{1d}\u{1f}\0password=hunter2\0",
+        ] {
+            let err = StoreTarget::parse(target).unwrap_err().to_string();
+            assert!(!err.contains("hunter2"), "{err}");
+            assert!(err.contains("=***"), "{err}");
+            assert!(!err.chars().any(char::is_control), "{err:?}");
         }
     }
 
