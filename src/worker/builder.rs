@@ -145,8 +145,9 @@ impl<S: JobStore + Clone> WorkerPoolBuilder<S> {
     }
 
     /// How many jobs a slot may claim beyond the one it starts next; default
-    /// [`DEFAULT_PREFETCH`], 0 claims one job at a time. See
-    /// [claims](crate::worker#claims) for how the claim adapts within this bound.
+    /// [`DEFAULT_PREFETCH`], 0 claims one job at a time. Within this bound a slot claims
+    /// one job, doubles its claim after each full one and drops back to one after a short
+    /// one.
     #[must_use]
     pub fn prefetch(mut self, jobs: u32) -> Self {
         self.prefetch = jobs;
