@@ -11,8 +11,8 @@
 //!   writes its rows and count; a parent already `completed` is met at once.
 //! - [`settle`] (after a finish or a cancel): a parent that `completed` deletes its rows
 //!   and decrements its children; one that ended `dead` or `cancelled` cancels its
-//!   waiting children, transitively ([`cascade`]). It costs one indexed probe per call
-//!   when no job waits on anything (`job_deps` empty).
+//!   waiting children, transitively ([`cascade`]). It costs one indexed probe of
+//!   `job_deps` per call when none of the jobs has dependants.
 //! - [`cascade`] (after a delete of a job that had not completed), as above.
 //! - [`recount`] (after a retry): refuses a child whose parent is `dead`, `cancelled` or
 //!   deleted unfinished, and otherwise makes it wait again for the parents still running.
@@ -245,18 +245,29 @@ pub fn link_imported(
 /// # Errors
 /// Driver failures.
 pub fn settle(conn: &mut Conn, ids: &[&str], now: Timestamp) -> Result<bool, Failure> {
-    if ids.is_empty() || !any_waiting(conn)? {
-        return Ok(false);
-    }
+    // One indexed probe whether or not anything waits: the common finish of one job
+    // asks with `=` (a statement of fixed text, prepared once per connection).
     let mut parents: Vec<String> = Vec::new();
-    for chunk in ids.chunks(CHUNK) {
-        parents.extend(
+    match ids {
+        [] => return Ok(false),
+        [one] => parents.extend(
             job_deps::table
-                .filter(job_deps::parent_id.eq_any(chunk))
+                .filter(job_deps::parent_id.eq(*one))
                 .select(job_deps::parent_id)
-                .distinct()
+                .limit(1)
                 .load::<String>(conn)?,
-        );
+        ),
+        _ => {
+            for chunk in ids.chunks(CHUNK) {
+                parents.extend(
+                    job_deps::table
+                        .filter(job_deps::parent_id.eq_any(chunk))
+                        .select(job_deps::parent_id)
+                        .distinct()
+                        .load::<String>(conn)?,
+                );
+            }
+        }
     }
     if parents.is_empty() {
         return Ok(false);
@@ -385,15 +396,6 @@ pub fn lock_parents_of(conn: &mut Conn, id: &str) -> Result<(), Failure> {
         super::parent_states(conn, &parents)?;
     }
     Ok(())
-}
-
-/// Whether any job waits on anything: one probe, so that finishes pay next to nothing
-/// while no job has dependencies.
-fn any_waiting(conn: &mut Conn) -> Result<bool, Failure> {
-    Ok(diesel::select(diesel::dsl::exists(
-        job_deps::table.select(job_deps::child_seq),
-    ))
-    .get_result(conn)?)
 }
 
 /// `parent` completed: its children have one parent fewer to wait for. Returns whether
