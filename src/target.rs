@@ -53,9 +53,11 @@ impl StoreTarget {
     /// `memory` (without the colon), `sqlite:PATH`, leading or trailing spaces, a `file:`
     /// URI, a libpq `key=value` string. Nothing is created for a refused target.
     pub fn parse(s: &str) -> Result<StoreTarget> {
+        // The message may quote the target back (a hint such as "did you mean …?"): it is
+        // masked as the target is (found by fuzzing).
         let invalid = |message: &str| Error::InvalidTarget {
             target: mask_libpq_password(&redact_password(s)),
-            message: message.to_owned(),
+            message: mask_libpq_password(message),
         };
         if s.trim().is_empty() {
             return Err(invalid("it is empty"));
@@ -338,6 +340,8 @@ mod tests {
         for target in [
             "host=db PASSWORD=hunter2 user=me",
             "file:q.db\u{1d}\u{1f}\0password=hunter2\0",
+            "$redidpassword=hunter2\n",
+            "sqlite:q.db password=hunter2",
         ] {
             let err = StoreTarget::parse(target).unwrap_err().to_string();
             assert!(!err.contains("hunter2"), "{err}");
