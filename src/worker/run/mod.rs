@@ -155,6 +155,10 @@ struct Running {
     lease_deadline: Instant,
     /// Killed by this worker for not renewing its lease in time (`fence.rs`).
     fenced: bool,
+    /// Its execution is over and its outcome waits to be recorded: nothing is left to
+    /// stop, and a renewal that comes back `Stale` meanwhile is most likely the slot's own
+    /// finish committing first.
+    ended: bool,
 }
 
 impl<S: JobStore + Clone> WorkerPool<S> {

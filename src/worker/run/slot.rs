@@ -174,6 +174,7 @@ impl<S: JobStore + Clone> WorkerPool<S> {
                             lost: false,
                             lease_deadline: claimed_at + left.min(run.lease),
                             fenced: false,
+                            ended: false,
                         },
                     );
                 }
@@ -282,6 +283,10 @@ impl<S: JobStore + Clone> WorkerPool<S> {
             drop(running);
             self.release(run, &job, entry.token);
             return None;
+        }
+        // Its execution is over; only its recording is left (see `Running::ended`).
+        if let Some(entry) = running.get_mut(&job.id) {
+            entry.ended = true;
         }
         Some((job, outcome))
     }

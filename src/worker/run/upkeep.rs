@@ -65,10 +65,11 @@ impl<S: JobStore + Clone> WorkerPool<S> {
     /// A renewal came back `Stale`: someone recovered the job. Kill our execution of it.
     fn lose(&self, run: &Run<'_>, lease: &LeaseRef) {
         let mut running = run.running.lock();
-        // Only if it is still the same claim: the slot may have finished it meanwhile.
+        // Only if it is still the same claim and still running: the slot may have finished
+        // it meanwhile (its finish, committed before this renewal, made it `Stale`).
         if let Some(entry) = running
             .get_mut(&lease.id)
-            .filter(|r| r.token == lease.token)
+            .filter(|r| r.token == lease.token && !r.ended)
         {
             if !entry.lost {
                 entry.lost = true;
