@@ -11,14 +11,14 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use queuectl::prelude::*;
 use queuectl::{
-    Call, EnqueueRequest, Job, JobContext, JobId, JobState, JobStore, Outcome, PoolReport,
-    Scheduler, Shutdown, StoreError, WorkerPool, WorkerPoolBuilder,
+    Call, EnqueueRequest, Job, JobContext, JobId, JobState, JobStore, Outcome, Scheduler, Shutdown,
+    StoreError, WorkerPool, WorkerPoolBuilder,
 };
 use queuectl_store_memory::MemoryStore;
 
 use crate::support::intercept::Intercept;
 
-use super::{wait_until, HANG};
+use super::{join, spawn, wait_until, HANG};
 
 /// A memory store that fails the calls `refuse` picks while `full` is set, with the error a
 /// full disk gives.
@@ -52,19 +52,6 @@ fn builder<S: JobStore + Clone>(scheduler: Scheduler<S>, dir: &Path) -> WorkerPo
         .recovery_interval(Duration::from_millis(100))
         .host_id("test-host")
         .group_dir(dir.join("groups"))
-}
-
-fn spawn<S: JobStore + Clone>(
-    pool: WorkerPool<S>,
-    shutdown: &Shutdown,
-) -> thread::JoinHandle<PoolReport> {
-    let shutdown = shutdown.clone();
-    thread::spawn(move || pool.run(&shutdown).expect("pool run"))
-}
-
-fn join(handle: thread::JoinHandle<PoolReport>) -> PoolReport {
-    wait_until("the pool exits", || handle.is_finished());
-    handle.join().expect("pool thread panicked")
 }
 
 /// Enqueues `n` jobs of kind `count`.

@@ -20,6 +20,21 @@ use queuectl_store_memory::MemoryStore;
 /// Generous bound for things that should take milliseconds: only a hang hits it.
 pub(crate) const HANG: Duration = Duration::from_secs(20);
 
+/// Runs `pool` on its own thread; the handle yields its report.
+pub(crate) fn spawn<S: queuectl::JobStore + Clone>(
+    pool: queuectl::WorkerPool<S>,
+    shutdown: &queuectl::Shutdown,
+) -> std::thread::JoinHandle<queuectl::PoolReport> {
+    let shutdown = shutdown.clone();
+    std::thread::spawn(move || pool.run(&shutdown).expect("pool run"))
+}
+
+/// Joins a pool thread, failing the test if it does not exit within [`HANG`].
+pub(crate) fn join(handle: std::thread::JoinHandle<queuectl::PoolReport>) -> queuectl::PoolReport {
+    wait_until("the pool exits", || handle.is_finished());
+    handle.join().expect("pool thread panicked")
+}
+
 /// Polls `cond` until it holds; panics with `what` if that takes longer than [`HANG`].
 pub(crate) fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + HANG;

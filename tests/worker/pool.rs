@@ -13,12 +13,12 @@ use queuectl::{
     Call, ClaimRequest, EnqueueRequest, Execution, Job, JobId, JobState, JobStore, Outcome,
     Scheduler, Transition, TransitionKind, WorkerInfo,
 };
-use queuectl::{JobContext, PoolReport, Shutdown, WorkerPool, WorkerPoolBuilder};
+use queuectl::{JobContext, Shutdown, WorkerPool, WorkerPoolBuilder};
 use queuectl_store_memory::MemoryStore;
 
 use crate::support::intercept::Intercept;
 
-use super::{manual_clock, memory_scheduler, pid_gone, read_pid, wait_until, HANG};
+use super::{join, manual_clock, memory_scheduler, pid_gone, read_pid, spawn, wait_until, HANG};
 
 /// A pool builder with test-friendly timings and a private group directory.
 fn builder<S: JobStore + Clone>(scheduler: Scheduler<S>, dir: &Path) -> WorkerPoolBuilder<S> {
@@ -34,21 +34,6 @@ fn shell(command: impl Into<String>) -> EnqueueRequest {
         command: command.into(),
         ..EnqueueRequest::default()
     }
-}
-
-/// Runs `pool` on its own thread; the handle yields its report.
-fn spawn<S: JobStore + Clone>(
-    pool: WorkerPool<S>,
-    shutdown: &Shutdown,
-) -> thread::JoinHandle<PoolReport> {
-    let shutdown = shutdown.clone();
-    thread::spawn(move || pool.run(&shutdown).expect("pool run"))
-}
-
-/// Joins a pool thread, failing the test if it does not exit within [`super::HANG`].
-fn join(handle: thread::JoinHandle<PoolReport>) -> PoolReport {
-    wait_until("the pool exits", || handle.is_finished());
-    handle.join().expect("pool thread panicked")
 }
 
 fn state<S: JobStore>(s: &Scheduler<S>, id: &JobId) -> JobState {

@@ -11,14 +11,14 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use queuectl::prelude::*;
 use queuectl::{
-    Call, Clock, EnqueueRequest, Job, JobContext, JobId, JobState, JobStore, Outcome, PoolReport,
-    Scheduler, Shutdown, SteadyClock, Timestamp, WorkerPool, WorkerPoolBuilder,
+    Call, Clock, EnqueueRequest, Job, JobContext, JobId, JobState, JobStore, Outcome, Scheduler,
+    Shutdown, SteadyClock, Timestamp, WorkerPool, WorkerPoolBuilder,
 };
 use queuectl_store_memory::MemoryStore;
 
 use crate::support::intercept::Intercept;
 
-use super::wait_until;
+use super::{join, spawn, wait_until};
 
 /// The system's wall time plus an offset that [`SteppedWall::step`] moves at once, as an
 /// NTP step or `date -s` moves the wall clock.
@@ -64,19 +64,6 @@ fn builder<S: JobStore + Clone>(
         .recovery_interval(Duration::from_millis(20))
         .host_id(host)
         .group_dir(dir.join("groups"))
-}
-
-fn spawn<S: JobStore + Clone>(
-    pool: WorkerPool<S>,
-    shutdown: &Shutdown,
-) -> thread::JoinHandle<PoolReport> {
-    let shutdown = shutdown.clone();
-    thread::spawn(move || pool.run(&shutdown).expect("pool run"))
-}
-
-fn join(handle: thread::JoinHandle<PoolReport>) -> PoolReport {
-    wait_until("the pool exits", || handle.is_finished());
-    handle.join().expect("pool thread panicked")
 }
 
 fn enqueue_n<S: JobStore>(scheduler: &Scheduler<S>, n: usize, kind: &str) -> Vec<JobId> {
